@@ -1,0 +1,1 @@
+"""api_svc: the task API (TaskService). Tasks live in MongoDB and are queued through Kafka."""

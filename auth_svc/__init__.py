@@ -1,0 +1,1 @@
+"""auth_svc: users, passwords and sessions in PostgreSQL; JWT access tokens."""

@@ -1,0 +1,75 @@
+"""Runs auth_svc: `python -m auth_svc` serves, `python -m auth_svc migrate` only migrates.
+
+This is the one place that builds the service's objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from datetime import timedelta
+
+from pixelflow.v1 import auth_pb2, auth_pb2_grpc
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+from auth_svc.config import AuthSettings
+from auth_svc.keys import load_or_create_signing_key
+from auth_svc.migrate import upgrade_to_head
+from auth_svc.passwords import PasswordHasher
+from auth_svc.repository import AuthRepository
+from auth_svc.service import AuthService, Policy
+from auth_svc.servicer import AuthServicer
+from auth_svc.tokens import AccessTokenIssuer
+from common.logging import configure_logging
+from common.server import serve
+
+log = logging.getLogger("auth_svc")
+
+
+async def run(settings: AuthSettings) -> None:
+    await asyncio.to_thread(upgrade_to_head, settings.auth_database_url)
+    engine = create_async_engine(settings.auth_database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    signing_key = load_or_create_signing_key(settings.signing_key_path)
+    hasher = await asyncio.to_thread(
+        PasswordHasher, rounds=settings.bcrypt_rounds, concurrency=settings.bcrypt_concurrency
+    )
+    service = AuthService(
+        AuthRepository(async_sessionmaker(engine, expire_on_commit=False)),
+        hasher,
+        AccessTokenIssuer(
+            signing_key,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        ),
+        {signing_key.kid: signing_key.private_key.public_key()},
+        Policy(
+            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+            login_max_attempts=settings.login_max_attempts,
+            login_window=timedelta(seconds=settings.login_window_seconds),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        ),
+    )
+    await serve(
+        settings=settings,
+        port=settings.auth_port,
+        service_names=[auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name],
+        register=lambda server: auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(service), server),
+        on_shutdown=engine.dispose,
+    )
+
+
+def main() -> None:
+    settings = AuthSettings()
+    configure_logging("auth_svc", settings.log_level)
+    if sys.argv[1:] == ["migrate"]:
+        upgrade_to_head(settings.auth_database_url)
+        log.info("migrations applied")
+        return
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

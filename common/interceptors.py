@@ -1,0 +1,108 @@
+"""The one place where errors become gRPC statuses, and where every call is logged."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from common.errors import ServiceError
+from common.logging import request_id_var
+
+log = logging.getLogger("pixelflow.rpc")
+
+_STATUS_DETAILS_KEY = "grpc-status-details-bin"
+# A request id from outside is echoed into logs: keep it short and printable.
+_MAX_REQUEST_ID_LENGTH = 128
+
+
+def _request_id(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= _MAX_REQUEST_ID_LENGTH and value.isprintable():
+            return value
+    return uuid.uuid4().hex
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], method: str, exc: BaseException) -> None:
+    if isinstance(exc, ServiceError):
+        status = exc.to_status()
+        await context.abort(
+            exc.code,
+            exc.message,
+            trailing_metadata=((_STATUS_DETAILS_KEY, status.SerializeToString()),) if status.details else (),
+        )
+    log.exception("unhandled error in %s", method, exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
+
+
+def _finish(method: str, started: float, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    code = context.code() or grpc.StatusCode.OK
+    name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+    log.info(
+        "rpc finished",
+        extra={"method": method, "code": name, "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
+    )
+
+
+def _wrap_unary(method: str, behavior: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        request_id_var.set(_request_id(context))
+        started = time.perf_counter()
+        try:
+            return await behavior(request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every error must become a status
+            await _abort(context, method, exc)
+        finally:
+            _finish(method, started, context)
+
+    return wrapped
+
+
+def _wrap_stream(method: str, behavior: Callable[[Any, Any], AsyncIterator[Any]]) -> Callable[[Any, Any], AsyncIterator[Any]]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        request_id_var.set(_request_id(context))
+        started = time.perf_counter()
+        try:
+            async for item in behavior(request, context):
+                yield item
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every error must become a status
+            await _abort(context, method, exc)
+        finally:
+            _finish(method, started, context)
+
+    return wrapped
+
+
+class ErrorAndLoggingInterceptor(grpc.aio.ServerInterceptor):
+    """Maps ServiceError to its status (with rich details), anything else to INTERNAL."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method.startswith("/grpc.reflection."):
+            return handler
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler

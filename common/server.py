@@ -1,0 +1,77 @@
+"""Serves a set of gRPC servicers the same way in every service.
+
+Health (grpc.health.v1) and reflection are always on, errors are mapped by one interceptor,
+and SIGTERM/SIGINT drain the server: health turns NOT_SERVING, in-flight calls get a grace
+period, then the service's own resources are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from common.interceptors import ErrorAndLoggingInterceptor
+from common.settings import CommonSettings
+
+log = logging.getLogger("pixelflow.server")
+
+Registrar = Callable[[grpc.aio.Server], None]
+
+
+def grpc_options(settings: CommonSettings) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
+        ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
+    ]
+
+
+async def serve(
+    *,
+    settings: CommonSettings,
+    port: int,
+    service_names: Sequence[str],
+    register: Registrar,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Runs until SIGTERM or SIGINT, then drains and returns."""
+    server = grpc.aio.server(interceptors=[ErrorAndLoggingInterceptor()], options=grpc_options(settings))
+    register(server)
+
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+
+    address = f"{settings.bind_host}:{port}"
+    bound = server.add_insecure_port(address)
+    if bound == 0:
+        raise RuntimeError(f"cannot listen on {address}")
+    await server.start()
+    for name in ("", *service_names):
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("listening", extra={"address": f"{settings.bind_host}:{bound}", "services": list(service_names)})
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+
+    log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
+    await health.enter_graceful_shutdown()
+    await server.stop(settings.shutdown_grace_seconds)
+    if on_shutdown is not None:
+        await on_shutdown()
+    log.info("stopped")

@@ -1,0 +1,24 @@
+"""Settings shared by every service, read from PIXELFLOW_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    """Base for each service's settings: one prefix, so the README has one table."""
+
+    model_config = SettingsConfigDict(env_prefix="PIXELFLOW_", extra="ignore", frozen=True)
+
+    log_level: str = "INFO"
+    # Where generated development keys and local state live (make run: ./data).
+    data_dir: Path = Path("data")
+    # Address the gRPC servers bind to. 127.0.0.1 keeps a development stack private.
+    bind_host: str = "127.0.0.1"
+    # Seconds in-flight RPCs get to finish after SIGTERM.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # Largest gRPC message accepted or sent, in bytes (uploads travel in one message).
+    grpc_max_message_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024)

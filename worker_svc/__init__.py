@@ -1,0 +1,1 @@
+"""worker_svc: Kafka-fed image workers and the worker status service."""

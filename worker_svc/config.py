@@ -1,0 +1,14 @@
+"""worker_svc settings (PIXELFLOW_* environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from common.settings import CommonSettings
+
+
+class WorkerSettings(CommonSettings):
+    worker_status_port: int = Field(default=50053, ge=0, le=65535)
+    mongo_uri: str = "mongodb://127.0.0.1:27018/"
+    mongo_database: str = "pixelflow"
+    kafka_bootstrap: str = "127.0.0.1:19092"
