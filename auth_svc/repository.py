@@ -142,9 +142,7 @@ class AuthRepository:
     async def revoked_since(self, since: datetime) -> list[RevokedSession]:
         async with self._sessions() as db:
             rows = await db.execute(
-                select(Session.id, Session.revoked_at)
-                .where(Session.revoked_at >= since)
-                .order_by(Session.revoked_at)
+                select(Session.id, Session.revoked_at).where(Session.revoked_at >= since).order_by(Session.revoked_at)
             )
             return [RevokedSession(session_id=row.id, revoked_at=row.revoked_at) for row in rows]
 
@@ -164,8 +162,4 @@ _COUNT_ATTEMPT_SQL = text(
 
 
 def _revoke(session_id: uuid.UUID) -> Update:
-    return (
-        update(Session)
-        .where(Session.id == session_id, Session.revoked_at.is_(None))
-        .values(revoked_at=func.now())
-    )
+    return update(Session).where(Session.id == session_id, Session.revoked_at.is_(None)).values(revoked_at=func.now())

@@ -52,5 +52,7 @@ class AccessTokenIssuer:
             "nbf": int(now.timestamp()),
             "exp": int(expires_at.timestamp()),
         }
-        token = jwt.encode(claims, self._key.private_key, algorithm=ALGORITHM, headers={"kid": self._key.kid, "typ": "at+jwt"})
+        token = jwt.encode(
+            claims, self._key.private_key, algorithm=ALGORITHM, headers={"kid": self._key.kid, "typ": "at+jwt"}
+        )
         return IssuedAccessToken(token=token, expires_at=expires_at.replace(microsecond=0))

@@ -7,9 +7,8 @@ into statuses. Anything else that escapes a handler becomes INTERNAL with a gene
 from __future__ import annotations
 
 import grpc
-from google.protobuf import duration_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
-from google.protobuf import any_pb2
 
 
 class ServiceError(Exception):
@@ -40,7 +39,9 @@ class InvalidArgument(ServiceError):
         packed = any_pb2.Any()
         packed.Pack(
             error_details_pb2.BadRequest(
-                field_violations=[error_details_pb2.BadRequest.FieldViolation(field=self.field, description=self.message)]
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=self.field, description=self.message)
+                ]
             )
         )
         return [packed]

@@ -22,7 +22,12 @@ _MAX_REQUEST_ID_LENGTH = 128
 
 def _request_id(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     for key, value in context.invocation_metadata() or ():
-        if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= _MAX_REQUEST_ID_LENGTH and value.isprintable():
+        if (
+            key == "x-request-id"
+            and isinstance(value, str)
+            and 0 < len(value) <= _MAX_REQUEST_ID_LENGTH
+            and value.isprintable()
+        ):
             return value
     return uuid.uuid4().hex
 
@@ -64,7 +69,9 @@ def _wrap_unary(method: str, behavior: Callable[[Any, Any], Awaitable[Any]]) -> 
     return wrapped
 
 
-def _wrap_stream(method: str, behavior: Callable[[Any, Any], AsyncIterator[Any]]) -> Callable[[Any, Any], AsyncIterator[Any]]:
+def _wrap_stream(
+    method: str, behavior: Callable[[Any, Any], AsyncIterator[Any]]
+) -> Callable[[Any, Any], AsyncIterator[Any]]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         request_id_var.set(_request_id(context))
         started = time.perf_counter()
@@ -81,14 +88,14 @@ def _wrap_stream(method: str, behavior: Callable[[Any, Any], AsyncIterator[Any]]
     return wrapped
 
 
-class ErrorAndLoggingInterceptor(grpc.aio.ServerInterceptor):
+class ErrorAndLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Maps ServiceError to its status (with rich details), anything else to INTERNAL."""
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or method.startswith("/grpc.reflection."):
@@ -101,7 +108,8 @@ class ErrorAndLoggingInterceptor(grpc.aio.ServerInterceptor):
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(method, handler.unary_stream),
+                # aio stream handlers are async generators; the stubs type them as sync ones.
+                _wrap_stream(method, handler.unary_stream),  # type: ignore[arg-type]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

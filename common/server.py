@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]  # stubs lag the package
 from grpc_reflection.v1alpha import reflection
 
 from common.interceptors import ErrorAndLoggingInterceptor

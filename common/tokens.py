@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from common.errors import Unauthenticated
 
 ALGORITHM = "EdDSA"
-ACCESS_TOKEN_TYPE = "access"
+ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a claim value, not a secret
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
 # Clock skew tolerated between the issuing and the verifying machine.
 LEEWAY_SECONDS = 5
@@ -28,7 +28,7 @@ LEEWAY_SECONDS = 5
 MAX_TOKEN_LENGTH = 4096
 
 # One message for every rejection: which check failed is logged, not told to the caller.
-INVALID_TOKEN_MESSAGE = "the access token is invalid or expired; log in again"
+INVALID_TOKEN_MESSAGE = "the access token is invalid or expired; log in again"  # noqa: S105
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ def public_key_bytes(key: Ed25519PublicKey) -> bytes:
 
 def key_id(key: Ed25519PublicKey) -> str:
     """RFC 7638 JWK thumbprint: stable for a key, so every replica derives the same kid."""
-    canonical = '{"crv":"Ed25519","kty":"OKP","x":"%s"}' % b64url(public_key_bytes(key))
+    canonical = f'{{"crv":"Ed25519","kty":"OKP","x":"{b64url(public_key_bytes(key))}"}}'
     return b64url(hashlib.sha256(canonical.encode("ascii")).digest())
 
 

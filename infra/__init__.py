@@ -7,7 +7,7 @@ process that cannot outlive its parent (see :mod:`infra.process`).
 
 from infra.envoy import EnvoyConfigError, EnvoyProxy
 from infra.ferretdb import FerretDBServer
-from infra.infrastructure import Infrastructure, InfraPorts, make_temp_root
+from infra.infrastructure import InfraPorts, Infrastructure, make_temp_root
 from infra.kafka import KafkaBroker
 from infra.postgres import PostgresServer
 from infra.process import ManagedProcess, ProcessFailedError, free_port

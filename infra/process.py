@@ -20,6 +20,7 @@ How orphans are made impossible (the parent Python may be killed with SIGKILL, w
   ``__exit__``, ``atexit`` and (for the CLI) SIGTERM/SIGINT handlers.
 """
 
+import contextlib
 import ctypes
 import os
 import queue
@@ -154,7 +155,8 @@ class ManagedProcess:
                     env=self.env,
                     user=self.user,
                     start_new_session=True,
-                    preexec_fn=_death_signal_setter(self.death_signal, os.getpid()),
+                    # Needed for PDEATHSIG; it only calls a pre-resolved prctl (module docstring).
+                    preexec_fn=_death_signal_setter(self.death_signal, os.getpid()),  # noqa: PLW1509
                 )
 
             self._proc = _SPAWNER.spawn(popen)
@@ -219,10 +221,8 @@ class ManagedProcess:
 
     @staticmethod
     def _signal_group(pgid: int, sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def rss_bytes(self) -> int | None:
         """Resident memory of the leader process (Linux), for reports."""

@@ -18,7 +18,8 @@ async def run(settings: WorkerSettings) -> None:
         port=settings.worker_status_port,
         service_names=[worker_pb2.DESCRIPTOR.services_by_name["WorkerStatusService"].full_name],
         register=lambda server: worker_pb2_grpc.add_WorkerStatusServiceServicer_to_server(
-            worker_pb2_grpc.WorkerStatusServiceServicer(), server
+            worker_pb2_grpc.WorkerStatusServiceServicer(),  # type: ignore[abstract]  # the base answers UNIMPLEMENTED
+            server,
         ),
     )
 

@@ -37,7 +37,9 @@ def upgrade() -> None:
     op.create_table(
         "refresh_tokens",
         sa.Column("token_hash", sa.String(64), primary_key=True),
-        sa.Column("session_id", sa.Uuid(), sa.ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False, index=True),
+        sa.Column(
+            "session_id", sa.Uuid(), sa.ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False, index=True
+        ),
         sa.Column("created_at", TZ, nullable=False, server_default=sa.func.now()),
         sa.Column("expires_at", TZ, nullable=False),
         sa.Column("used_at", TZ, nullable=True),

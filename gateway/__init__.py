@@ -1,0 +1,1 @@
+"""gateway: Envoy configuration generated for the local stack (and, later, for compose)."""

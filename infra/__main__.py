@@ -1,0 +1,73 @@
+"""Command line: ``python -m infra fetch`` and ``python -m infra up --data-dir DIR``."""
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from infra.cache import fetch_all
+from infra.envoy import EnvoyProxy
+from infra.infrastructure import InfraPorts, Infrastructure, kafka_rss_mib
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="PixelFlow's local infrastructure.")
+
+
+@app.command()
+def fetch() -> None:
+    """Download and build everything once (later runs find it in the cache)."""
+    timings = fetch_all()
+    for name, seconds in timings.items():
+        typer.echo(f"{name:10} {seconds:6.1f}s")
+
+
+@app.command()
+def up(
+    *,
+    data_dir: Annotated[Path, typer.Option(help="Where the servers keep their data and logs.")] = Path(".data/infra"),
+    throwaway: Annotated[bool, typer.Option(help="Wipe data at start and skip fsync.")] = False,
+    postgres_port: int = InfraPorts.postgres,
+    ferretdb_port: int = InfraPorts.ferretdb,
+    kafka_port: int = InfraPorts.kafka,
+    kafka_controller_port: int = InfraPorts.kafka_controller,
+    envoy_config: Annotated[Path | None, typer.Option(help="Also run Envoy with this config.")] = None,
+    envoy_admin_port: Annotated[int, typer.Option(help="Admin port declared in --envoy-config.")] = 9901,
+) -> None:
+    """Start the stack, print its endpoints and keep it running until Ctrl-C or SIGTERM."""
+    ports = InfraPorts(postgres_port, ferretdb_port, kafka_port, kafka_controller_port)
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    # Installed before starting: a Ctrl-C during start-up also ends in an orderly stop.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, request_stop)
+    infra = Infrastructure(data_dir, ports, throwaway=throwaway)
+    envoy: EnvoyProxy | None = None
+    try:
+        infra.start()
+        if envoy_config is not None:
+            EnvoyProxy.validate(envoy_config)
+            envoy = EnvoyProxy(envoy_config, envoy_admin_port, data_dir.resolve() / "envoy")
+            envoy.start()
+        for name, endpoint in infra.endpoints().items():
+            typer.echo(f"{name:9} {endpoint}")
+        if envoy is not None:
+            typer.echo(f"{'envoy':9} admin {envoy.admin_url}")
+        rss = kafka_rss_mib(infra)
+        typer.echo(f"started in {infra.timings['total']:.1f}s; Kafka RSS {rss or 0:.0f} MiB. Ctrl-C stops.")
+        while not stop_requested.wait(1.0):
+            if len(infra.processes()) < 3:  # processes() lists only the running ones
+                typer.echo(f"a server exited unexpectedly; see the logs under {data_dir}", err=True)
+                raise typer.Exit(1)
+    finally:
+        if envoy is not None:
+            envoy.stop()
+        infra.stop()
+
+
+if __name__ == "__main__":
+    app()

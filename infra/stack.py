@@ -1,0 +1,172 @@
+"""The whole PixelFlow stack: infrastructure, the three services and the Envoy gateway.
+
+`make run` (fixed ports, data kept in ./data) and the test harness (free ports, a throwaway
+directory) both start exactly this, so what the tests prove is what a developer runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway.envoy_config import GatewaySettings, Upstream, write
+from infra.envoy import EnvoyProxy
+from infra.infrastructure import Infrastructure, InfraPorts
+from infra.log import say
+from infra.process import ManagedProcess, free_port
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+AUTH_DATABASE = "pixelflow_auth"
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    """The documented defaults of `make run`; `free()` for tests."""
+
+    infra: InfraPorts = field(default_factory=InfraPorts)
+    auth: int = 50051
+    api: int = 50052
+    worker_status: int = 50053
+    gateway: int = 8080
+    envoy_admin: int = 9901
+
+    @classmethod
+    def free(cls) -> StackPorts:
+        return cls(InfraPorts.free(), free_port(), free_port(), free_port(), free_port(), free_port())
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str  # the Python package, run as `python -m <name>`
+    port: int
+    services: tuple[str, ...]  # gRPC services it serves, for the gateway's routes
+
+
+class Stack:
+    def __init__(
+        self,
+        root: Path,
+        ports: StackPorts | None = None,
+        *,
+        throwaway: bool,
+        environment: dict[str, str] | None = None,
+    ) -> None:
+        self.root = root.resolve()
+        self.ports = ports or StackPorts()
+        self.infra = Infrastructure(self.root, self.ports.infra, throwaway=throwaway)
+        # Extra PIXELFLOW_* settings for the services (tests lower the bcrypt cost, say).
+        self.environment = dict(environment or {})
+        self.specs = (
+            ServiceSpec("auth_svc", self.ports.auth, ("pixelflow.v1.AuthService",)),
+            ServiceSpec("api_svc", self.ports.api, ("pixelflow.v1.TaskService",)),
+            ServiceSpec("worker_svc", self.ports.worker_status, ("pixelflow.v1.WorkerStatusService",)),
+        )
+        self.services: dict[str, ManagedProcess] = {}
+        self.envoy: EnvoyProxy | None = None
+        self.timings: dict[str, float] = {}
+
+    # -- addresses ---------------------------------------------------------------------------
+    def address(self, service: str) -> str:
+        return f"127.0.0.1:{next(spec.port for spec in self.specs if spec.name == service)}"
+
+    @property
+    def gateway_address(self) -> str:
+        return f"127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def auth_database_url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.ports.infra.postgres}/{AUTH_DATABASE}"
+
+    @property
+    def envoy_config_path(self) -> Path:
+        return self.root / "gateway" / "envoy.json"
+
+    def service_environment(self) -> dict[str, str]:
+        """The PIXELFLOW_* variables every service is started with."""
+        return {
+            "PIXELFLOW_DATA_DIR": str(self.root / "services"),
+            "PIXELFLOW_AUTH_PORT": str(self.ports.auth),
+            "PIXELFLOW_API_PORT": str(self.ports.api),
+            "PIXELFLOW_WORKER_STATUS_PORT": str(self.ports.worker_status),
+            "PIXELFLOW_AUTH_DATABASE_URL": self.auth_database_url,
+            "PIXELFLOW_MONGO_URI": self.infra.mongo_uri,
+            "PIXELFLOW_KAFKA_BOOTSTRAP": self.infra.kafka_bootstrap,
+            "PIXELFLOW_AUTH_ADDR": f"127.0.0.1:{self.ports.auth}",
+            **self.environment,
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        try:
+            self.infra.start()
+            self.infra.postgres.create_database(AUTH_DATABASE)
+            started = time.monotonic()
+            with ThreadPoolExecutor(len(self.specs)) as pool:
+                list(pool.map(self._start_service, self.specs))
+            self.timings["services"] = time.monotonic() - started
+            started = time.monotonic()
+            self._start_gateway()
+            self.timings["envoy"] = time.monotonic() - started
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_service(self, spec: ServiceSpec) -> None:
+        env = {**os.environ, **self.service_environment()}
+        process = ManagedProcess(
+            spec.name,
+            [sys.executable, "-m", spec.name],
+            self.root / "logs" / f"{spec.name}.log",
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        self.services[spec.name] = process
+        process.start()
+        process.wait_ready(lambda: _serving(f"127.0.0.1:{spec.port}"), timeout=60)
+        say(f"{spec.name} serving on 127.0.0.1:{spec.port}")
+
+    def gateway_settings(self) -> GatewaySettings:
+        return GatewaySettings(
+            listen_host="127.0.0.1",
+            listen_port=self.ports.gateway,
+            admin_port=self.ports.envoy_admin,
+            upstreams=tuple(Upstream(spec.name, spec.services, "127.0.0.1", spec.port) for spec in self.specs),
+        )
+
+    def _start_gateway(self) -> None:
+        config = write(self.gateway_settings(), self.envoy_config_path)
+        EnvoyProxy.validate(config)
+        self.envoy = EnvoyProxy(config, self.ports.envoy_admin, self.root / "gateway")
+        self.envoy.start()
+        say(f"envoy gateway on {self.gateway_address} (admin http://127.0.0.1:{self.ports.envoy_admin})")
+
+    def stop(self) -> None:
+        if self.envoy is not None:
+            self.envoy.stop()
+        for process in reversed(list(self.services.values())):
+            process.stop()
+        self.infra.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _serving(address: str) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
