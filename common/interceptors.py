@@ -40,6 +40,9 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], method: str, exc: 
             exc.message,
             trailing_metadata=((_STATUS_DETAILS_KEY, status.SerializeToString()),) if status.details else (),
         )
+    if isinstance(exc, NotImplementedError):
+        # What generated servicer bases raise for an RPC that has no implementation yet.
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet")
     log.exception("unhandled error in %s", method, exc_info=exc)
     await context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
 

@@ -98,13 +98,14 @@ class KafkaBroker:
         return self.data_dir / "kraft-logs"
 
     def _java(self, main_class: str, *args: str) -> list[str]:
+        libs = self.libs_dir  # first: fetching the jars installs Java when it is missing
         java = shutil.which("java")
         if java is None:
             raise RuntimeError("java not found on PATH (infra.cache.ensure_kafka installs it)")
         return [
             java, "-Xms256m", f"-Xmx{self.heap}", "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.xml'}",
-            "-cp", f"{self.libs_dir}/*", main_class, *args,
+            "-cp", f"{libs}/*", main_class, *args,
         ]
 
     def _write_config(self) -> Path:
@@ -151,10 +152,14 @@ class KafkaBroker:
         cluster_file = self.data_dir / "cluster.id"
         if not cluster_file.is_file():
             # 16 random bytes, URL-safe base64 without padding: the format Kafka expects.
+            # An id may start with "-": it is passed as --cluster-id=ID so it is not read as a flag.
             cluster_file.write_text(base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=") + "\n")
         started = time.monotonic()
         result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_file.read_text().strip(), "-c", str(config)),
+            self._java(
+                "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_file.read_text().strip()}",
+                "-c", str(config),
+            ),
             check=False,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -166,7 +171,9 @@ class KafkaBroker:
         say(f"kafka: formatted storage in {time.monotonic() - started:.1f}s")
 
     def admin(self) -> AdminClient:
-        return AdminClient({"bootstrap.servers": self.bootstrap})
+        # Without log.connection.close=false, every lingering client logs a line to stderr when
+        # the broker stops.
+        return AdminClient({"bootstrap.servers": self.bootstrap, "log.connection.close": False})
 
     def start(self, timeout: float = 60.0) -> None:
         config = self._write_config()

@@ -19,6 +19,9 @@ PROTO_DIR = ROOT / "proto"
 GEN_DIR = ROOT / "gen"
 PYTHON_OUT = GEN_DIR / "python"
 DESCRIPTOR_SET = GEN_DIR / "pixelflow.protoset"
+# The google/api protos our contracts import, copied where buf (make lint) finds them as a
+# module of their own; buf has the well-known types built in.
+PROTO_DEPS = GEN_DIR / "protodeps"
 
 # google/api/*.proto and google/rpc/*.proto ship with googleapis-common-protos; the
 # well-known types (google/protobuf/*.proto) ship with grpcio-tools.
@@ -29,6 +32,10 @@ BIN_DIR = Path(sys.executable).parent
 # Not imported by our protos, but the transcoder needs it to render error details in REST
 # error bodies (google.rpc.Status with details); without it those come back empty.
 EXTRA_DESCRIPTOR_FILES = ["google/rpc/error_details.proto", "google/rpc/status.proto"]
+
+
+def _not_proto(directory: str, names: list[str]) -> list[str]:
+    return [name for name in names if not name.endswith(".proto")]
 
 
 def own_protos() -> list[str]:
@@ -64,6 +71,9 @@ def main() -> None:
     for package_dir in {PYTHON_OUT / Path(p).parent for p in protos} | {PYTHON_OUT / "pixelflow"}:
         (package_dir / "__init__.py").touch()
     (PYTHON_OUT / "pixelflow" / "py.typed").touch()
+
+    shutil.rmtree(PROTO_DEPS, ignore_errors=True)
+    shutil.copytree(GOOGLEAPIS_INCLUDE / "google" / "api", PROTO_DEPS / "google" / "api", ignore=_not_proto)
 
     run_protoc(
         [

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 import httpx
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -26,8 +26,8 @@ from infra import (
     PROJECT_TOPICS,
     EnvoyConfigError,
     EnvoyProxy,
-    Infrastructure,
     InfraPorts,
+    Infrastructure,
     ManagedProcess,
     free_port,
     make_temp_root,
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Infrastructure]:
+def infra_stack() -> Iterator[Infrastructure]:
     root = make_temp_root("pixelflow-test-infra-")
     infra = Infrastructure(root, InfraPorts.free(), throwaway=True)
     try:
@@ -57,40 +57,40 @@ def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def test_postgres_is_real_postgresql_15(stack: Infrastructure) -> None:
+def test_postgres_is_real_postgresql_15(infra_stack: Infrastructure) -> None:
     async def version() -> str:
-        conn = await asyncpg.connect(stack.postgres_dsn)
+        conn = await asyncpg.connect(infra_stack.postgres_dsn)
         try:
             return str(await conn.fetchval("select version()"))
         finally:
             await conn.close()
 
     assert "PostgreSQL 15" in asyncio.run(version())
-    stack.postgres.create_database("pixelflow_auth")
-    stack.postgres.create_database("pixelflow_auth")  # idempotent
-    assert stack.postgres.psql("SELECT count(*) FROM pg_database WHERE datname = 'pixelflow_auth'") == "1"
+    infra_stack.postgres.create_database("pixelflow_auth")
+    infra_stack.postgres.create_database("pixelflow_auth")  # idempotent
+    assert infra_stack.postgres.psql("SELECT count(*) FROM pg_database WHERE datname = 'pixelflow_auth'") == "1"
 
 
-def test_kafka_has_project_topics(stack: Infrastructure) -> None:
-    admin = stack.kafka.admin()
+def test_kafka_has_project_topics(infra_stack: Infrastructure) -> None:
+    admin = infra_stack.kafka.admin()
     cluster = admin.describe_cluster(request_timeout=10).result()
     assert len(cluster.nodes) == 1
     topics = admin.list_topics(timeout=10).topics
     for spec in PROJECT_TOPICS:
         assert spec.name in topics, spec.name
         assert len(topics[spec.name].partitions) == spec.partitions, spec.name
-    stack.kafka.ensure_topics(PROJECT_TOPICS)  # idempotent
+    infra_stack.kafka.ensure_topics(PROJECT_TOPICS)  # idempotent
 
 
-def test_kafka_produce_consume_round_trip(stack: Infrastructure) -> None:
+def test_kafka_produce_consume_round_trip(infra_stack: Infrastructure) -> None:
     topic = PROJECT_TOPICS[0].name
     payload = json.dumps({"probe": uuid.uuid4().hex}).encode()
-    producer = Producer({"bootstrap.servers": stack.kafka_bootstrap, "acks": "all"})
+    producer = Producer({"bootstrap.servers": infra_stack.kafka_bootstrap, "acks": "all"})
     producer.produce(topic, key=b"probe", value=payload)
     assert producer.flush(10) == 0
     consumer = Consumer(
         {
-            "bootstrap.servers": stack.kafka_bootstrap,
+            "bootstrap.servers": infra_stack.kafka_bootstrap,
             "group.id": f"test-{uuid.uuid4().hex}",
             "auto.offset.reset": "earliest",
         }
@@ -107,15 +107,17 @@ def test_kafka_produce_consume_round_trip(stack: Infrastructure) -> None:
         consumer.close()
 
 
-def test_ferretdb_speaks_mongodb(stack: Infrastructure) -> None:
-    client: MongoClient[dict[str, object]] = MongoClient(stack.mongo_uri, serverSelectionTimeoutMS=5000)
+def test_ferretdb_speaks_mongodb(infra_stack: Infrastructure) -> None:
+    client: MongoClient[dict[str, object]] = MongoClient(infra_stack.mongo_uri, serverSelectionTimeoutMS=5000)
     try:
         info = client.admin.command("buildInfo")
         assert info["version"]
-        assert "ferretdb" in info  # FerretDB adds its own section to buildInfo
+        # FerretDB adds its own keys (ferretdbVersion, ferretdbFeatures); real MongoDB has none.
+        assert "ferretdbVersion" in info and "ferretdbFeatures" in info
         collection = client["pixelflow_test"]["probe"]
         collection.insert_one({"_id": "a", "n": 1})
-        assert collection.find_one_and_update({"_id": "a"}, {"$inc": {"n": 1}}, return_document=True)["n"] == 2
+        updated = collection.find_one_and_update({"_id": "a"}, {"$inc": {"n": 1}}, return_document=True)
+        assert updated is not None and updated["n"] == 2
     finally:
         client.close()
 
@@ -236,11 +238,11 @@ def test_children_die_with_a_killed_parent(tmp_path: Path) -> None:
     assert _wait_gone(child_pid, timeout=5), f"pid {child_pid} outlived its SIGKILLed parent"
 
 
-def test_stop_leaves_no_process_behind(stack: Infrastructure) -> None:
-    pids = stack.pids()
+def test_stop_leaves_no_process_behind(infra_stack: Infrastructure) -> None:
+    pids = infra_stack.pids()
     assert set(pids) == {"postgres", "ferretdb", "kafka"}
     assert all(pid_alive(pid) for pid in pids.values())
-    stack.stop()
+    infra_stack.stop()
     for name, pid in pids.items():
         assert _wait_gone(pid), f"{name} (pid {pid}) or its process group is still alive"
-    assert stack.pids() == {}
+    assert infra_stack.pids() == {}

@@ -1,0 +1,89 @@
+# PixelFlow. `make run` starts the whole stack, `make test` runs every test; both install
+# whatever is missing first (Python packages, PostgreSQL, Kafka's jars, the FerretDB build,
+# Envoy), caching downloads and builds under ~/.cache/pixelflow.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CACHE := $(or $(PIXELFLOW_CACHE_DIR),$(HOME)/.cache/pixelflow)
+BUF_VERSION := 1.75.0
+BUF := $(CACHE)/buf-$(BUF_VERSION)/node_modules/.bin/buf
+DATA_DIR ?= data
+PROTOS := $(shell find proto -name '*.proto')
+
+.PHONY: help deps proto fetch lint format test test-unit test-integration run infra migrate bench lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	@# The repo root and the generated stubs are importable from the venv without installing.
+	$(PY) -c 'import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()["purelib"], "pixelflow-dev.pth").write_text("$(CURDIR)\n$(CURDIR)/gen/python\n")'
+	touch $@
+
+deps: $(VENV)/.installed ## create .venv from requirements.lock
+
+gen/.stamp: $(VENV)/.installed $(PROTOS) scripts/gen_proto.py
+	$(PY) scripts/gen_proto.py
+	touch $@
+
+proto: gen/.stamp ## generate Python stubs and Envoy's descriptor set from proto/
+
+fetch: deps ## install/build PostgreSQL, Kafka, FerretDB and Envoy (cached)
+	$(PY) -m infra fetch
+
+$(BUF):
+	mkdir -p $(CACHE)/buf-$(BUF_VERSION)
+	npm install --silent --no-save --no-audit --no-fund --prefix $(CACHE)/buf-$(BUF_VERSION) @bufbuild/buf@$(BUF_VERSION)
+
+lint: proto $(BUF) ## ruff, mypy and buf lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(BUF) lint
+
+format: deps ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# pytest exits 5 when it collected nothing: that must fail the run, never pass it.
+define pytest
+	$(PY) -m pytest $(1) || { code=$$?; [ $$code -eq 5 ] && echo "pytest collected no tests" >&2; exit $$code; }
+endef
+
+test: lint fetch ## every test, against real servers on free ports
+	$(call pytest,tests)
+
+test-unit: proto ## unit tests only (no servers)
+	$(call pytest,-m unit tests)
+
+test-integration: proto fetch ## integration tests only
+	$(call pytest,-m integration tests)
+
+run: proto fetch ## start the whole stack on the default ports (Ctrl-C stops it)
+	$(PY) -m infra run --data-dir $(DATA_DIR)
+
+infra: proto fetch ## start only PostgreSQL, FerretDB and Kafka
+	$(PY) -m infra up --data-dir $(DATA_DIR)
+
+migrate: proto ## apply auth_svc's database migrations (PIXELFLOW_AUTH_DATABASE_URL)
+	$(PY) -m auth_svc migrate
+
+bench: proto fetch ## benchmarks (see bench/ and docs/benchmarks.md)
+	$(PY) -m bench.auth_bench
+
+lock: ## re-resolve dependencies from pyproject.toml into requirements.lock
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --disable-pip-version-check $$($(PYTHON) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print(" ".join(repr(d) for d in p["dependencies"] + p["optional-dependencies"]["dev"]))')
+	{ echo "# Exact versions of every Python package PixelFlow installs (direct ones are in pyproject.toml)."; \
+	  echo "# Regenerate with 'make lock'."; .lock-venv/bin/pip freeze --exclude-editable; } > requirements.lock
+	rm -rf .lock-venv
+
+clean: ## remove generated code and the venv (keeps ./data and the download cache)
+	rm -rf gen $(VENV) .mypy_cache .ruff_cache .pytest_cache artifacts
