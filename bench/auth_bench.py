@@ -27,7 +27,7 @@ from common.tokens import b64url_decode, verify_access_token
 from infra.infrastructure import make_temp_root
 from infra.stack import Stack, StackPorts
 
-PASSWORD = "benchmark password"
+PASSWORD = "benchmark password"  # noqa: S105 - a throwaway user of a throwaway stack
 
 
 async def _rate(calls: int, concurrency: int, call: Callable[[int], Awaitable[object]]) -> float:
@@ -43,7 +43,9 @@ async def _rate(calls: int, concurrency: int, call: Callable[[int], Awaitable[ob
     return calls / (time.perf_counter() - started)
 
 
-async def _measure(stack: Stack, rounds: int, logins: int, validations: int, concurrency: int) -> dict[str, list[float]]:
+async def _measure(
+    stack: Stack, rounds: int, logins: int, validations: int, concurrency: int
+) -> dict[str, list[float]]:
     results: dict[str, list[float]] = {}
     async with (
         grpc.aio.insecure_channel(stack.address("auth_svc")) as direct,
@@ -63,7 +65,7 @@ async def _measure(stack: Stack, rounds: int, logins: int, validations: int, con
             email = emails[index % concurrency]
             return await auth.Login(auth_pb2.LoginRequest(email=email, password=PASSWORD))
 
-        def validate_with(stub: auth_pb2_grpc.AuthServiceStub) -> Callable[[int], Awaitable[object]]:
+        def validate_with(stub: auth_pb2_grpc.AuthServiceAsyncStub) -> Callable[[int], Awaitable[object]]:
             async def validate(_: int) -> object:
                 return await stub.ValidateToken(auth_pb2.ValidateTokenRequest(token=token))
 
@@ -98,7 +100,9 @@ def main(
     with Stack(root, StackPorts.free(), throwaway=True, environment={"PIXELFLOW_LOG_LEVEL": "WARNING"}) as stack:
         results = asyncio.run(_measure(stack, rounds, logins, validations, concurrency))
     local = statistics.median(results["local JWT verification (in-process)"])
-    table = Table(title=f"auth: medians of {rounds} rounds, {concurrency} concurrent callers, bcrypt cost {bcrypt_rounds}")
+    table = Table(
+        title=f"auth: medians of {rounds} rounds, {concurrency} concurrent callers, bcrypt cost {bcrypt_rounds}"
+    )
     for column in ("operation", "median ops/s", "min", "max", "× local verification"):
         table.add_column(column, justify="left" if column == "operation" else "right")
     for name, rates in results.items():

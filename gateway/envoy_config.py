@@ -76,7 +76,11 @@ def _cluster(upstream: Upstream, max_message_bytes: int) -> dict[str, Any]:
             "endpoints": [
                 {
                     "lb_endpoints": [
-                        {"endpoint": {"address": {"socket_address": {"address": upstream.host, "port_value": upstream.port}}}}
+                        {
+                            "endpoint": {
+                                "address": {"socket_address": {"address": upstream.host, "port_value": upstream.port}}
+                            }
+                        }
                     ]
                 }
             ],
@@ -136,7 +140,10 @@ def build(settings: GatewaySettings) -> dict[str, Any]:
                     "filter_chains": [
                         {
                             "filters": [
-                                {"name": "envoy.filters.network.http_connection_manager", "typed_config": connection_manager}
+                                {
+                                    "name": "envoy.filters.network.http_connection_manager",
+                                    "typed_config": connection_manager,
+                                }
                             ]
                         }
                     ],

@@ -1,4 +1,4 @@
-"""Command line: ``python -m infra fetch`` and ``python -m infra up --data-dir DIR``."""
+"""Command line: ``python -m infra fetch``, ``run`` (the whole stack) and ``up`` (servers only)."""
 
 import signal
 import threading
@@ -67,6 +67,47 @@ def up(
         if envoy is not None:
             envoy.stop()
         infra.stop()
+
+
+@app.command()
+def run(
+    *,
+    data_dir: Annotated[Path, typer.Option(help="Where data and logs persist between runs.")] = Path("data"),
+) -> None:
+    """Start PostgreSQL, FerretDB, Kafka, the three services and Envoy; Ctrl-C stops them all."""
+    # Imported here: the stack needs the generated stubs, `fetch` and `up` do not.
+    from infra.stack import Stack, StackPorts  # noqa: PLC0415
+
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, request_stop)
+    stack = Stack(data_dir, StackPorts(), throwaway=False)
+    try:
+        stack.start()
+        ports = stack.ports
+        rows = [
+            ("gateway (gRPC)", stack.gateway_address),
+            ("auth_svc", stack.address("auth_svc")),
+            ("api_svc", stack.address("api_svc")),
+            ("worker status", stack.address("worker_svc")),
+            ("envoy admin", f"http://127.0.0.1:{ports.envoy_admin}"),
+            *stack.infra.endpoints().items(),
+            ("logs", str(stack.root / "logs")),
+        ]
+        for name, where in rows:
+            typer.echo(f"{name:15} {where}")
+        typer.echo("PixelFlow is up. Ctrl-C stops everything.")
+        while not stop_requested.wait(1.0):
+            dead = [name for name, process in stack.services.items() if not process.running]
+            if dead or len(stack.infra.processes()) < 3:
+                typer.echo(f"stopped unexpectedly: {dead or 'infrastructure'}; see {stack.root / 'logs'}", err=True)
+                raise typer.Exit(1)
+    finally:
+        stack.stop()
 
 
 if __name__ == "__main__":

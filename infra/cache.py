@@ -142,7 +142,11 @@ def ensure_kafka() -> Path:
         say(f"kafka {version}: resolving broker jars with Maven")
         _run(
             [
-                mvn, "-q", "-B", "dependency:copy-dependencies", "-DincludeScope=runtime",
+                mvn,
+                "-q",
+                "-B",
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
                 f"-DoutputDirectory={tmp / 'libs'}",
             ],
             cwd=KAFKA_POM.parent,

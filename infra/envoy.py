@@ -47,10 +47,16 @@ class EnvoyProxy:
     def start(self, timeout: float = 20.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [
-            str(envoy_binary()), "-c", str(self.config_path), "--log-level", "info",
+            str(envoy_binary()),
+            "-c",
+            str(self.config_path),
+            "--log-level",
+            "info",
             # Hot restart shares memory keyed by a base id; a dynamic id lets several Envoys
             # (parallel test runs, make run) coexist. The chosen id is written for debugging.
-            "--use-dynamic-base-id", "--base-id-path", str(self.data_dir / "envoy.base-id"),
+            "--use-dynamic-base-id",
+            "--base-id-path",
+            str(self.data_dir / "envoy.base-id"),
         ]
         if self.concurrency is not None:
             argv += ["--concurrency", str(self.concurrency)]

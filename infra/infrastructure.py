@@ -141,7 +141,9 @@ class Infrastructure:
     def stop(self) -> None:
         """Stop in reverse start order. Idempotent; also called from atexit."""
         components: dict[str, PostgresServer | FerretDBServer | KafkaBroker] = {
-            "postgres": self.postgres, "ferretdb": self.ferretdb, "kafka": self.kafka,
+            "postgres": self.postgres,
+            "ferretdb": self.ferretdb,
+            "kafka": self.kafka,
         }
         for name in ("kafka", "ferretdb", "postgres"):  # reverse of the start order
             t0 = time.monotonic()

@@ -103,9 +103,15 @@ class KafkaBroker:
         if java is None:
             raise RuntimeError("java not found on PATH (infra.cache.ensure_kafka installs it)")
         return [
-            java, "-Xms256m", f"-Xmx{self.heap}", "-Djava.awt.headless=true",
+            java,
+            "-Xms256m",
+            f"-Xmx{self.heap}",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.xml'}",
-            "-cp", f"{libs}/*", main_class, *args,
+            "-cp",
+            f"{libs}/*",
+            main_class,
+            *args,
         ]
 
     def _write_config(self) -> Path:
@@ -157,8 +163,11 @@ class KafkaBroker:
         started = time.monotonic()
         result = subprocess.run(
             self._java(
-                "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_file.read_text().strip()}",
-                "-c", str(config),
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={cluster_file.read_text().strip()}",
+                "-c",
+                str(config),
             ),
             check=False,
             stdout=subprocess.PIPE,
@@ -205,8 +214,9 @@ class KafkaBroker:
         specs = list(specs)
         admin = self.admin()
         new = [
-            NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication_factor,
-                     config=dict(s.config))
+            NewTopic(
+                s.name, num_partitions=s.partitions, replication_factor=s.replication_factor, config=dict(s.config)
+            )
             for s in specs
         ]
         for name, future in admin.create_topics(new, operation_timeout=timeout, request_timeout=timeout).items():
@@ -231,8 +241,7 @@ class KafkaBroker:
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"Kafka topics not ready after {timeout:.0f}s: missing {missing}, "
-                    f"short {[s.name for s in short]}"
+                    f"Kafka topics not ready after {timeout:.0f}s: missing {missing}, short {[s.name for s in short]}"
                 )
             time.sleep(0.1)
 

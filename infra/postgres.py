@@ -74,9 +74,9 @@ class PostgresServer:
         entry = pwd.getpwnam(self.os_user)
         # The socket directory and the cluster must belong to the server's user.
         os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
-        reachable = subprocess.run(
-            self._as_server_user(["test", "-w", str(self.data_dir)]), check=False
-        ).returncode == 0
+        reachable = (
+            subprocess.run(self._as_server_user(["test", "-w", str(self.data_dir)]), check=False).returncode == 0
+        )
         if not reachable:
             raise RuntimeError(
                 f"PostgreSQL runs as user {self.os_user!r}, which cannot reach {self.data_dir}: every "
@@ -92,8 +92,17 @@ class PostgresServer:
         result = subprocess.run(
             self._as_server_user(
                 [
-                    str(self.bin_dir / "initdb"), "-D", str(self.cluster_dir), "-A", "trust",
-                    "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions",
+                    str(self.bin_dir / "initdb"),
+                    "-D",
+                    str(self.cluster_dir),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-instructions",
                     *([] if self.fsync else ["--no-sync"]),
                 ]
             ),
@@ -144,8 +153,23 @@ class PostgresServer:
         """Run SQL with ``psql`` (synchronous, no event loop needed); return unaligned output."""
         result = subprocess.run(
             [
-                str(self.bin_dir / "psql"), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
-                "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database, "-c", sql,
+                str(self.bin_dir / "psql"),
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-c",
+                sql,
             ],
             check=False,
             capture_output=True,

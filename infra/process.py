@@ -187,8 +187,7 @@ class ManagedProcess:
             code = self._proc.poll()
             if code is not None:
                 raise ProcessFailedError(
-                    f"{self.name} exited with code {code} before it was ready; log {self.log_path}:\n"
-                    f"{self.log_tail()}"
+                    f"{self.name} exited with code {code} before it was ready; log {self.log_path}:\n{self.log_tail()}"
                 )
             try:
                 if predicate():

@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.envoy_config import GatewaySettings, Upstream, write
 from infra.envoy import EnvoyProxy
-from infra.infrastructure import Infrastructure, InfraPorts
+from infra.infrastructure import InfraPorts, Infrastructure
 from infra.log import say
 from infra.process import ManagedProcess, free_port
 

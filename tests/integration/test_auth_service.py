@@ -6,12 +6,13 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import grpc
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2, status_pb2
@@ -38,7 +39,7 @@ def users_with_email(stack: Stack, email: str) -> int:
 
 @pytest.fixture(params=["direct", "gateway"])
 def any_auth(request: pytest.FixtureRequest) -> auth_pb2_grpc.AuthServiceStub:
-    channel = request.getfixturevalue("auth_channel" if request.param == "direct" else "gateway_channel")
+    channel: grpc.Channel = request.getfixturevalue("auth_channel" if request.param == "direct" else "gateway_channel")
     return auth_pb2_grpc.AuthServiceStub(channel)
 
 
@@ -62,7 +63,7 @@ def test_full_session_lifecycle(any_auth: auth_pb2_grpc.AuthServiceStub) -> None
 
     any_auth.Logout(auth_pb2.LogoutRequest(refresh_token=refreshed.refresh_token))
     for token in (login.access_token, refreshed.access_token):
-        code, _ = code_of(lambda t=token: any_auth.ValidateToken(auth_pb2.ValidateTokenRequest(token=t)))
+        code, _ = code_of(partial(any_auth.ValidateToken, auth_pb2.ValidateTokenRequest(token=token)))
         assert code == grpc.StatusCode.UNAUTHENTICATED
     code, _ = code_of(lambda: any_auth.Refresh(auth_pb2.RefreshRequest(refresh_token=refreshed.refresh_token)))
     assert code == grpc.StatusCode.UNAUTHENTICATED
@@ -119,14 +120,16 @@ def test_duplicate_email_is_already_exists_whatever_its_case(stack: Stack, auth:
     assert users_with_email(stack, email) == 1
 
 
-def test_twenty_concurrent_registrations_make_exactly_one_user(stack: Stack, auth: auth_pb2_grpc.AuthServiceStub) -> None:
+def test_twenty_concurrent_registrations_make_exactly_one_user(
+    stack: Stack, auth: auth_pb2_grpc.AuthServiceStub
+) -> None:
     email = unique_email("race")
 
     def register(_: int) -> grpc.StatusCode:
         try:
             auth.Register(auth_pb2.RegisterRequest(email=email, password=TEST_PASSWORD))
         except grpc.RpcError as error:
-            return error.code()  # type: ignore[no-any-return,attr-defined]
+            return error.code()
         return grpc.StatusCode.OK
 
     with ThreadPoolExecutor(20) as pool:
@@ -172,7 +175,7 @@ def test_parallel_guesses_are_all_counted(auth: auth_pb2_grpc.AuthServiceStub) -
         try:
             auth.Login(auth_pb2.LoginRequest(email=email, password=f"guess-{i:04d}"))
         except grpc.RpcError as error:
-            return error.code()  # type: ignore[no-any-return,attr-defined]
+            return error.code()
         return grpc.StatusCode.OK
 
     with ThreadPoolExecutor(20) as pool:
@@ -212,7 +215,7 @@ def _forgeries(stack: Stack, login: auth_pb2.LoginResponse) -> dict[str, str]:
         "garbage": "not.a.token",
         "empty-bearer": " ",
         "refresh-token-as-access": login.refresh_token,
-        "alg-none": jwt.encode(_claims(login), None, algorithm="none", headers={"kid": kid}),
+        "alg-none": jwt.encode(_claims(login), cast(Any, None), algorithm="none", headers={"kid": kid}),
         "hs256-with-public-key": signed(public_raw, "HS256"),
         "other-key-same-kid": signed(Ed25519PrivateKey.generate()),
         "missing-exp": signed(exp=None),
@@ -228,6 +231,7 @@ def test_validate_token_rejects_every_forgery(stack: Stack, auth: auth_pb2_grpc.
     login = register_and_login(auth)
     # The control: the real key really is the one the service signs with.
     real_key = load_pem_private_key(signing_key_path(stack).read_bytes(), password=None)
+    assert isinstance(real_key, Ed25519PrivateKey)
     resigned = jwt.encode(
         _claims(login, jti=uuid.uuid4().hex),
         real_key,
@@ -237,9 +241,9 @@ def test_validate_token_rejects_every_forgery(stack: Stack, auth: auth_pb2_grpc.
     assert auth.ValidateToken(auth_pb2.ValidateTokenRequest(token=resigned)).user_id == login.user.id
 
     for name, token in _forgeries(stack, login).items():
-        code, message = code_of(lambda t=token: auth.ValidateToken(auth_pb2.ValidateTokenRequest(token=t)))
+        code, _ = code_of(partial(auth.ValidateToken, auth_pb2.ValidateTokenRequest(token=token)))
         assert code == grpc.StatusCode.UNAUTHENTICATED, name
-        code, _ = code_of(lambda t=token: auth.GetMe(auth_pb2.GetMeRequest(), metadata=bearer(t)))
+        code, _ = code_of(partial(auth.GetMe, auth_pb2.GetMeRequest(), metadata=bearer(token)))
         assert code == grpc.StatusCode.UNAUTHENTICATED, name
 
     code, _ = code_of(lambda: auth.ValidateToken(auth_pb2.ValidateTokenRequest()))
@@ -249,8 +253,6 @@ def test_validate_token_rejects_every_forgery(stack: Stack, auth: auth_pb2_grpc.
 def test_other_services_can_verify_tokens_with_the_published_keys(auth: auth_pb2_grpc.AuthServiceStub) -> None:
     login = register_and_login(auth)
     published = auth.GetPublicKeys(auth_pb2.GetPublicKeysRequest())
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
     keys = {key.kid: Ed25519PublicKey.from_public_bytes(b64url_decode(key.x)) for key in published.keys}
     assert all(key.alg == "EdDSA" and key.crv == "Ed25519" for key in published.keys)
     claims = verify_access_token(login.access_token, keys, issuer=published.issuer, audience=published.audience)

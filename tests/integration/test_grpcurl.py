@@ -39,7 +39,7 @@ def grpcurl(*args: str, data: dict[str, Any] | None = None, check: bool = True) 
 def field(message: dict[str, Any], name: str) -> Any:
     """grpcurl prints proto field names or their JSON (lowerCamel) names depending on where the
     descriptors came from (reflection or a protoset): accept either."""
-    camel = name.split("_")[0] + "".join(part.title() for part in name.split("_")[1:])
+    camel = name.split("_", maxsplit=1)[0] + "".join(part.title() for part in name.split("_")[1:])
     return message[name] if name in message else message[camel]
 
 

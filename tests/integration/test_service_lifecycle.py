@@ -36,7 +36,12 @@ def test_service_drains_and_exits_zero_on_sigterm(stack: Stack, service: str) ->
     port = free_port()
     env = {**os.environ, **stack.service_environment(), PORT_VARIABLE[service]: str(port)}
     process = subprocess.Popen(
-        [sys.executable, "-m", service], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", service],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30

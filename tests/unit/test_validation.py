@@ -24,7 +24,9 @@ def test_emails_are_normalised(raw: str, expected: str) -> None:
     assert validate_email(raw) == expected
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "no-at-sign", "two@@example.com", "a b@example.com", "a@nodot", "x@" + "d" * 250 + ".com"])
+@pytest.mark.parametrize(
+    "bad", ["", "   ", "no-at-sign", "two@@example.com", "a b@example.com", "a@nodot", "x@" + "d" * 250 + ".com"]
+)
 def test_bad_emails_are_refused_naming_the_field(bad: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         validate_email(bad)
