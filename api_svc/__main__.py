@@ -1,26 +1,70 @@
-"""Runs api_svc. The task pipeline itself is the next milestone: until then TaskService is
-registered (so reflection and the gateway know it) and every call answers UNIMPLEMENTED."""
+"""Runs api_svc; the one place that builds its objects."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 
 from pixelflow.v1 import task_pb2, task_pb2_grpc
+from pymongo import AsyncMongoClient
 
+from api_svc.auth import TokenVerifier
 from api_svc.config import ApiSettings
+from api_svc.repository import Document, TaskRepository
+from api_svc.service import Limits, TaskService
+from api_svc.servicer import TaskServicer
+from api_svc.watch import WatchHub
+from common.kafka import STATUS_TOPIC, AsyncProducer, TopicListener
 from common.logging import configure_logging
 from common.server import serve
 
 
 async def run(settings: ApiSettings) -> None:
+    mongo: AsyncMongoClient[Document] = AsyncMongoClient(
+        settings.mongo_uri,
+        serverSelectionTimeoutMS=settings.mongo_timeout_ms,
+        connectTimeoutMS=settings.mongo_timeout_ms,
+        tz_aware=True,
+    )
+    repository = TaskRepository(mongo[settings.mongo_database])
+    await repository.ensure_indexes()
+    verifier = TokenVerifier(
+        settings.auth_addr,
+        revocation_poll_seconds=settings.revocation_poll_seconds,
+        keys_refresh_seconds=settings.signing_keys_refresh_seconds,
+    )
+    await verifier.start()
+    producer = AsyncProducer(
+        settings.kafka_bootstrap,
+        client_id=f"api-{socket.gethostname()}",
+        delivery_timeout_ms=settings.kafka_delivery_timeout_ms,
+    )
+    hub = WatchHub()
+    listener = TopicListener(
+        settings.kafka_bootstrap, [STATUS_TOPIC], hub.on_status_record, asyncio.get_running_loop(), name="api-status"
+    )
+    listener.start()
+    service = TaskService(repository, producer, hub, Limits(max_upload_bytes=settings.max_upload_bytes))
+    relay = asyncio.create_task(service.relay_outbox(settings.outbox_interval_seconds))
+
+    async def shutdown() -> None:
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+        listener.stop()
+        producer.close()
+        await verifier.close()
+        await mongo.close()
+
     await serve(
         settings=settings,
         port=settings.api_port,
         service_names=[task_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name],
         register=lambda server: task_pb2_grpc.add_TaskServiceServicer_to_server(
-            task_pb2_grpc.TaskServiceServicer(),  # type: ignore[abstract]  # the base answers UNIMPLEMENTED
-            server,
+            TaskServicer(service, verifier, settings.public_base_url), server
         ),
+        on_shutdown=shutdown,
     )
 
 

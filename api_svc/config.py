@@ -11,6 +11,19 @@ class ApiSettings(CommonSettings):
     api_port: int = Field(default=50052, ge=0, le=65535)
     mongo_uri: str = "mongodb://127.0.0.1:27018/"
     mongo_database: str = "pixelflow"
+    # How long a call waits for MongoDB before answering UNAVAILABLE.
+    mongo_timeout_ms: int = Field(default=3000, ge=100)
     kafka_bootstrap: str = "127.0.0.1:19092"
+    # CreateTask waits this long for Kafka's confirmation; after that the outbox takes over.
+    kafka_delivery_timeout_ms: int = Field(default=3000, ge=100)
     # host:port of auth_svc, for its public keys and revocations.
     auth_addr: str = "127.0.0.1:50051"
+    # A revoked session stops working within this many seconds.
+    revocation_poll_seconds: float = Field(default=2.0, gt=0)
+    signing_keys_refresh_seconds: float = Field(default=300.0, gt=0)
+    # Largest upload accepted (bytes); larger is INVALID_ARGUMENT before anything is stored.
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    # Where clients fetch results: processed_url = <this>/v1/tasks/<id>/result.
+    public_base_url: str = "http://127.0.0.1:8080"
+    # Tasks not confirmed by Kafka are published again by the outbox relay after this many seconds.
+    outbox_interval_seconds: float = Field(default=2.0, gt=0)

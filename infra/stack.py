@@ -101,6 +101,7 @@ class Stack:
             "PIXELFLOW_MONGO_URI": self.infra.mongo_uri,
             "PIXELFLOW_KAFKA_BOOTSTRAP": self.infra.kafka_bootstrap,
             "PIXELFLOW_AUTH_ADDR": f"127.0.0.1:{self.ports.auth}",
+            "PIXELFLOW_PUBLIC_BASE_URL": f"http://{self.gateway_address}",
             **self.environment,
         }
 

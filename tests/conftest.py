@@ -20,13 +20,23 @@ from infra.stack import REPO_ROOT, Stack, StackPorts
 
 ARTIFACTS = REPO_ROOT / "artifacts"
 TEST_PASSWORD = "correct horse battery"
+TEST_ENVIRONMENT = {
+    # bcrypt at cost 4: the tests check behaviour, bench/ measures the production cost.
+    "PIXELFLOW_BCRYPT_ROUNDS": "4",
+    # Test image servers listen on 127.0.0.1; every other private address stays refused
+    # (the SSRF tests use 127.0.0.2, 10.0.0.1, ... and assert nothing connects).
+    "PIXELFLOW_FETCH_ALLOWED_NETWORKS": "127.0.0.1/32",
+    # A crashed worker's task is taken over after this long (kill -9 test).
+    "PIXELFLOW_WORKER_LEASE_SECONDS": "8",
+    "PIXELFLOW_WORKER_TASK_DEADLINE_SECONDS": "6",
+    "PIXELFLOW_WORKER_RETRY_BACKOFF_SECONDS": "0.2",
+}
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     root = make_temp_root("pixelflow-test-")
-    # bcrypt at cost 4: the tests check behaviour, bench/ measures the production cost.
-    running = Stack(root, StackPorts.free(), throwaway=True, environment={"PIXELFLOW_BCRYPT_ROUNDS": "4"})
+    running = Stack(root, StackPorts.free(), throwaway=True, environment=TEST_ENVIRONMENT)
     try:
         running.start()
         yield running

@@ -1,26 +1,107 @@
-"""Runs worker_svc. Consuming and processing tasks is the next milestone: until then it serves
-WorkerStatusService (every call UNIMPLEMENTED), health and reflection."""
+"""Runs one worker: the Kafka consumer and its process pool, heartbeats, and a gRPC server with
+WorkerStatusService and health. The one place that builds the worker's objects."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import multiprocessing
+import os
+import socket
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from datetime import timedelta
 
 from pixelflow.v1 import worker_pb2, worker_pb2_grpc
+from pymongo import AsyncMongoClient
 
+from common.blobs import BlobStore
+from common.kafka import HEARTBEATS_TOPIC, AsyncProducer, TopicListener
 from common.logging import configure_logging
 from common.server import serve
+from common.tasks import TASKS
+from worker_svc.claims import TaskClaims
 from worker_svc.config import WorkerSettings
+from worker_svc.consumer import TaskConsumer
+from worker_svc.imaging import ImageLimits
+from worker_svc.processor import ProcessingPolicy, TaskProcessor, WorkerStats
+from worker_svc.sources import FetchPolicy, SourceFetcher, parse_allowed_networks
+from worker_svc.status import ConsumerLag, WorkerRegistry, WorkerStatusServicer, publish_heartbeats
 
 
 async def run(settings: WorkerSettings) -> None:
+    worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        settings.mongo_uri, serverSelectionTimeoutMS=settings.mongo_timeout_ms, tz_aware=True
+    )
+    database = mongo[settings.mongo_database]
+    producer = AsyncProducer(settings.kafka_bootstrap, client_id=f"worker-{worker_id}")
+    stats = WorkerStats(capacity=settings.worker_concurrency)
+
+    def new_pool() -> ProcessPoolExecutor:
+        # forkserver: the parent has Kafka and gRPC threads, which must not be forked into children.
+        return ProcessPoolExecutor(settings.worker_concurrency, mp_context=multiprocessing.get_context("forkserver"))
+
+    processor = TaskProcessor(
+        claims=TaskClaims(database[TASKS], worker_id, timedelta(seconds=settings.worker_lease_seconds)),
+        blobs=BlobStore(database),
+        fetcher=SourceFetcher(
+            FetchPolicy(
+                max_bytes=settings.fetch_max_bytes,
+                connect_timeout=settings.fetch_connect_timeout_seconds,
+                read_timeout=settings.fetch_read_timeout_seconds,
+                allowed_networks=parse_allowed_networks(settings.fetch_allowed_networks),
+            )
+        ),
+        pool_factory=new_pool,
+        producer=producer,
+        policy=ProcessingPolicy(
+            max_attempts=settings.worker_max_attempts,
+            retry_backoff_seconds=settings.worker_retry_backoff_seconds,
+            deadline_seconds=settings.worker_task_deadline_seconds,
+            limits=ImageLimits(max_pixels=settings.image_max_pixels, max_frames=settings.image_max_frames),
+        ),
+        stats=stats,
+        worker_id=worker_id,
+    )
+    consumer = TaskConsumer(settings.kafka_bootstrap, processor, settings.worker_concurrency, worker_id)
+    registry = WorkerRegistry(timedelta(seconds=settings.worker_dead_after_seconds))
+    heartbeat_listener = TopicListener(
+        settings.kafka_bootstrap,
+        [HEARTBEATS_TOPIC],
+        registry.on_record,
+        asyncio.get_running_loop(),
+        name="worker-heartbeats",
+        from_beginning=True,
+    )
+    heartbeat_listener.start()
+    lag = ConsumerLag(settings.kafka_bootstrap)
+    background = [
+        asyncio.create_task(consumer.run()),
+        asyncio.create_task(publish_heartbeats(producer, worker_id, stats, settings.worker_heartbeat_seconds)),
+    ]
+
+    async def shutdown() -> None:
+        await consumer.stop(settings.shutdown_grace_seconds)
+        for job in background:
+            job.cancel()
+        for job in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+        heartbeat_listener.stop()
+        lag.close()
+        producer.close()
+        processor.pool.shutdown(wait=False, cancel_futures=True)
+        await mongo.close()
+
     await serve(
         settings=settings,
         port=settings.worker_status_port,
         service_names=[worker_pb2.DESCRIPTOR.services_by_name["WorkerStatusService"].full_name],
         register=lambda server: worker_pb2_grpc.add_WorkerStatusServiceServicer_to_server(
-            worker_pb2_grpc.WorkerStatusServiceServicer(),  # type: ignore[abstract]  # the base answers UNIMPLEMENTED
-            server,
+            WorkerStatusServicer(registry, database[TASKS], lag), server
         ),
+        on_shutdown=shutdown,
     )
 
 

@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field
 
 from common.settings import CommonSettings
 
 
 class WorkerSettings(CommonSettings):
+    # gRPC port for WorkerStatusService and health; 0 picks a free one (extra workers on one host).
     worker_status_port: int = Field(default=50053, ge=0, le=65535)
     mongo_uri: str = "mongodb://127.0.0.1:27018/"
     mongo_database: str = "pixelflow"
+    mongo_timeout_ms: int = Field(default=3000, ge=100)
     kafka_bootstrap: str = "127.0.0.1:19092"
+    # Tasks processed at once; the image work runs in a process pool of this size.
+    worker_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # A claimed task belongs to its worker this long; after that another worker may take it
+    # over (the first one crashed). Longer than the processing deadline plus fetch time.
+    worker_lease_seconds: float = Field(default=120.0, gt=0)
+    # Processing deadline of one attempt (decode + operations + encode).
+    worker_task_deadline_seconds: float = Field(default=60.0, gt=0)
+    # Attempts for transient failures (origin 5xx, timeouts) before FAILED + dead letter.
+    worker_max_attempts: int = Field(default=3, ge=1)
+    worker_retry_backoff_seconds: float = Field(default=0.5, ge=0)
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    # A worker with no heartbeat for this long disappears from ListWorkers.
+    worker_dead_after_seconds: float = Field(default=20.0, gt=0)
+    # Source fetching. Comma-separated networks that may be fetched although private or
+    # loopback (e.g. "127.0.0.1/32" for local testing); empty in production.
+    fetch_allowed_networks: str = ""
+    fetch_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    fetch_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    fetch_read_timeout_seconds: float = Field(default=15.0, gt=0)
+    # Decoder limits.
+    image_max_pixels: int = Field(default=50_000_000, ge=1)
+    image_max_frames: int = Field(default=1000, ge=1)

@@ -1,0 +1,120 @@
+"""The only code of api_svc that talks to MongoDB (tasks, idempotency keys, blobs)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+
+from common.blobs import BlobStore
+from common.errors import Unavailable
+from common.tasks import IDEMPOTENCY, TASKS, TERMINAL, Status, utcnow
+
+Document = dict[str, Any]
+UNAVAILABLE_MESSAGE = "the task store is unavailable; nothing was saved, try again shortly"
+
+
+@contextlib.asynccontextmanager
+async def store_errors() -> AsyncIterator[None]:
+    """MongoDB being unreachable is UNAVAILABLE for the caller, never INTERNAL."""
+    try:
+        yield
+    except ConnectionFailure as exc:
+        raise Unavailable(UNAVAILABLE_MESSAGE) from exc
+
+
+class TaskRepository:
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._tasks = database[TASKS]
+        self._keys = database[IDEMPOTENCY]
+        self.blobs = BlobStore(database)
+
+    async def ensure_indexes(self) -> None:
+        # Only plain and compound indexes: what FerretDB v1 and MongoDB both support.
+        await self._tasks.create_index([("owner_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+        await self._tasks.create_index([("owner_id", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING)])
+        await self._tasks.create_index([("status", ASCENDING), ("updated_at", ASCENDING)])
+        await self._tasks.create_index([("published", ASCENDING), ("created_at", ASCENDING)])
+
+    async def insert(self, document: Document) -> None:
+        async with store_errors():
+            await self._tasks.insert_one(document)
+
+    async def claim_idempotency_key(self, owner_id: str, key: str, task_id: str, fingerprint: str) -> Document | None:
+        """Records key → task; returns the earlier record if the key was used before."""
+        async with store_errors():
+            try:
+                await self._keys.insert_one(
+                    {"_id": f"{owner_id}:{key}", "task_id": task_id, "fingerprint": fingerprint, "created_at": utcnow()}
+                )
+            except DuplicateKeyError:
+                return await self._keys.find_one({"_id": f"{owner_id}:{key}"})
+            return None
+
+    async def get(self, owner_id: str, task_id: str) -> Document | None:
+        async with store_errors():
+            return await self._tasks.find_one({"_id": task_id, "owner_id": owner_id})
+
+    async def page(
+        self, owner_id: str, *, status: Status | None, limit: int, after: tuple[datetime, str] | None
+    ) -> list[Document]:
+        query: Document = {"owner_id": owner_id}
+        if status is not None:
+            query["status"] = status.value
+        if after is not None:
+            created_at, task_id = after
+            query["$or"] = [{"created_at": {"$lt": created_at}}, {"created_at": created_at, "_id": {"$lt": task_id}}]
+        async with store_errors():
+            cursor = self._tasks.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+            return [document async for document in cursor]
+
+    async def mark_published(self, task_id: str) -> None:
+        async with store_errors():
+            await self._tasks.update_one({"_id": task_id}, {"$set": {"published": True}})
+
+    async def unpublished(self, older_than: timedelta, limit: int = 100) -> list[str]:
+        cutoff = utcnow() - older_than
+        async with store_errors():
+            cursor = self._tasks.find(
+                {"published": False, "status": Status.PENDING.value, "created_at": {"$lte": cutoff}}, {"_id": 1}
+            ).limit(limit)
+            return [document["_id"] async for document in cursor]
+
+    async def cancel(self, owner_id: str, task_id: str) -> Document | None:
+        """PENDING/PROCESSING → CANCELLED; None if the task is not (or no longer) cancellable."""
+        now = utcnow()
+        async with store_errors():
+            return await self._tasks.find_one_and_update(
+                {
+                    "_id": task_id,
+                    "owner_id": owner_id,
+                    "status": {"$in": [Status.PENDING.value, Status.PROCESSING.value]},
+                },
+                {"$set": {"status": Status.CANCELLED.value, "updated_at": now, "completed_at": now}},
+                return_document=ReturnDocument.AFTER,
+            )
+
+    async def delete(self, owner_id: str, task_id: str) -> Document | None:
+        async with store_errors():
+            document = await self._tasks.find_one_and_delete({"_id": task_id, "owner_id": owner_id})
+            if document is not None and document.get("idempotency_key"):
+                await self._keys.delete_one({"_id": f"{owner_id}:{document['idempotency_key']}"})
+            return document
+
+    async def remove_unreferenced(self, task_id: str) -> None:
+        """Undo an insert whose idempotency key turned out to be taken."""
+        with contextlib.suppress(PyMongoError):
+            await self._tasks.delete_one({"_id": task_id})
+
+    async def counts(self) -> dict[str, int]:
+        async with store_errors():
+            return {
+                status.value: await self._tasks.count_documents({"status": status.value})
+                for status in Status
+                if status not in TERMINAL
+            }

@@ -1,0 +1,271 @@
+"""TaskService in domain terms: validation, storage, queueing, watching. No gRPC here."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pixelflow.v1 import task_pb2
+
+from api_svc.repository import Document, TaskRepository
+from api_svc.watch import WatchHub
+from common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from common.image_types import CONTENT_TYPES, detect_format
+from common.kafka import STATUS_TOPIC, TASKS_TOPIC, AsyncProducer, PublishError
+from common.logging import request_id_var
+from common.operations import parse_operations, parse_output
+from common.tasks import Status, as_utc, message_to_document, utcnow
+from common.urls import validate_source_url
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+MAX_IDEMPOTENCY_KEY_LENGTH = 128
+MAX_FILENAME_LENGTH = 255
+_TASK_ID = re.compile(r"^[0-9a-f]{32}$")
+# A watcher re-reads its task this often even without events: a safety net, not the mechanism.
+_WATCH_SAFETY_INTERVAL = 15.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_bytes: int
+
+
+class TaskService:
+    def __init__(self, repository: TaskRepository, producer: AsyncProducer, hub: WatchHub, limits: Limits) -> None:
+        self._repository = repository
+        self._producer = producer
+        self._hub = hub
+        self._limits = limits
+
+    # -- create ------------------------------------------------------------------------------
+    async def create(self, owner_id: str, request: task_pb2.CreateTaskRequest) -> Document:
+        source, upload_bytes = self._validate_source(request)
+        parse_operations(request.operations)
+        parse_output(request.output)
+        key = request.idempotency_key
+        if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or (key and not key.isprintable()):
+            raise InvalidArgument(
+                f"idempotency_key must be printable and at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
+                field="idempotency_key",
+            )
+        fingerprint = _fingerprint(request, upload_bytes)
+        task_id = uuid.uuid4().hex
+        now = utcnow()
+        document: Document = {
+            "_id": task_id,
+            "owner_id": owner_id,
+            "status": Status.PENDING.value,
+            "source": source,
+            "operations": [message_to_document(op) for op in request.operations],
+            "output": message_to_document(request.output),
+            "skip_auto_orient": request.skip_auto_orient,
+            "idempotency_key": key or None,
+            "fingerprint": fingerprint,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+            "published": False,
+        }
+        if upload_bytes is not None:
+            upload = source["upload"]
+            upload["blob_id"] = await self._repository.blobs.put(
+                upload_bytes, filename=upload["filename"], metadata={"owner_id": owner_id, "task_id": task_id}
+            )
+        try:
+            await self._repository.insert(document)
+        except BaseException:
+            if upload_bytes is not None:
+                await self._repository.blobs.delete(source["upload"]["blob_id"])
+            raise
+        if key:
+            earlier = await self._repository.claim_idempotency_key(owner_id, key, task_id, fingerprint)
+            if earlier is not None:
+                await self._discard(document)
+                return await self._replay(owner_id, earlier, fingerprint)
+        await self.publish(task_id)
+        log.info("task created", extra={"task_id": task_id, "owner_id": owner_id})
+        return document
+
+    def _validate_source(self, request: task_pb2.CreateTaskRequest) -> tuple[Document, bytes | None]:
+        which = request.WhichOneof("source")
+        if which == "source_url":
+            return {"url": validate_source_url(request.source_url)}, None
+        if which != "upload":
+            raise InvalidArgument("give the image as source_url or as upload (exactly one)", field="source")
+        content = request.upload.content
+        if not content:
+            raise InvalidArgument("upload.content is empty", field="upload.content")
+        if len(content) > self._limits.max_upload_bytes:
+            raise InvalidArgument(
+                f"the upload is {len(content)} bytes; the limit is {self._limits.max_upload_bytes} bytes",
+                field="upload.content",
+            )
+        kind = detect_format(content)
+        if kind is None:
+            raise InvalidArgument(
+                "the upload is not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, BMP or AVIF)",
+                field="upload.content",
+            )
+        filename = request.upload.filename.strip()
+        if len(filename) > MAX_FILENAME_LENGTH or not filename.isprintable():
+            raise InvalidArgument("upload.filename must be printable, at most 255 characters", field="upload.filename")
+        upload = {"filename": filename, "content_type": CONTENT_TYPES[kind], "size_bytes": len(content)}
+        return {"upload": upload}, content
+
+    async def _replay(self, owner_id: str, earlier: Document, fingerprint: str) -> Document:
+        if earlier["fingerprint"] != fingerprint:
+            raise AlreadyExists("this idempotency_key was already used with different parameters; use a new key")
+        document = await self._repository.get(owner_id, earlier["task_id"])
+        if document is None:  # the earlier task was deleted since
+            raise AlreadyExists("this idempotency_key belongs to a task that has been deleted; use a new key")
+        return document
+
+    async def _discard(self, document: Document) -> None:
+        await self._repository.remove_unreferenced(document["_id"])
+        if "upload" in document["source"]:
+            await self._repository.blobs.delete(document["source"]["upload"]["blob_id"])
+
+    async def publish(self, task_id: str) -> bool:
+        """Queues the task; False (and the outbox retries later) when Kafka does not confirm."""
+        headers = {"x-request-id": request_id_var.get() or ""}
+        try:
+            await self._producer.publish(TASKS_TOPIC, task_id, json.dumps({"task_id": task_id}).encode(), headers)
+        except PublishError as exc:
+            log.warning("task not queued yet; the outbox will retry", extra={"task_id": task_id, "error": str(exc)})
+            return False
+        await self._repository.mark_published(task_id)
+        await self._announce(task_id, Status.PENDING)
+        return True
+
+    async def relay_outbox(self, interval: float) -> None:
+        """Publishes tasks whose first publish was not confirmed. Runs for the service's life."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                for task_id in await self._repository.unpublished(older_than=timedelta(seconds=interval)):
+                    if not await self.publish(task_id):
+                        break  # Kafka is still down: try the rest next round
+            except Exception:
+                log.exception("outbox relay round failed")
+
+    async def _announce(self, task_id: str, status: Status) -> None:
+        event = json.dumps({"task_id": task_id, "status": status.value}).encode()
+        try:
+            await self._producer.publish(STATUS_TOPIC, task_id, event)
+        except PublishError:
+            self._hub.notify(task_id)  # at least this replica's watchers learn of it
+
+    # -- read --------------------------------------------------------------------------------
+    async def get(self, owner_id: str, task_id: str) -> Document:
+        document = await self._repository.get(owner_id, _checked_id(task_id))
+        if document is None:
+            raise NotFound(f"no task {task_id}")
+        return document
+
+    async def list(
+        self, owner_id: str, page_size: int, page_token: str, status: task_pb2.TaskStatus.ValueType
+    ) -> tuple[list[Document], str]:
+        if page_size < 0:
+            raise InvalidArgument("page_size must not be negative", field="page_size")
+        limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        wanted = None if status == task_pb2.TASK_STATUS_UNSPECIFIED else Status.from_proto(status)
+        documents = await self._repository.page(
+            owner_id, status=wanted, limit=limit + 1, after=_decode_page_token(page_token)
+        )
+        next_token = ""
+        if len(documents) > limit:
+            documents = documents[:limit]
+            last = documents[-1]
+            next_token = _encode_page_token(as_utc(last["created_at"]), last["_id"])
+        return documents, next_token
+
+    async def watch(self, owner_id: str, task_id: str) -> AsyncIterator[Document]:
+        with self._hub.subscribe(_checked_id(task_id)) as changed:
+            document = await self.get(owner_id, task_id)
+            yield document
+            last_seen = (document["status"], document.get("updated_at"))
+            while not Status(document["status"]).terminal:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.get(), _WATCH_SAFETY_INTERVAL)
+                document = await self.get(owner_id, task_id)
+                seen = (document["status"], document.get("updated_at"))
+                if seen != last_seen:
+                    last_seen = seen
+                    yield document
+
+    async def result(self, owner_id: str, task_id: str) -> tuple[bytes, str]:
+        document = await self.get(owner_id, task_id)
+        if document["status"] != Status.COMPLETED.value:
+            raise FailedPrecondition(
+                f"task {task_id} is {document['status']}; its result can be fetched once it is COMPLETED"
+            )
+        data = await self._repository.blobs.get(document["result"]["blob_id"])
+        if data is None:
+            raise NotFound(f"the result of task {task_id} is gone")
+        return data, document["result"]["content_type"]
+
+    # -- change ------------------------------------------------------------------------------
+    async def cancel(self, owner_id: str, task_id: str) -> Document:
+        cancelled = await self._repository.cancel(owner_id, _checked_id(task_id))
+        if cancelled is None:
+            current = await self.get(owner_id, task_id)  # NOT_FOUND if it is not theirs
+            raise FailedPrecondition(f"task {task_id} is already {current['status']} and cannot be cancelled")
+        await self._announce(task_id, Status.CANCELLED)
+        return cancelled
+
+    async def delete(self, owner_id: str, task_id: str) -> None:
+        document = await self._repository.delete(owner_id, _checked_id(task_id))
+        if document is None:
+            raise NotFound(f"no task {task_id}")
+        blob_ids = [document["source"].get("upload", {}).get("blob_id"), (document.get("result") or {}).get("blob_id")]
+        for blob_id in filter(None, blob_ids):
+            await self._repository.blobs.delete(blob_id)
+        self._hub.notify(task_id)
+        log.info("task deleted", extra={"task_id": task_id})
+
+
+def _checked_id(task_id: str) -> str:
+    if not _TASK_ID.match(task_id):
+        raise InvalidArgument("task_id must be the 32 hexadecimal characters of a task id", field="task_id")
+    return task_id
+
+
+def _fingerprint(request: task_pb2.CreateTaskRequest, upload: bytes | None) -> str:
+    """What makes two requests 'the same' for idempotency: everything but the key."""
+    canonical: dict[str, Any] = {
+        "source_url": request.source_url if request.WhichOneof("source") == "source_url" else None,
+        "upload_sha256": hashlib.sha256(upload).hexdigest() if upload is not None else None,
+        "operations": [message_to_document(op) for op in request.operations],
+        "output": message_to_document(request.output),
+        "skip_auto_orient": request.skip_auto_orient,
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def _encode_page_token(created_at: datetime, task_id: str) -> str:
+    raw = json.dumps({"c": created_at.isoformat(), "i": task_id}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_page_token(token: str) -> tuple[datetime, str] | None:
+    if not token:
+        return None
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        created_at, task_id = datetime.fromisoformat(raw["c"]), str(raw["i"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidArgument("page_token is not one this service issued", field="page_token") from exc
+    return created_at, _checked_id(task_id)

@@ -1,0 +1,59 @@
+"""Translates TaskService RPCs to the domain service and back; nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from google.api import httpbody_pb2
+from pixelflow.v1 import task_pb2, task_pb2_grpc
+
+from api_svc.auth import TokenVerifier
+from api_svc.service import TaskService
+from common.tasks import task_to_proto
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class TaskServicer(task_pb2_grpc.TaskServiceServicer):
+    def __init__(self, service: TaskService, verifier: TokenVerifier, public_base_url: str) -> None:
+        self._service = service
+        self._verifier = verifier
+        self._base_url = public_base_url
+
+    async def _owner(self, context: Context) -> str:
+        return (await self._verifier.verify(context.invocation_metadata())).user_id
+
+    def _task(self, document: dict[str, Any]) -> task_pb2.Task:
+        return task_to_proto(document, self._base_url)
+
+    async def CreateTask(self, request: task_pb2.CreateTaskRequest, context: Context) -> task_pb2.Task:
+        return self._task(await self._service.create(await self._owner(context), request))
+
+    async def GetTask(self, request: task_pb2.GetTaskRequest, context: Context) -> task_pb2.Task:
+        return self._task(await self._service.get(await self._owner(context), request.task_id))
+
+    async def ListTasks(self, request: task_pb2.ListTasksRequest, context: Context) -> task_pb2.ListTasksResponse:
+        documents, next_token = await self._service.list(
+            await self._owner(context), request.page_size, request.page_token, request.status
+        )
+        return task_pb2.ListTasksResponse(tasks=[self._task(d) for d in documents], next_page_token=next_token)
+
+    async def WatchTask(
+        self, request: task_pb2.WatchTaskRequest, context: Context
+    ) -> AsyncIterator[task_pb2.WatchTaskResponse]:
+        owner = await self._owner(context)
+        async for document in self._service.watch(owner, request.task_id):
+            yield task_pb2.WatchTaskResponse(task=self._task(document))
+
+    async def CancelTask(self, request: task_pb2.CancelTaskRequest, context: Context) -> task_pb2.Task:
+        return self._task(await self._service.cancel(await self._owner(context), request.task_id))
+
+    async def DeleteTask(self, request: task_pb2.DeleteTaskRequest, context: Context) -> task_pb2.DeleteTaskResponse:
+        await self._service.delete(await self._owner(context), request.task_id)
+        return task_pb2.DeleteTaskResponse()
+
+    async def GetTaskResult(self, request: task_pb2.GetTaskResultRequest, context: Context) -> httpbody_pb2.HttpBody:
+        data, content_type = await self._service.result(await self._owner(context), request.task_id)
+        return httpbody_pb2.HttpBody(content_type=content_type, data=data)

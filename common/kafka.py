@@ -1,0 +1,161 @@
+"""Kafka for asyncio services: a producer whose deliveries can be awaited, and a listener that
+hands every record of some topics to the event loop. confluent-kafka is callback-and-thread
+based; these are the only two places that bridge it to asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+log = logging.getLogger(__name__)
+
+TASKS_TOPIC = "image-tasks"
+STATUS_TOPIC = "task-status"
+DEAD_LETTER_TOPIC = "image-tasks-dlq"
+HEARTBEATS_TOPIC = "worker-heartbeats"
+WORKER_GROUP = "worker-group-1"
+
+
+class PublishError(Exception):
+    """Kafka did not confirm a delivery in time (down, or the topic is missing)."""
+
+
+class AsyncProducer:
+    """Idempotent producer (acks=all); `publish` returns once the broker has the record."""
+
+    def __init__(self, bootstrap: str, *, client_id: str, delivery_timeout_ms: int = 5000) -> None:
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "client.id": client_id,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 2,
+                # After this a record is given up (the outbox publishes it again later).
+                "message.timeout.ms": delivery_timeout_ms,
+                "socket.connection.setup.timeout.ms": 2000,
+            }
+        )
+        self._timeout = delivery_timeout_ms / 1000 + 1
+        self._running = True
+        self._poller = threading.Thread(target=self._poll, name=f"{client_id}-delivery", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while self._running:
+            self._producer.poll(0.1)
+
+    async def publish(self, topic: str, key: str, value: bytes, headers: dict[str, str] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        delivered: asyncio.Future[None] = loop.create_future()
+
+        def on_delivery(error: KafkaError | None, _message: Message) -> None:
+            def settle() -> None:
+                if delivered.done():
+                    return
+                if error is None:
+                    delivered.set_result(None)
+                else:
+                    delivered.set_exception(PublishError(str(error)))
+
+            loop.call_soon_threadsafe(settle)
+
+        try:
+            self._producer.produce(
+                topic, key=key.encode(), value=value, headers=list((headers or {}).items()), on_delivery=on_delivery
+            )
+        except (BufferError, KafkaException) as exc:
+            raise PublishError(str(exc)) from exc
+        try:
+            await asyncio.wait_for(delivered, self._timeout)
+        except TimeoutError as exc:
+            raise PublishError("no delivery confirmation in time") from exc
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._producer.flush(timeout)
+        self._running = False
+        self._poller.join(timeout=2)
+
+
+class TopicListener:
+    """Reads every partition of `topics` from their end, or their beginning (no consumer group
+    offsets: each replica sees every record) and calls `handle` on the event loop for each."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Sequence[str],
+        handle: Callable[[Message], None],
+        loop: asyncio.AbstractEventLoop,
+        *,
+        name: str,
+        from_beginning: bool = False,
+    ) -> None:
+        self._start = OFFSET_BEGINNING if from_beginning else OFFSET_END
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                # Required by the client; never joined (assign, not subscribe) and never committed.
+                "group.id": f"{name}-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "latest",
+            }
+        )
+        self._topics = list(topics)
+        self._handle = handle
+        self._loop = loop
+        self._running = True
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.ready = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _assign(self) -> None:
+        metadata = self._consumer.list_topics(timeout=10)
+        partitions = [
+            TopicPartition(topic, partition, self._start)
+            for topic in self._topics
+            for partition in metadata.topics[topic].partitions
+        ]
+        self._consumer.assign(partitions)
+
+    def _run(self) -> None:
+        while self._running and not self.ready.is_set():
+            try:
+                self._assign()
+                self.ready.set()
+            except (KafkaException, KeyError) as exc:
+                log.warning("waiting for Kafka topics", extra={"topics": self._topics, "error": str(exc)})
+                self._sleep(1.0)
+        while self._running:
+            message: Any = self._consumer.poll(0.2)
+            if message is None:
+                continue
+            if message.error():
+                log.warning("kafka listener error", extra={"error": str(message.error())})
+                continue
+            self._loop.call_soon_threadsafe(self._handle, message)
+        self._consumer.close()
+
+    def _sleep(self, seconds: float) -> None:
+        threading.Event().wait(seconds)
+
+    def stop(self) -> None:
+        self._running = False
+        self._thread.join(timeout=5)

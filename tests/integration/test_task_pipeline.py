@@ -1,0 +1,301 @@
+"""The task pipeline end to end on the real stack: CreateTask → Kafka → worker → MongoDB →
+WatchTask / GetTaskResult, through the generated stubs, directly and through Envoy."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from PIL import Image
+from pixelflow.v1 import auth_pb2, auth_pb2_grpc, task_pb2, task_pb2_grpc, worker_pb2, worker_pb2_grpc
+
+from infra.stack import Stack
+from tests.conftest import bearer, register_and_login
+from tests.images import ImageServer, bomb_png, image_bytes
+
+pytestmark = pytest.mark.integration
+
+TERMINAL = {task_pb2.TASK_STATUS_COMPLETED, task_pb2.TASK_STATUS_FAILED, task_pb2.TASK_STATUS_CANCELLED}
+
+
+@pytest.fixture(scope="module")
+def images() -> Iterator[ImageServer]:
+    server = ImageServer()
+    server.serve_bytes("/photo.png", image_bytes(640, 480, "PNG"), "image/png")
+    server.serve_bytes("/slow.jpg", image_bytes(320, 240, "JPEG"), "image/jpeg", delay=1.0)
+    server.serve_bytes("/truncated.jpg", image_bytes(320, 240, "JPEG")[:400], "image/jpeg")
+    server.serve_bytes("/text.png", b"this is not an image at all", "image/png")
+    server.serve_bytes("/bomb.png", bomb_png(), "image/png")
+    server.redirect("/to-private", "http://10.0.0.1/secret.png")
+    server.redirect("/to-loopback", "http://127.0.0.2/secret.png")
+    with server.running():
+        yield server
+
+
+class Client:
+    """One logged-in user's view of TaskService."""
+
+    def __init__(self, channel: grpc.Channel, auth: auth_pb2_grpc.AuthServiceStub) -> None:
+        self.login = register_and_login(auth)
+        self.metadata = bearer(self.login.access_token)
+        self.tasks = task_pb2_grpc.TaskServiceStub(channel)
+
+    def create(self, **fields: Any) -> task_pb2.Task:
+        task: task_pb2.Task = self.tasks.CreateTask(task_pb2.CreateTaskRequest(**fields), metadata=self.metadata)
+        return task
+
+    def watch(self, task_id: str, timeout: float = 30) -> list[task_pb2.Task]:
+        seen = []
+        for update in self.tasks.WatchTask(
+            task_pb2.WatchTaskRequest(task_id=task_id), metadata=self.metadata, timeout=timeout
+        ):
+            seen.append(update.task)
+        return seen
+
+    def finished(self, task_id: str) -> task_pb2.Task:
+        return self.watch(task_id)[-1]
+
+
+@pytest.fixture(scope="module")
+def client(stack: Stack, auth_channel: grpc.Channel) -> Iterator[Client]:
+    with grpc.insecure_channel(stack.address("api_svc")) as channel:
+        yield Client(channel, auth_pb2_grpc.AuthServiceStub(auth_channel))
+
+
+def resize(
+    width: int, height: int = 0, fit: task_pb2.ResizeFit.ValueType = task_pb2.RESIZE_FIT_INSIDE
+) -> task_pb2.Operation:
+    return task_pb2.Operation(resize=task_pb2.Resize(width=width, height=height, fit=fit))
+
+
+def code_of(call: Any) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    error: Any = caught.value
+    return error.code(), error.details()
+
+
+def test_url_task_streams_its_states_and_yields_the_requested_image(client: Client, images: ImageServer) -> None:
+    created = client.create(
+        source_url=images.url("/slow.jpg"),
+        operations=[resize(160), task_pb2.Operation(grayscale=task_pb2.Grayscale())],
+        output=task_pb2.OutputOptions(format=task_pb2.IMAGE_FORMAT_PNG),
+    )
+    assert created.status == task_pb2.TASK_STATUS_PENDING and len(created.id) == 32
+    states = [task.status for task in client.watch(created.id)]
+    assert states[-1] == task_pb2.TASK_STATUS_COMPLETED
+    assert task_pb2.TASK_STATUS_PROCESSING in states
+    assert states.index(task_pb2.TASK_STATUS_PROCESSING) < states.index(task_pb2.TASK_STATUS_COMPLETED)
+
+    done = client.tasks.GetTask(task_pb2.GetTaskRequest(task_id=created.id), metadata=client.metadata)
+    assert (done.result.width, done.result.height, done.result.format) == (160, 120, task_pb2.IMAGE_FORMAT_PNG)
+    assert done.processed_url.endswith(f"/v1/tasks/{created.id}/result")
+    assert done.attempts == 1 and done.worker_id and done.result.timings.total_ms > 0
+
+    body = client.tasks.GetTaskResult(task_pb2.GetTaskResultRequest(task_id=created.id), metadata=client.metadata)
+    assert body.content_type == "image/png"
+    image = Image.open(io.BytesIO(body.data))
+    assert (image.format, image.size, image.mode) == ("PNG", (160, 120), "L")
+
+
+def test_upload_task_through_the_gateway(stack: Stack, client: Client) -> None:
+    with grpc.insecure_channel(stack.gateway_address) as channel:
+        tasks = task_pb2_grpc.TaskServiceStub(channel)
+        created = tasks.CreateTask(
+            task_pb2.CreateTaskRequest(
+                upload=task_pb2.Upload(content=image_bytes(400, 300, "JPEG"), filename="holiday.jpg"),
+                operations=[resize(100, 100, task_pb2.RESIZE_FIT_COVER)],
+                output=task_pb2.OutputOptions(format=task_pb2.IMAGE_FORMAT_WEBP, quality=80),
+            ),
+            metadata=client.metadata,
+        )
+        assert created.upload.filename == "holiday.jpg" and created.upload.content_type == "image/jpeg"
+        final = [
+            u.task
+            for u in tasks.WatchTask(
+                task_pb2.WatchTaskRequest(task_id=created.id), metadata=client.metadata, timeout=30
+            )
+        ][-1]
+        assert final.status == task_pb2.TASK_STATUS_COMPLETED, final.error
+        body = tasks.GetTaskResult(task_pb2.GetTaskResultRequest(task_id=created.id), metadata=client.metadata)
+    image = Image.open(io.BytesIO(body.data))
+    assert (image.format, image.size) == ("WEBP", (100, 100))
+
+
+def test_tasks_are_listed_newest_first_and_private_to_their_owner(
+    stack: Stack, client: Client, auth: auth_pb2_grpc.AuthServiceStub, images: ImageServer
+) -> None:
+    with grpc.insecure_channel(stack.address("api_svc")) as channel:
+        owner = Client(channel, auth)
+        ids = [owner.create(source_url=images.url("/photo.png"), operations=[resize(32)]).id for _ in range(3)]
+        first = owner.tasks.ListTasks(task_pb2.ListTasksRequest(page_size=2), metadata=owner.metadata)
+        assert [t.id for t in first.tasks] == ids[::-1][:2] and first.next_page_token
+        rest = owner.tasks.ListTasks(
+            task_pb2.ListTasksRequest(page_size=2, page_token=first.next_page_token), metadata=owner.metadata
+        )
+        assert [t.id for t in rest.tasks] == [ids[0]] and not rest.next_page_token
+        owner.finished(ids[0])
+        completed = owner.tasks.ListTasks(
+            task_pb2.ListTasksRequest(status=task_pb2.TASK_STATUS_COMPLETED), metadata=owner.metadata
+        )
+        assert ids[0] in [t.id for t in completed.tasks]
+
+        # Another user: every call about these tasks is NOT_FOUND, and their list is empty of them.
+        stranger = client
+        for call in (
+            lambda: stranger.tasks.GetTask(task_pb2.GetTaskRequest(task_id=ids[0]), metadata=stranger.metadata),
+            lambda: stranger.watch(ids[0]),
+            lambda: stranger.tasks.GetTaskResult(
+                task_pb2.GetTaskResultRequest(task_id=ids[0]), metadata=stranger.metadata
+            ),
+            lambda: stranger.tasks.CancelTask(task_pb2.CancelTaskRequest(task_id=ids[1]), metadata=stranger.metadata),
+            lambda: stranger.tasks.DeleteTask(task_pb2.DeleteTaskRequest(task_id=ids[1]), metadata=stranger.metadata),
+        ):
+            assert code_of(call)[0] == grpc.StatusCode.NOT_FOUND
+        theirs = stranger.tasks.ListTasks(task_pb2.ListTasksRequest(page_size=100), metadata=stranger.metadata)
+        assert not set(ids) & {t.id for t in theirs.tasks}
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({}, "source"),
+        ({"source_url": "ftp://example.com/a.png"}, "source_url"),
+        ({"source_url": "http://user:secret@example.com/a.png"}, "source_url"),
+        ({"source_url": "http://example.com/" + "a" * 3000}, "source_url"),
+        ({"upload": task_pb2.Upload(content=b"")}, "upload.content"),
+        ({"upload": task_pb2.Upload(content=b"definitely not an image")}, "upload.content"),
+        ({"upload": task_pb2.Upload(content=b'<svg xmlns="http://www.w3.org/2000/svg"/>')}, "upload.content"),
+        ({"source_url": "https://example.com/a.png", "operations": [resize(100_000, 100_000)]}, "operations[0]"),
+        (
+            {
+                "source_url": "https://example.com/a.png",
+                "operations": [task_pb2.Operation(blur=task_pb2.Blur(sigma=10_000))],
+            },
+            "operations[0]",
+        ),
+        ({"source_url": "https://example.com/a.png", "operations": [task_pb2.Operation()]}, "operations[0]"),
+        ({"source_url": "https://example.com/a.png", "output": task_pb2.OutputOptions(quality=101)}, "output"),
+        ({"source_url": "https://example.com/a.png", "operations": [resize(10)] * 21}, "operations"),
+    ],
+)
+def test_bad_requests_are_refused_before_anything_is_stored(client: Client, fields: dict[str, Any], field: str) -> None:
+    before = client.tasks.ListTasks(task_pb2.ListTasksRequest(page_size=100), metadata=client.metadata)
+    with pytest.raises(grpc.RpcError) as caught:
+        client.create(**fields)
+    error: Any = caught.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    after = client.tasks.ListTasks(task_pb2.ListTasksRequest(page_size=100), metadata=client.metadata)
+    assert len(after.tasks) == len(before.tasks)
+
+
+def test_oversized_upload_is_refused(client: Client) -> None:
+    big = image_bytes(8, 8, "PNG") + b"\x00" * (25 * 1024 * 1024)
+    code, message = code_of(lambda: client.create(upload=task_pb2.Upload(content=big)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "limit" in message
+
+
+def test_calls_without_a_valid_token_are_unauthenticated(stack: Stack) -> None:
+    with grpc.insecure_channel(stack.address("api_svc")) as channel:
+        tasks = task_pb2_grpc.TaskServiceStub(channel)
+        for metadata in ((), bearer("garbage"), (("authorization", "Basic dXNlcjpwYXNz"),)):
+            code, _ = code_of(lambda m=metadata: tasks.ListTasks(task_pb2.ListTasksRequest(), metadata=m))
+            assert code == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_logout_stops_task_calls_within_seconds(stack: Stack, auth: auth_pb2_grpc.AuthServiceStub) -> None:
+    with grpc.insecure_channel(stack.address("api_svc")) as channel:
+        user = Client(channel, auth)
+        user.tasks.ListTasks(task_pb2.ListTasksRequest(), metadata=user.metadata)
+        auth.Logout(auth_pb2.LogoutRequest(refresh_token=user.login.refresh_token))
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                user.tasks.ListTasks(task_pb2.ListTasksRequest(), metadata=user.metadata)
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+                break
+            assert time.monotonic() < deadline, "a revoked session still works after 10 s"
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    ("path_or_url", "code"),
+    [
+        ("http://127.0.0.2:9/x.png", "SOURCE_BLOCKED"),
+        ("http://169.254.169.254/latest/meta-data/", "SOURCE_BLOCKED"),
+        ("http://10.0.0.1/x.png", "SOURCE_BLOCKED"),
+        ("http://[::ffff:127.0.0.1]:9/x.png", "SOURCE_BLOCKED"),
+        ("/to-private", "SOURCE_BLOCKED"),
+        ("/to-loopback", "SOURCE_BLOCKED"),
+        ("/missing.png", "SOURCE_NOT_FOUND"),
+        ("/truncated.jpg", "CORRUPT_IMAGE"),
+        ("/text.png", "UNSUPPORTED_IMAGE"),
+        ("/bomb.png", "IMAGE_TOO_LARGE"),
+    ],
+)
+def test_bad_sources_fail_with_a_stable_code(client: Client, images: ImageServer, path_or_url: str, code: str) -> None:
+    url = images.url(path_or_url) if path_or_url.startswith("/") else path_or_url
+    final = client.finished(client.create(source_url=url, operations=[resize(50)]).id)
+    assert final.status == task_pb2.TASK_STATUS_FAILED
+    assert final.error.code == code, final.error
+    assert final.error.message and not final.error.retryable
+    # The worker goes on serving: a good task right after completes.
+    good = client.finished(client.create(source_url=images.url("/photo.png"), operations=[resize(20)]).id)
+    assert good.status == task_pb2.TASK_STATUS_COMPLETED
+
+
+def test_cancel_and_delete(client: Client, images: ImageServer) -> None:
+    task = client.create(source_url=images.url("/slow.jpg"))
+    cancelled = client.tasks.CancelTask(task_pb2.CancelTaskRequest(task_id=task.id), metadata=client.metadata)
+    assert cancelled.status == task_pb2.TASK_STATUS_CANCELLED
+    time.sleep(1.5)  # the slow source has been fetched by now: the worker must not complete it
+    current = client.tasks.GetTask(task_pb2.GetTaskRequest(task_id=task.id), metadata=client.metadata)
+    assert current.status == task_pb2.TASK_STATUS_CANCELLED
+    code, _ = code_of(
+        lambda: client.tasks.CancelTask(task_pb2.CancelTaskRequest(task_id=task.id), metadata=client.metadata)
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    code, _ = code_of(
+        lambda: client.tasks.GetTaskResult(task_pb2.GetTaskResultRequest(task_id=task.id), metadata=client.metadata)
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+
+    client.tasks.DeleteTask(task_pb2.DeleteTaskRequest(task_id=task.id), metadata=client.metadata)
+    code, _ = code_of(lambda: client.tasks.GetTask(task_pb2.GetTaskRequest(task_id=task.id), metadata=client.metadata))
+    assert code == grpc.StatusCode.NOT_FOUND
+    code, _ = code_of(
+        lambda: client.tasks.GetTask(task_pb2.GetTaskRequest(task_id="not-an-id"), metadata=client.metadata)
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_idempotency_key(client: Client, images: ImageServer) -> None:
+    fields: dict[str, Any] = {
+        "source_url": images.url("/photo.png"),
+        "operations": [resize(40)],
+        "idempotency_key": "order-17",
+    }
+    first = client.create(**fields)
+    again = client.create(**fields)
+    assert again.id == first.id
+    code, message = code_of(lambda: client.create(**{**fields, "operations": [resize(41)]}))
+    assert code == grpc.StatusCode.ALREADY_EXISTS and "idempotency_key" in message
+
+
+def test_worker_status(stack: Stack, client: Client, images: ImageServer) -> None:
+    client.finished(client.create(source_url=images.url("/photo.png"), operations=[resize(30)]).id)
+    with grpc.insecure_channel(stack.address("worker_svc")) as channel:
+        status = worker_pb2_grpc.WorkerStatusServiceStub(channel)
+        deadline = time.monotonic() + 15
+        while not (workers := status.ListWorkers(worker_pb2.ListWorkersRequest()).workers):
+            assert time.monotonic() < deadline, "no worker heartbeat seen"
+            time.sleep(0.5)
+        worker = workers[0]
+        assert worker.capacity >= 1 and worker.pid > 0 and worker.version
+        stats = status.GetQueueStats(worker_pb2.GetQueueStatsRequest())
+        assert stats.live_workers >= 1 and stats.completed_last_minute >= 1

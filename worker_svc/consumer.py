@@ -1,0 +1,162 @@
+"""The Kafka side of a worker: consumer group `worker-group-1` on `image-tasks`, up to
+`capacity` tasks at once, offsets committed only once a task's outcome is recorded.
+
+Tasks of one partition can finish out of order, so per partition we commit the lowest offset
+still in flight (or one past the highest finished): a crash never skips an unfinished task,
+and a redelivered finished one is acknowledged without work (see TaskProcessor.handle).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from pymongo.errors import ConnectionFailure
+
+from common.kafka import TASKS_TOPIC, WORKER_GROUP, PublishError
+from common.logging import request_id_var, task_id_var
+from worker_svc.processor import TaskProcessor
+
+log = logging.getLogger(__name__)
+
+Partition = tuple[str, int]
+
+
+class OffsetTracker:
+    def __init__(self) -> None:
+        self._in_flight: dict[Partition, set[int]] = {}
+        self._finished: dict[Partition, int] = {}
+
+    def start(self, partition: Partition, offset: int) -> None:
+        self._in_flight.setdefault(partition, set()).add(offset)
+
+    def finish(self, partition: Partition, offset: int) -> int:
+        """Marks `offset` done; returns the offset to commit for the partition."""
+        in_flight = self._in_flight.setdefault(partition, set())
+        in_flight.discard(offset)
+        self._finished[partition] = max(self._finished.get(partition, -1), offset)
+        return min(in_flight) if in_flight else self._finished[partition] + 1
+
+    def forget(self, partitions: list[Partition]) -> None:
+        for partition in partitions:
+            self._in_flight.pop(partition, None)
+            self._finished.pop(partition, None)
+
+
+class TaskConsumer:
+    def __init__(self, bootstrap: str, processor: TaskProcessor, capacity: int, client_id: str) -> None:
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": WORKER_GROUP,
+                "client.id": client_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                # Cooperative rebalancing: a worker joining or leaving does not stop the others.
+                "partition.assignment.strategy": "cooperative-sticky",
+                "session.timeout.ms": 10000,
+                "max.poll.interval.ms": 600000,
+            }
+        )
+        self._processor = processor
+        self._slots = asyncio.Semaphore(capacity)
+        self._offsets = OffsetTracker()
+        self._running: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._polling_done = asyncio.Event()
+
+    async def run(self) -> None:
+        self._consumer.subscribe([TASKS_TOPIC], on_revoke=self._on_revoke)
+        try:
+            await self._poll_loop()
+        finally:
+            self._polling_done.set()
+
+    async def _poll_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._slots.acquire(), 0.5)
+            except TimeoutError:
+                continue  # every slot busy: look at _stopping again
+            message: Any = None
+            try:
+                message = await asyncio.to_thread(self._consumer.poll, 0.5)
+            finally:
+                if message is None or message.error():
+                    self._slots.release()
+            if message is None:
+                continue
+            if message.error():
+                log.warning("kafka consumer error", extra={"error": str(message.error())})
+                continue
+            partition, offset = (message.topic(), message.partition()), message.offset()
+            self._offsets.start(partition, offset)
+            job = asyncio.create_task(self._handle(message, partition, offset))
+            self._running.add(job)
+            job.add_done_callback(self._running.discard)
+
+    async def _handle(self, message: Any, partition: Partition, offset: int) -> None:
+        commit = True
+        try:
+            headers = dict(message.headers() or [])
+            request_id_var.set((headers.get("x-request-id") or b"").decode(errors="replace") or None)
+            task_id = _task_id(message.value())
+            if task_id is None:
+                task_id_var.set(None)
+                await self._processor.dead_letter(
+                    (message.key() or b"").decode(errors="replace"), "UNDECODABLE_MESSAGE", "not a task message"
+                )
+            else:
+                await self._processor.handle(task_id)
+        except asyncio.CancelledError:
+            commit = False  # handed back: the next owner of the partition gets the message again
+            raise
+        except (ConnectionFailure, PublishError) as exc:
+            # The store or Kafka is down: leave the offset so the task is delivered again.
+            commit = False
+            log.error("infrastructure unavailable; the task will be redelivered", extra={"error": str(exc)})
+        except Exception:
+            log.exception("unexpected error handling a task message")
+        finally:
+            self._slots.release()
+            if commit:
+                await self._commit(partition, self._offsets.finish(partition, offset))
+
+    async def _commit(self, partition: Partition, offset: int) -> None:
+        topic, number = partition
+        try:
+            await asyncio.to_thread(
+                self._consumer.commit, offsets=[TopicPartition(topic, number, offset)], asynchronous=False
+            )
+        except KafkaException as exc:
+            # Lost the partition in a rebalance: its new owner sees the message and acknowledges it.
+            log.info("offset not committed", extra={"error": str(exc)})
+
+    def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        self._offsets.forget([(p.topic, p.partition) for p in partitions])
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Stops polling, lets in-flight tasks finish for `grace_seconds`, hands back the rest,
+        and leaves the group so the partitions move to the other workers at once."""
+        self._stopping.set()
+        await self._polling_done.wait()
+        if self._running:
+            _done, pending = await asyncio.wait(set(self._running), timeout=grace_seconds)
+            for job in pending:
+                job.cancel()
+            for job in pending:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
+        await asyncio.to_thread(self._consumer.close)
+
+
+def _task_id(value: bytes | None) -> str | None:
+    try:
+        task_id = json.loads(value or b"")["task_id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return task_id if isinstance(task_id, str) and len(task_id) == 32 else None

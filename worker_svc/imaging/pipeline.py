@@ -1,0 +1,93 @@
+"""decode (with limits) → the user's operations → encode: the one entry point, `process`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from common.operations import Op, OutputFormat, OutputSpec, Resize
+from worker_svc.imaging import geometry, modes
+from worker_svc.imaging.decode import decode, open_header
+from worker_svc.imaging.encode import CONTENT_TYPES, HAS_ALPHA, Metadata, encode, output_format
+from worker_svc.imaging.errors import ErrorCode, ImageError
+from worker_svc.imaging.geometry import Size
+from worker_svc.imaging.limits import ImageLimits
+from worker_svc.imaging.steps import REGISTRY, StepContext
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    data: bytes
+    width: int
+    height: int
+    format: OutputFormat
+    content_type: str
+    # decode_ms, process_ms, encode_ms
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def process(
+    data: bytes,
+    operations: Sequence[Op],
+    output: OutputSpec,
+    *,
+    auto_orient: bool = True,
+    limits: ImageLimits | None = None,
+) -> ProcessedImage:
+    """Pure and synchronous (CPU-bound: run it in a worker thread or process).
+
+    Raises ImageError for anything the input is to blame for; anything else is a bug.
+    """
+    limits = limits or ImageLimits()
+    timings: dict[str, float] = {}
+    with _timed(timings, "decode_ms"):
+        header = open_header(data, limits, auto_orient=auto_orient)
+        sizes = plan(operations, header.size, limits)
+        fmt = output_format(output, header.format)
+        image = decode(header, shrink_to=_shrink_target(operations, sizes))
+        metadata = Metadata.of(image) if output.keep_metadata else None
+        image = modes.normalise(image)
+    with _timed(timings, "process_ms"):
+        for index, op in enumerate(operations):
+            context = StepContext(output_has_alpha=fmt in HAS_ALPHA, planned_input=sizes[index])
+            image = REGISTRY[op.kind].apply(image, op, context)
+    with _timed(timings, "encode_ms"):
+        encoded = encode(image, fmt, output, metadata)
+    return ProcessedImage(encoded, image.width, image.height, fmt, CONTENT_TYPES[fmt], timings)
+
+
+def plan(operations: Sequence[Op], size: Size, limits: ImageLimits) -> list[Size]:
+    """The size before each step and, last, the result's; over a limit is OUTPUT_TOO_LARGE."""
+    sizes = [size]
+    for op in operations:
+        size = REGISTRY[op.kind].size(op, size)
+        width, height = size
+        if max(width, height) > limits.max_output_side or width * height > limits.max_output_pixels:
+            raise ImageError(
+                ErrorCode.OUTPUT_TOO_LARGE,
+                f"the {op.kind} would make a {width}×{height} image; the limit is {limits.max_output_side} px "
+                f"a side and {limits.max_output_pixels / 1_000_000:g} megapixels",
+            )
+        sizes.append(size)
+    return sizes
+
+
+def _shrink_target(operations: Sequence[Op], sizes: list[Size]) -> Size | None:
+    """How small the decoder may go: the first resize's scaled size, when it shrinks."""
+    if not operations or not isinstance(operations[0], Resize):
+        return None
+    scaled = geometry.resize_plan(operations[0], sizes[0]).scaled
+    if scaled[0] >= sizes[0][0] and scaled[1] >= sizes[0][1]:
+        return None
+    return scaled
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round((time.perf_counter() - started) * 1000, 3)

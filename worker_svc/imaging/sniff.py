@@ -1,0 +1,16 @@
+"""What the bytes are, against the allowlist of decoders (common.image_types)."""
+
+from __future__ import annotations
+
+from common.image_types import SourceFormat, detect_format
+from worker_svc.imaging.errors import ErrorCode, ImageError
+
+__all__ = ["SourceFormat", "sniff"]
+
+
+def sniff(data: bytes) -> SourceFormat:
+    detected = detect_format(data)
+    if detected is None:
+        what = "empty input" if not data else "not an image format we accept"
+        raise ImageError(ErrorCode.UNSUPPORTED_IMAGE, f"{what}: send JPEG, PNG, WebP, GIF, TIFF, BMP or AVIF")
+    return detected

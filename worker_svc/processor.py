@@ -1,0 +1,236 @@
+"""One task, start to finish: claim, fetch the source, run the pipeline in the process pool,
+store the result, record the outcome. Failures become a stable code on the task."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.errors import ConnectionFailure
+
+from common.blobs import BlobStore
+from common.kafka import DEAD_LETTER_TOPIC, STATUS_TOPIC, AsyncProducer, PublishError
+from common.logging import task_id_var
+from common.operations import parse_operations, parse_output
+from common.tasks import Status, as_utc, operations_from_document, output_from_document
+from worker_svc.claims import Claim, ClaimOutcome, TaskClaims
+from worker_svc.imaging import ImageError, ImageLimits, process
+from worker_svc.sources import SourceError, SourceFetcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerStats:
+    capacity: int
+    in_flight: int = 0
+    processed: int = 0
+    failed: int = 0
+    started_at: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
+
+
+@dataclass(frozen=True)
+class ProcessingPolicy:
+    max_attempts: int
+    retry_backoff_seconds: float
+    deadline_seconds: float
+    limits: ImageLimits
+
+
+class TaskFailedError(Exception):
+    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.code, self.message, self.retryable = code, message, retryable
+
+
+class TaskProcessor:
+    def __init__(
+        self,
+        *,
+        claims: TaskClaims,
+        blobs: BlobStore,
+        fetcher: SourceFetcher,
+        pool_factory: Callable[[], Executor],
+        producer: AsyncProducer,
+        policy: ProcessingPolicy,
+        stats: WorkerStats,
+        worker_id: str,
+    ) -> None:
+        self._claims = claims
+        self._blobs = blobs
+        self._fetcher = fetcher
+        self._pool_factory = pool_factory
+        self.pool = pool_factory()
+        self._producer = producer
+        self._policy = policy
+        self.stats = stats
+        self._worker_id = worker_id
+
+    async def handle(self, task_id: str) -> None:
+        """Returns when the message may be acknowledged (the task's outcome is recorded)."""
+        task_id_var.set(task_id)
+        claim = await self._claims.claim(task_id)
+        while claim.outcome is ClaimOutcome.LEASED:
+            # Another worker holds it; if that worker died, its lease runs out and we take over.
+            assert claim.lease_until is not None
+            wait = max(0.2, (claim.lease_until - datetime.now(tz=UTC)).total_seconds() + 0.2)
+            log.info("task leased by another worker; waiting", extra={"seconds": round(wait, 1)})
+            await asyncio.sleep(wait)
+            claim = await self._claims.claim(task_id)
+        if claim.outcome is ClaimOutcome.MISSING:
+            await self.dead_letter(task_id, "UNKNOWN_TASK", "no task with this id exists")
+            return
+        if claim.outcome is ClaimOutcome.FINISHED:
+            log.info("task already finished; acknowledging the redelivery")
+            return
+        self.stats.in_flight += 1
+        try:
+            await self._announce(task_id, Status.PROCESSING)
+            await self._attempts(claim)
+        except asyncio.CancelledError:
+            # Shutting down before it finished: hand it back for the next owner of the partition.
+            await asyncio.shield(self._claims.hand_back(claim))
+            raise
+        finally:
+            self.stats.in_flight -= 1
+
+    async def _attempts(self, claim: Claim) -> None:
+        while True:
+            try:
+                await self._run(claim)
+                return
+            except (ConnectionFailure, PublishError, asyncio.CancelledError):
+                raise  # infrastructure trouble or shutdown: the consumer decides
+            except BrokenProcessPool:
+                # A pool process died (killed, out of memory) mid-image: start a new pool and
+                # record the task as failed rather than crash-looping on it.
+                log.exception("image process pool broke; replacing it")
+                self.pool = self._pool_factory()
+                await self._fail(
+                    claim, TaskFailedError("PROCESSING_CRASHED", "the image process crashed on this input")
+                )
+                return
+            except TaskFailedError as failure:
+                if failure.retryable and claim.attempt < self._policy.max_attempts:
+                    delay = self._policy.retry_backoff_seconds * 2 ** (claim.attempt - 1)
+                    log.info("transient failure; retrying", extra={"code": failure.code, "in_seconds": delay})
+                    await asyncio.sleep(delay)
+                    claim = await self._claims.retrying(claim)
+                    if claim.outcome is not ClaimOutcome.CLAIMED:
+                        return  # cancelled or deleted meanwhile
+                    continue
+                await self._fail(claim, failure)
+                return
+            except Exception:
+                log.exception("unexpected error processing a task")
+                await self._fail(
+                    claim, TaskFailedError("INTERNAL", "processing failed unexpectedly; it has been logged")
+                )
+                return
+
+    async def _run(self, claim: Claim) -> None:
+        assert claim.task is not None
+        task = claim.task
+        started = time.perf_counter()
+        queued_ms = (datetime.now(tz=UTC) - as_utc(task["created_at"])).total_seconds() * 1000
+        data = await self._load_source(task)
+        fetched = time.perf_counter()
+        operations = parse_operations(operations_from_document(task.get("operations", [])))
+        output = parse_output(output_from_document(task.get("output", {})))
+        job = functools.partial(
+            process,
+            data,
+            operations,
+            output,
+            auto_orient=not task.get("skip_auto_orient", False),
+            limits=self._policy.limits,
+        )
+        try:
+            result = await asyncio.wait_for(
+                asyncio.get_running_loop().run_in_executor(self.pool, job), self._policy.deadline_seconds
+            )
+        except ImageError as exc:
+            raise TaskFailedError(str(exc.code.value), exc.message) from exc
+        except TimeoutError as exc:
+            raise TaskFailedError(
+                "DEADLINE_EXCEEDED", f"processing took longer than {self._policy.deadline_seconds:.0f} s"
+            ) from exc
+        timings = {
+            "queued_ms": round(queued_ms, 2),
+            "fetch_ms": round((fetched - started) * 1000, 2),
+            **{name: round(value, 2) for name, value in result.timings.items()},
+            "total_ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+        blob_id = await self._blobs.put(
+            result.data, filename=f"{task['_id']}.{result.format.lower()}", metadata={"task_id": task["_id"]}
+        )
+        record = {
+            "blob_id": blob_id,
+            "width": result.width,
+            "height": result.height,
+            "format": result.format.name,
+            "content_type": result.content_type,
+            "size_bytes": len(result.data),
+            "sha256": hashlib.sha256(result.data).hexdigest(),
+            "timings": timings,
+        }
+        if await self._claims.complete(claim, record):
+            self.stats.processed += 1
+            log.info("task completed", extra={"total_ms": timings["total_ms"], "attempt": claim.attempt})
+            await self._announce(task["_id"], Status.COMPLETED)
+        else:
+            # Cancelled, deleted or taken over meanwhile: this result belongs to nobody.
+            await self._blobs.delete(blob_id)
+            log.info("task changed hands while processing; result discarded")
+
+    async def _load_source(self, task: dict[str, Any]) -> bytes:
+        source = task["source"]
+        if "url" in source:
+            try:
+                return (await self._fetcher.fetch(source["url"])).data
+            except SourceError as exc:
+                raise TaskFailedError(exc.code.value, exc.message, retryable=exc.retryable) from exc
+        data = await self._blobs.get(source["upload"]["blob_id"])
+        if data is None:
+            raise TaskFailedError("SOURCE_NOT_FOUND", "the uploaded image is no longer stored")
+        return data
+
+    async def _fail(self, claim: Claim, failure: TaskFailedError) -> None:
+        assert claim.task is not None
+        if await self._claims.fail(claim, failure.code, failure.message, retryable=failure.retryable):
+            self.stats.failed += 1
+            log.info("task failed", extra={"code": failure.code, "attempt": claim.attempt})
+            await self._announce(claim.task["_id"], Status.FAILED)
+            if failure.retryable:  # retries exhausted: keep a record for operators
+                await self.dead_letter(claim.task["_id"], failure.code, failure.message, attempts=claim.attempt)
+
+    async def dead_letter(self, task_id: str, code: str, message: str, *, attempts: int = 0) -> None:
+        record = {
+            "task_id": task_id,
+            "code": code,
+            "message": message,
+            "attempts": attempts,
+            "worker_id": self._worker_id,
+            "at": datetime.now(tz=UTC).isoformat(),
+        }
+        await self._producer.publish(DEAD_LETTER_TOPIC, task_id, json.dumps(record).encode())
+        log.warning("dead-lettered", extra={"code": code})
+
+    async def _announce(self, task_id: str, status: Status) -> None:
+        try:
+            await self._producer.publish(
+                STATUS_TOPIC, task_id, json.dumps({"task_id": task_id, "status": status.value}).encode()
+            )
+        except PublishError as exc:
+            # Watchers still see it on their safety re-read; the task itself is recorded.
+            log.warning("status event not published", extra={"error": str(exc)})
