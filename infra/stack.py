@@ -7,6 +7,7 @@ directory) both start exactly this, so what the tests prove is what a developer 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -134,6 +135,20 @@ class Stack:
         process.start()
         process.wait_ready(lambda: _serving(f"127.0.0.1:{spec.port}"), timeout=60)
         say(f"{spec.name} serving on 127.0.0.1:{spec.port}")
+
+    def restart_service(self, name: str) -> None:
+        """Starts a service again (after it was stopped or killed), on the same port."""
+        previous = self.services.get(name)
+        if previous is not None:
+            previous.stop()
+        self._start_service(next(spec for spec in self.specs if spec.name == name))
+
+    def kill_service(self, name: str) -> None:
+        """SIGKILL to the service's whole process group (its process pool included): a crash."""
+        process = self.services[name]
+        assert process.pid is not None
+        os.killpg(process.pid, signal.SIGKILL)
+        process.stop(timeout=5)
 
     def gateway_settings(self) -> GatewaySettings:
         return GatewaySettings(

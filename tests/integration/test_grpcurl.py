@@ -13,6 +13,7 @@ import pytest
 
 from infra.stack import REPO_ROOT, Stack
 from tests.conftest import TEST_PASSWORD, unique_email
+from tests.images import ImageServer, image_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -65,23 +66,33 @@ def test_gateway_serves_all_three_services_from_the_protoset(stack: Stack) -> No
     assert {"pixelflow.v1.AuthService", "pixelflow.v1.TaskService", "pixelflow.v1.WorkerStatusService"} <= set(listed)
 
 
-def test_session_sequence_through_the_gateway(stack: Stack) -> None:
+def test_session_and_task_sequence_through_the_gateway(stack: Stack) -> None:
     base = ["-protoset", str(PROTOSET)]
     gateway = stack.gateway_address
     email = unique_email("grpcurl")
 
-    def call(method: str, data: dict[str, Any], *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return grpcurl(*base, *extra, gateway, f"pixelflow.v1.AuthService/{method}", data=data, check=check)
+    def call(
+        method: str, data: dict[str, Any], *extra: str, check: bool = True, service: str = "AuthService"
+    ) -> subprocess.CompletedProcess[str]:
+        return grpcurl(*base, *extra, gateway, f"pixelflow.v1.{service}/{method}", data=data, check=check)
 
     user = json.loads(call("Register", {"email": email, "password": TEST_PASSWORD}).stdout)
     login = json.loads(call("Login", {"email": email, "password": TEST_PASSWORD}).stdout)
     auth_header = ["-H", f"authorization: Bearer {field(login, 'access_token')}"]
     assert field(json.loads(call("ValidateToken", {}, *auth_header).stdout), "user_id") == user["id"]
+
+    server = ImageServer()
+    server.serve_bytes("/cat.png", image_bytes(90, 60), "image/png")
+    with server.running():
+        request = {"source_url": server.url("/cat.png"), "operations": [{"resize": {"width": 30}}]}
+        task = json.loads(call("CreateTask", request, *auth_header, service="TaskService").stdout)
+        assert task["status"] == "TASK_STATUS_PENDING"
+        watched = call("WatchTask", {"task_id": task["id"]}, *auth_header, service="TaskService").stdout
+        assert "TASK_STATUS_COMPLETED" in watched
+    got = json.loads(call("GetTask", {"task_id": task["id"]}, *auth_header, service="TaskService").stdout)
+    assert got["status"] == "TASK_STATUS_COMPLETED" and got["result"]["width"] == 30
+
     refreshed = json.loads(call("Refresh", {"refresh_token": field(login, "refresh_token")}).stdout)
     call("Logout", {"refresh_token": field(refreshed, "refresh_token")})
     failed = call("ValidateToken", {"token": field(refreshed, "access_token")}, check=False)
     assert failed.returncode != 0 and "Unauthenticated" in failed.stderr
-
-    # Not implemented yet (the task pipeline is the next milestone): an honest UNIMPLEMENTED.
-    pending = grpcurl(*base, gateway, "pixelflow.v1.TaskService/ListTasks", data={}, check=False)
-    assert "Unimplemented" in pending.stderr

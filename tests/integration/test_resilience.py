@@ -1,0 +1,122 @@
+"""What must survive crashes and outages, on a stack of its own (these tests break things):
+a worker killed mid-task, and Kafka down while tasks are created."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc
+from pymongo import MongoClient
+
+from infra.infrastructure import make_temp_root
+from infra.stack import Stack, StackPorts
+from tests.conftest import TEST_ENVIRONMENT, bearer, register_and_login
+from tests.images import ImageServer, image_bytes
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def fragile_stack() -> Iterator[Stack]:
+    root = make_temp_root("pixelflow-resilience-")
+    environment = {
+        **TEST_ENVIRONMENT,
+        "PIXELFLOW_KAFKA_DELIVERY_TIMEOUT_MS": "500",
+        "PIXELFLOW_OUTBOX_INTERVAL_SECONDS": "1",
+    }
+    stack = Stack(root, StackPorts.free(), throwaway=True, environment=environment)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def images() -> Iterator[ImageServer]:
+    server = ImageServer()
+    server.serve_bytes("/quick.png", image_bytes(120, 80), "image/png")
+    server.serve_bytes("/slow.png", image_bytes(120, 80), "image/png", delay=3.0)
+    with server.running():
+        yield server
+
+
+def _user(stack: Stack) -> tuple[task_pb2_grpc.TaskServiceStub, tuple[tuple[str, str]], grpc.Channel]:
+    channel = grpc.insecure_channel(stack.address("api_svc"))
+    with grpc.insecure_channel(stack.address("auth_svc")) as auth_channel:
+        login = register_and_login(auth_pb2_grpc.AuthServiceStub(auth_channel))
+    return task_pb2_grpc.TaskServiceStub(channel), bearer(login.access_token), channel
+
+
+def _wait_for(
+    tasks: task_pb2_grpc.TaskServiceStub, metadata: tuple[tuple[str, str]], task_id: str, timeout: float
+) -> task_pb2.Task:
+    final = None
+    for update in tasks.WatchTask(task_pb2.WatchTaskRequest(task_id=task_id), metadata=metadata, timeout=timeout):
+        final = update.task
+    assert final is not None
+    return final
+
+
+def _result_blobs(stack: Stack, task_id: str) -> int:
+    with MongoClient(stack.infra.mongo_uri) as mongo:
+        return mongo["pixelflow"]["blobs.files"].count_documents(
+            {"metadata.task_id": task_id, "filename": {"$regex": "^" + task_id + r"\."}}
+        )
+
+
+def test_a_worker_killed_mid_task_leaves_exactly_one_result(fragile_stack: Stack, images: ImageServer) -> None:
+    tasks, metadata, channel = _user(fragile_stack)
+    with channel:
+        task = tasks.CreateTask(
+            task_pb2.CreateTaskRequest(
+                source_url=images.url("/slow.png"), operations=[task_pb2.Operation(grayscale=task_pb2.Grayscale())]
+            ),
+            metadata=metadata,
+        )
+        deadline = time.monotonic() + 20
+        while (
+            tasks.GetTask(task_pb2.GetTaskRequest(task_id=task.id), metadata=metadata).status
+            != task_pb2.TASK_STATUS_PROCESSING
+        ):
+            assert time.monotonic() < deadline, "the task was never picked up"
+            time.sleep(0.05)
+        fragile_stack.kill_service("worker_svc")  # kill -9 while it waits for the slow source
+        fragile_stack.restart_service("worker_svc")
+        final = _wait_for(tasks, metadata, task.id, timeout=60)
+    assert final.status == task_pb2.TASK_STATUS_COMPLETED, final.error
+    assert final.attempts == 2  # the crashed attempt and the one that finished
+    assert _result_blobs(fragile_stack, task.id) == 1
+
+
+def test_tasks_created_while_kafka_is_down_all_complete_once(fragile_stack: Stack, images: ImageServer) -> None:
+    tasks, metadata, channel = _user(fragile_stack)
+    with channel:
+        fragile_stack.infra.kafka.stop()
+        try:
+
+            def create(i: int) -> str:
+                request = task_pb2.CreateTaskRequest(
+                    source_url=images.url("/quick.png"),
+                    operations=[task_pb2.Operation(resize=task_pb2.Resize(width=10 + i))],
+                )
+                return str(tasks.CreateTask(request, metadata=metadata, timeout=30).id)
+
+            with ThreadPoolExecutor(10) as pool:
+                ids = list(pool.map(create, range(50)))
+            assert len(set(ids)) == 50  # every CreateTask succeeded, none was lost
+            states = {tasks.GetTask(task_pb2.GetTaskRequest(task_id=i), metadata=metadata).status for i in ids}
+            assert states == {task_pb2.TASK_STATUS_PENDING}
+        finally:
+            fragile_stack.infra.kafka.start()
+        finals = [_wait_for(tasks, metadata, task_id, timeout=90) for task_id in ids]
+    assert all(t.status == task_pb2.TASK_STATUS_COMPLETED for t in finals), [t.error for t in finals if t.error.code]
+    assert all(t.attempts == 1 for t in finals)
+    assert [t.result.width for t in finals] == [10 + i for i in range(50)]
+    assert all(_result_blobs(fragile_stack, t.id) == 1 for t in finals)
