@@ -65,6 +65,7 @@ def _wait_for(
 
 
 def _result_blobs(stack: Stack, task_id: str) -> int:
+    mongo: MongoClient[dict[str, object]]
     with MongoClient(stack.infra.mongo_uri) as mongo:
         return mongo["pixelflow"]["blobs.files"].count_documents(
             {"metadata.task_id": task_id, "filename": {"$regex": "^" + task_id + r"\."}}
