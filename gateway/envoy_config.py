@@ -45,13 +45,34 @@ class Upstream:
     port: int
 
 
+DEFAULT_DESCRIPTOR = str(Path(__file__).resolve().parent.parent / "gen" / "pixelflow.protoset")
+# Large enough for an upload at the API's 25 MB limit as base64 inside JSON (×4/3) or as gRPC.
+UPLOAD_BODY_BYTES = 36 * 1024 * 1024
+# Everything else is small JSON or protobuf.
+SMALL_BODY_BYTES = 1024 * 1024
+# Routes (after transcoding, i.e. gRPC paths) that carry image bytes.
+UPLOAD_METHODS = ("/pixelflow.v1.TaskService/CreateTask",)
+DOWNLOAD_METHODS = ("/pixelflow.v1.TaskService/GetTaskResult",)
+# Routes that pay bcrypt: throttled at the gateway so a flood never reaches auth_svc.
+THROTTLED_METHODS = ("/pixelflow.v1.AuthService/Login", "/pixelflow.v1.AuthService/Register")
+# Browser-facing REST paths (before transcoding), for CORS and body-size lookups.
+REST_PREFIXES = ("/v1/", "/api/", "/register", "/login", "/validate")
+REST_UPLOAD_PATHS = ("/v1/tasks", "/api/upload")
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     listen_host: str
     listen_port: int
     admin_port: int
     upstreams: tuple[Upstream, ...]
-    max_message_bytes: int = 32 * 1024 * 1024
+    max_message_bytes: int = UPLOAD_BODY_BYTES
+    descriptor_path: str = DEFAULT_DESCRIPTOR
+    # Exact origins allowed to call from a browser (the UI's).
+    cors_origins: tuple[str, ...] = ("http://localhost:3000", "http://127.0.0.1:3000")
+    # Token bucket for Login/Register through the gateway: burst size and refill per second.
+    auth_burst: int = 20
+    auth_refill_per_second: int = 10
 
 
 def _cluster(upstream: Upstream, max_message_bytes: int) -> dict[str, Any]:
@@ -99,14 +120,142 @@ def _cluster(upstream: Upstream, max_message_bytes: int) -> dict[str, Any]:
     }
 
 
-def _routes(upstreams: tuple[Upstream, ...]) -> list[dict[str, Any]]:
+def _typed(name: str, config: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "typed_config": config}
+
+
+_CORS = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"
+_CORS_POLICY = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"
+_GRPC_WEB = "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"
+_TRANSCODER = "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder"
+_BUFFER = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer"
+_BUFFER_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
+_RATELIMIT = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
+_HEALTH = "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck"
+
+
+def _buffer_limit(max_bytes: int) -> dict[str, Any]:
+    return {"envoy.filters.http.buffer": {"@type": _BUFFER_PER_ROUTE, "buffer": {"max_request_bytes": max_bytes}}}
+
+
+def _rate_limit(settings: GatewaySettings) -> dict[str, Any]:
+    return {
+        "envoy.filters.http.local_ratelimit": {
+            "@type": _RATELIMIT,
+            "stat_prefix": "auth_throttle",
+            "token_bucket": {
+                "max_tokens": settings.auth_burst,
+                "tokens_per_fill": settings.auth_refill_per_second,
+                "fill_interval": "1s",
+            },
+            "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+            "filter_enforced": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+            # gRPC clients see RESOURCE_EXHAUSTED, REST clients 429.
+            "rate_limited_as_resource_exhausted": True,
+        }
+    }
+
+
+def _routes(settings: GatewaySettings) -> list[dict[str, Any]]:
+    routes: list[dict[str, Any]] = []
+    for upstream in settings.upstreams:
+        for service in upstream.services:
+            for method in (*UPLOAD_METHODS, *DOWNLOAD_METHODS, *THROTTLED_METHODS):
+                if method.startswith(f"/{service}/"):
+                    per_filter = _buffer_limit(UPLOAD_BODY_BYTES) if method in UPLOAD_METHODS else {}
+                    if method in THROTTLED_METHODS:
+                        per_filter |= _rate_limit(settings)
+                    routes.append(
+                        {
+                            "match": {"path": method},
+                            "route": {"cluster": upstream.cluster, "timeout": "0s"},
+                            "typed_per_filter_config": per_filter,
+                        }
+                    )
+            # No route timeout: WatchTask streams for as long as the task runs, and clients
+            # set their own deadlines (grpc-timeout) on unary calls.
+            routes.append(
+                {"match": {"prefix": f"/{service}/"}, "route": {"cluster": upstream.cluster, "timeout": "0s"}}
+            )
+    # REST paths as they arrive, before the transcoder rewrites them to gRPC paths: CORS and the
+    # buffer filter find their per-route settings here. Anything the transcoder does not know
+    # is refused by it (reject_unknown_method), so these routes never reach a cluster as REST.
+    fallback = settings.upstreams[0].cluster
+    for path in REST_UPLOAD_PATHS:
+        routes.append(
+            {
+                "match": {"path": path, "headers": [{"name": ":method", "string_match": {"exact": "POST"}}]},
+                "route": {"cluster": fallback, "timeout": "0s"},
+                "typed_per_filter_config": _buffer_limit(UPLOAD_BODY_BYTES),
+            }
+        )
+    routes.extend(
+        {"match": {"prefix": prefix}, "route": {"cluster": fallback, "timeout": "0s"}} for prefix in REST_PREFIXES
+    )
+    return routes
+
+
+def _http_filters(settings: GatewaySettings) -> list[dict[str, Any]]:
+    services = [service for upstream in settings.upstreams for service in upstream.services]
     return [
-        # No route timeout: WatchTask streams for as long as the task runs, and clients set
-        # their own deadlines (grpc-timeout) on unary calls.
-        {"match": {"prefix": f"/{service}/"}, "route": {"cluster": upstream.cluster, "timeout": "0s"}}
-        for upstream in upstreams
-        for service in upstream.services
+        # The gateway's own liveness plus its upstreams': 200 only while every cluster has a
+        # healthy host (gRPC health checks), 503 otherwise.
+        _typed(
+            "envoy.filters.http.health_check",
+            {
+                "@type": _HEALTH,
+                "pass_through_mode": False,
+                "headers": [{"name": ":path", "string_match": {"exact": "/health"}}],
+                "cluster_min_healthy_percentages": {
+                    upstream.cluster: {"value": 100.0} for upstream in settings.upstreams
+                },
+            },
+        ),
+        _typed("envoy.filters.http.cors", {"@type": _CORS}),
+        # Small bodies everywhere but the upload routes: a 30 MB JSON body is a 413 here and
+        # the upstream is never called.
+        _typed("envoy.filters.http.buffer", {"@type": _BUFFER, "max_request_bytes": SMALL_BODY_BYTES}),
+        # gRPC-web before the transcoder: the transcoder would otherwise take gRPC-web calls for
+        # unknown REST methods and refuse them.
+        _typed("envoy.filters.http.grpc_web", {"@type": _GRPC_WEB}),
+        _typed(
+            "envoy.filters.http.grpc_json_transcoder",
+            {
+                "@type": _TRANSCODER,
+                "proto_descriptor": settings.descriptor_path,
+                "services": services,
+                "print_options": {
+                    "always_print_primitive_fields": True,
+                    # WatchTask over REST: one JSON object per line, flushed as each arrives.
+                    "stream_newline_delimited": True,
+                },
+                "convert_grpc_status": True,
+                "request_validation_options": {
+                    "reject_unknown_method": True,
+                    "reject_unknown_query_parameters": True,
+                    "reject_binding_body_field_collisions": True,
+                },
+                "max_request_body_size": UPLOAD_BODY_BYTES,
+                "max_response_body_size": UPLOAD_BODY_BYTES,
+            },
+        ),
+        # Disabled by default; switched on per route (Login, Register) above.
+        _typed("envoy.filters.http.local_ratelimit", {"@type": _RATELIMIT, "stat_prefix": "gateway_ratelimit"}),
+        _typed("envoy.filters.http.router", {"@type": _ROUTER}),
     ]
+
+
+def _cors_policy(settings: GatewaySettings) -> dict[str, Any]:
+    return {
+        "envoy.filters.http.cors": {
+            "@type": _CORS_POLICY,
+            "allow_origin_string_match": [{"exact": origin} for origin in settings.cors_origins],
+            "allow_methods": "GET, POST, DELETE, OPTIONS",
+            "allow_headers": "authorization, content-type, x-grpc-web, x-user-agent, grpc-timeout, x-request-id",
+            "expose_headers": "grpc-status, grpc-message, grpc-status-details-bin, x-request-id",
+            "max_age": "600",
+        }
+    }
 
 
 def build(settings: GatewaySettings) -> dict[str, Any]:
@@ -115,6 +264,8 @@ def build(settings: GatewaySettings) -> dict[str, Any]:
         "stat_prefix": "gateway",
         "codec_type": "AUTO",
         "generate_request_id": True,
+        # Streams (WatchTask) stay open as long as the task runs; idle ones close after an hour.
+        "stream_idle_timeout": "3600s",
         "access_log": [
             {
                 "name": "envoy.access_loggers.stdout",
@@ -123,9 +274,18 @@ def build(settings: GatewaySettings) -> dict[str, Any]:
         ],
         "route_config": {
             "name": "pixelflow",
-            "virtual_hosts": [{"name": "pixelflow", "domains": ["*"], "routes": _routes(settings.upstreams)}],
+            # Every request header becomes gRPC metadata: the services have no use for cookies.
+            "request_headers_to_remove": ["cookie"],
+            "virtual_hosts": [
+                {
+                    "name": "pixelflow",
+                    "domains": ["*"],
+                    "routes": _routes(settings),
+                    "typed_per_filter_config": _cors_policy(settings),
+                }
+            ],
         },
-        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}],
+        "http_filters": _http_filters(settings),
     }
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": settings.admin_port}}},

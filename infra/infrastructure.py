@@ -22,7 +22,7 @@ from infra.ferretdb import FerretDBServer
 from infra.kafka import KafkaBroker
 from infra.log import say
 from infra.postgres import PostgresServer
-from infra.process import ManagedProcess, free_port
+from infra.process import ManagedProcess, free_ports
 from infra.topics import PROJECT_TOPICS, TopicSpec
 
 
@@ -38,7 +38,7 @@ class InfraPorts:
     @classmethod
     def free(cls) -> "InfraPorts":
         """Ports free right now, for tests that must never collide with another run."""
-        return cls(free_port(), free_port(), free_port(), free_port())
+        return cls(*free_ports(4))
 
 
 def make_temp_root(prefix: str = "pixelflow-infra-") -> Path:

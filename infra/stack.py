@@ -23,7 +23,7 @@ from gateway.envoy_config import GatewaySettings, Upstream, write
 from infra.envoy import EnvoyProxy
 from infra.infrastructure import InfraPorts, Infrastructure
 from infra.log import say
-from infra.process import ManagedProcess, free_port
+from infra.process import ManagedProcess, free_ports
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AUTH_DATABASE = "pixelflow_auth"
@@ -42,7 +42,8 @@ class StackPorts:
 
     @classmethod
     def free(cls) -> StackPorts:
-        return cls(InfraPorts.free(), free_port(), free_port(), free_port(), free_port(), free_port())
+        postgres, ferretdb, kafka, controller, auth, api, worker, gateway, admin = free_ports(9)
+        return cls(InfraPorts(postgres, ferretdb, kafka, controller), auth, api, worker, gateway, admin)
 
 
 @dataclass(frozen=True)
