@@ -90,7 +90,9 @@ def run(
         stack.start()
         ports = stack.ports
         rows = [
-            ("gateway (gRPC)", stack.gateway_address),
+            ("UI", stack.ui_url if stack.ui is not None else "not built"),
+            ("gateway", f"http://{stack.gateway_address}  (REST, gRPC-web, gRPC)"),
+            ("API docs", f"{stack.ui_url}/docs/" if stack.ui is not None else "not built"),
             ("auth_svc", stack.address("auth_svc")),
             ("api_svc", stack.address("api_svc")),
             ("worker status", stack.address("worker_svc")),

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Self
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.envoy_config import GatewaySettings, Upstream, write
@@ -26,6 +27,9 @@ from infra.log import say
 from infra.process import ManagedProcess, free_ports
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+UI_DIR = REPO_ROOT / "ui"
+UI_BUILD = UI_DIR / "dist"
+DOCS_BUILD = REPO_ROOT / "gen" / "docs"
 AUTH_DATABASE = "pixelflow_auth"
 
 
@@ -39,11 +43,12 @@ class StackPorts:
     worker_status: int = 50053
     gateway: int = 8080
     envoy_admin: int = 9901
+    ui: int = 3000
 
     @classmethod
     def free(cls) -> StackPorts:
-        postgres, ferretdb, kafka, controller, auth, api, worker, gateway, admin = free_ports(9)
-        return cls(InfraPorts(postgres, ferretdb, kafka, controller), auth, api, worker, gateway, admin)
+        postgres, ferretdb, kafka, controller, auth, api, worker, gateway, admin, ui = free_ports(10)
+        return cls(InfraPorts(postgres, ferretdb, kafka, controller), auth, api, worker, gateway, admin, ui)
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class Stack:
         )
         self.services: dict[str, ManagedProcess] = {}
         self.envoy: EnvoyProxy | None = None
+        self.ui: ManagedProcess | None = None
         self.timings: dict[str, float] = {}
 
     # -- addresses ---------------------------------------------------------------------------
@@ -83,6 +89,10 @@ class Stack:
     @property
     def gateway_address(self) -> str:
         return f"127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.ui}"
 
     @property
     def auth_database_url(self) -> str:
@@ -119,6 +129,8 @@ class Stack:
             started = time.monotonic()
             self._start_gateway()
             self.timings["envoy"] = time.monotonic() - started
+            if UI_DIR.joinpath("package.json").exists():
+                self._start_ui()
         except BaseException:
             self.stop()
             raise
@@ -157,6 +169,7 @@ class Stack:
             listen_port=self.ports.gateway,
             admin_port=self.ports.envoy_admin,
             upstreams=tuple(Upstream(spec.name, spec.services, "127.0.0.1", spec.port) for spec in self.specs),
+            cors_origins=(self.ui_url, f"http://localhost:{self.ports.ui}"),
         )
 
     def _start_gateway(self) -> None:
@@ -166,7 +179,21 @@ class Stack:
         self.envoy.start()
         say(f"envoy gateway on {self.gateway_address} (admin http://127.0.0.1:{self.ports.envoy_admin})")
 
+    def _start_ui(self) -> None:
+        if not (UI_BUILD / "index.html").is_file():
+            raise RuntimeError(f"the UI is not built ({UI_BUILD} has no index.html): run `make ui`")
+        argv = [sys.executable, "-m", "infra.ui_server", "--root", str(UI_BUILD), "--port", str(self.ports.ui)]
+        argv += ["--gateway-url", f"http://{self.gateway_address}"]
+        if (DOCS_BUILD / "index.html").is_file():
+            argv += ["--docs-root", str(DOCS_BUILD)]
+        self.ui = ManagedProcess("ui", argv, self.root / "logs" / "ui.log", cwd=REPO_ROOT)
+        self.ui.start()
+        self.ui.wait_ready(lambda: httpx.get(f"{self.ui_url}/config.json", timeout=1).status_code == 200, timeout=20)
+        say(f"ui on {self.ui_url}")
+
     def stop(self) -> None:
+        if self.ui is not None:
+            self.ui.stop()
         if self.envoy is not None:
             self.envoy.stop()
         for process in reversed(list(self.services.values())):

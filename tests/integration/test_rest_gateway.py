@@ -21,8 +21,6 @@ from tests.images import ImageServer, image_bytes
 
 pytestmark = pytest.mark.integration
 
-ALLOWED_ORIGIN = "http://localhost:3000"
-
 
 @pytest.fixture(scope="module")
 def http(stack: Stack) -> Iterator[httpx.Client]:
@@ -161,19 +159,20 @@ def _grpc_web_frames(body: bytes) -> list[tuple[int, bytes]]:
 
 
 @pytest.mark.parametrize("mode", ["binary", "text"])
-def test_grpc_web_unary_and_server_stream(http: httpx.Client, images: ImageServer, mode: str) -> None:
+def test_grpc_web_unary_and_server_stream(stack: Stack, http: httpx.Client, images: ImageServer, mode: str) -> None:
+    allowed_origin = stack.ui_url
     email = unique_email("grpcweb")
     http.post("/v1/auth/register", json={"email": email, "password": TEST_PASSWORD})
     content_type = "application/grpc-web+proto" if mode == "binary" else "application/grpc-web-text"
 
     def call(method: str, message: bytes, token: str | None = None) -> tuple[list[tuple[int, bytes]], httpx.Headers]:
         body = _grpc_web_frame(message)
-        headers = {"content-type": content_type, "accept": content_type, "x-grpc-web": "1", "origin": ALLOWED_ORIGIN}
+        headers = {"content-type": content_type, "accept": content_type, "x-grpc-web": "1", "origin": allowed_origin}
         if token:
             headers["authorization"] = f"Bearer {token}"
         response = http.post(method, content=base64.b64encode(body) if mode == "text" else body, headers=headers)
         assert response.status_code == 200
-        assert response.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+        assert response.headers["access-control-allow-origin"] == allowed_origin
         raw = _decode_text(response.content) if mode == "text" else response.content
         return _grpc_web_frames(raw), response.headers
 
@@ -203,7 +202,7 @@ def test_grpc_web_unary_and_server_stream(http: httpx.Client, images: ImageServe
     assert frames[-1][0] == 0x80 and b"grpc-status:0" in frames[-1][1].replace(b" ", b"")
 
 
-def test_cors_preflight_allows_only_the_configured_origins(http: httpx.Client) -> None:
+def test_cors_preflight_allows_only_the_configured_origins(stack: Stack, http: httpx.Client) -> None:
     def preflight(origin: str) -> httpx.Response:
         return http.options(
             "/v1/tasks",
@@ -214,7 +213,7 @@ def test_cors_preflight_allows_only_the_configured_origins(http: httpx.Client) -
             },
         )
 
-    allowed = preflight(ALLOWED_ORIGIN)
-    assert allowed.headers.get("access-control-allow-origin") == ALLOWED_ORIGIN
+    allowed = preflight(stack.ui_url)
+    assert allowed.headers.get("access-control-allow-origin") == stack.ui_url
     assert "authorization" in allowed.headers.get("access-control-allow-headers", "")
     assert "access-control-allow-origin" not in preflight("https://evil.example").headers
