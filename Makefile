@@ -15,7 +15,8 @@ BUF := $(CACHE)/buf-$(BUF_VERSION)/node_modules/.bin/buf
 DATA_DIR ?= data
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: help deps proto fetch lint format test test-unit test-integration run infra migrate bench lock clean
+.PHONY: help deps proto fetch test-tools lint format test test-unit test-integration run infra migrate bench lock clean up down ps logs
+COMPOSE ?= docker compose
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -57,10 +58,15 @@ define pytest
 	$(PY) -m pytest $(1) || { code=$$?; [ $$code -eq 5 ] && echo "pytest collected no tests" >&2; exit $$code; }
 endef
 
-test: lint fetch ## every test, against real servers on free ports
+# Debian packages only the tests use: docker-compose validates docker-compose.yml without an engine.
+test-tools:
+	@command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; }
+
+test: lint fetch test-tools ## every test, against real servers on free ports
 	$(call pytest,tests)
 
-test-unit: proto ## unit tests only (no servers)
+test-unit: proto test-tools ## unit tests only (no servers)
 	$(call pytest,-m unit tests)
 
 test-integration: proto fetch ## integration tests only
@@ -84,6 +90,21 @@ lock: ## re-resolve dependencies from pyproject.toml into requirements.lock
 	{ echo "# Exact versions of every Python package PixelFlow installs (direct ones are in pyproject.toml)."; \
 	  echo "# Regenerate with 'make lock'."; .lock-venv/bin/pip freeze --exclude-editable; } > requirements.lock
 	rm -rf .lock-venv
+
+up: ## the stack from containers (docker-compose.yml); `make up WORKERS=3` scales the workers
+	$(COMPOSE) up --build --detach --scale worker=$(or $(WORKERS),1)
+
+down: ## stop and remove the containers (volumes are kept; `docker compose down -v` drops them)
+	$(COMPOSE) down
+
+ps: ## the containers and their health
+	$(COMPOSE) ps
+
+logs: ## follow every container's logs
+	$(COMPOSE) logs --follow --tail=100
+
+logs-%: # follow one service's logs, e.g. make logs-worker
+	$(COMPOSE) logs --follow --tail=100 $*
 
 clean: ## remove generated code and the venv (keeps ./data and the download cache)
 	rm -rf gen $(VENV) .mypy_cache .ruff_cache .pytest_cache artifacts

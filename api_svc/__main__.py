@@ -46,7 +46,7 @@ async def run(settings: ApiSettings) -> None:
     )
     listener.start()
     service = TaskService(repository, producer, hub, Limits(max_upload_bytes=settings.max_upload_bytes))
-    relay = asyncio.create_task(service.relay_outbox(settings.outbox_interval_seconds))
+    relay = asyncio.create_task(service.relay_outbox(settings.outbox_interval_seconds, settings.stranded_task_seconds))
 
     async def shutdown() -> None:
         relay.cancel()

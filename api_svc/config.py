@@ -27,3 +27,6 @@ class ApiSettings(CommonSettings):
     public_base_url: str = "http://127.0.0.1:8080"
     # Tasks not confirmed by Kafka are published again by the outbox relay after this many seconds.
     outbox_interval_seconds: float = Field(default=2.0, gt=0)
+    # A task PENDING this long, or PROCESSING past its lease, is published again (a safety net
+    # for lost messages and crashed workers; duplicates are acknowledged without work).
+    stranded_task_seconds: float = Field(default=60.0, gt=0)

@@ -13,7 +13,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from common.blobs import BlobStore
 from common.errors import Unavailable
-from common.tasks import IDEMPOTENCY, TASKS, TERMINAL, Status, utcnow
+from common.tasks import IDEMPOTENCY, OUTBOX, TASKS, TERMINAL, Status, utcnow
 
 Document = dict[str, Any]
 UNAVAILABLE_MESSAGE = "the task store is unavailable; nothing was saved, try again shortly"
@@ -32,6 +32,10 @@ class TaskRepository:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._tasks = database[TASKS]
         self._keys = database[IDEMPOTENCY]
+        # Tasks not yet confirmed by Kafka. A collection of its own, not a flag on the task:
+        # FerretDB v1 applies an update as read-modify-write of the whole document, so the API
+        # must not write a task while a worker may be claiming it (a lost update un-claims it).
+        self._outbox = database[OUTBOX]
         self.blobs = BlobStore(database)
 
     async def ensure_indexes(self) -> None:
@@ -39,10 +43,14 @@ class TaskRepository:
         await self._tasks.create_index([("owner_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
         await self._tasks.create_index([("owner_id", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING)])
         await self._tasks.create_index([("status", ASCENDING), ("updated_at", ASCENDING)])
-        await self._tasks.create_index([("published", ASCENDING), ("created_at", ASCENDING)])
+        await self._tasks.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
+        await self._outbox.create_index([("created_at", ASCENDING)])
 
     async def insert(self, document: Document) -> None:
+        """Stores a new task together with its outbox entry (the outbox first: a task never
+        exists without a way to reach a worker)."""
         async with store_errors():
+            await self._outbox.insert_one({"_id": document["_id"], "created_at": document["created_at"]})
             await self._tasks.insert_one(document)
 
     async def claim_idempotency_key(self, owner_id: str, key: str, task_id: str, fingerprint: str) -> Document | None:
@@ -75,14 +83,27 @@ class TaskRepository:
 
     async def mark_published(self, task_id: str) -> None:
         async with store_errors():
-            await self._tasks.update_one({"_id": task_id}, {"$set": {"published": True}})
+            await self._outbox.delete_one({"_id": task_id})
 
     async def unpublished(self, older_than: timedelta, limit: int = 100) -> list[str]:
         cutoff = utcnow() - older_than
         async with store_errors():
-            cursor = self._tasks.find(
-                {"published": False, "status": Status.PENDING.value, "created_at": {"$lte": cutoff}}, {"_id": 1}
-            ).limit(limit)
+            cursor = self._outbox.find({"created_at": {"$lte": cutoff}}, {"_id": 1}).limit(limit)
+            return [document["_id"] async for document in cursor]
+
+    async def stranded(self, pending_for: timedelta, limit: int = 100) -> list[str]:
+        """Tasks that look forgotten: PENDING for long, or PROCESSING under an expired lease
+        (its worker died and no redelivery took it over). Publishing them again is safe: a
+        worker acknowledges a duplicate of a finished or leased task without work."""
+        now = utcnow()
+        query = {
+            "$or": [
+                {"status": Status.PENDING.value, "updated_at": {"$lte": now - pending_for}},
+                {"status": Status.PROCESSING.value, "lease_until": {"$lt": now}},
+            ]
+        }
+        async with store_errors():
+            cursor = self._tasks.find(query, {"_id": 1}).limit(limit)
             return [document["_id"] async for document in cursor]
 
     async def cancel(self, owner_id: str, task_id: str) -> Document | None:
@@ -102,6 +123,8 @@ class TaskRepository:
     async def delete(self, owner_id: str, task_id: str) -> Document | None:
         async with store_errors():
             document = await self._tasks.find_one_and_delete({"_id": task_id, "owner_id": owner_id})
+            if document is not None:
+                await self._outbox.delete_one({"_id": task_id})
             if document is not None and document.get("idempotency_key"):
                 await self._keys.delete_one({"_id": f"{owner_id}:{document['idempotency_key']}"})
             return document
@@ -110,6 +133,7 @@ class TaskRepository:
         """Undo an insert whose idempotency key turned out to be taken."""
         with contextlib.suppress(PyMongoError):
             await self._tasks.delete_one({"_id": task_id})
+            await self._outbox.delete_one({"_id": task_id})
 
     async def counts(self) -> dict[str, int]:
         async with store_errors():

@@ -77,7 +77,6 @@ class TaskService:
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
-            "published": False,
         }
         if upload_bytes is not None:
             upload = source["upload"]
@@ -140,9 +139,8 @@ class TaskService:
 
     async def publish(self, task_id: str) -> bool:
         """Queues the task; False (and the outbox retries later) when Kafka does not confirm."""
-        headers = {"x-request-id": request_id_var.get() or ""}
         try:
-            await self._producer.publish(TASKS_TOPIC, task_id, json.dumps({"task_id": task_id}).encode(), headers)
+            await self._send(task_id)
         except PublishError as exc:
             log.warning("task not queued yet; the outbox will retry", extra={"task_id": task_id, "error": str(exc)})
             return False
@@ -150,14 +148,28 @@ class TaskService:
         await self._announce(task_id, Status.PENDING)
         return True
 
-    async def relay_outbox(self, interval: float) -> None:
-        """Publishes tasks whose first publish was not confirmed. Runs for the service's life."""
+    async def _send(self, task_id: str) -> None:
+        headers = {"x-request-id": request_id_var.get() or ""}
+        await self._producer.publish(TASKS_TOPIC, task_id, json.dumps({"task_id": task_id}).encode(), headers)
+
+    async def relay_outbox(self, interval: float, stranded_after: float) -> None:
+        """Runs for the service's life: publishes tasks whose first publish was not confirmed,
+        and republishes stranded ones (see TaskRepository.stranded), each at most once per
+        `stranded_after` seconds from this replica."""
+        republished: dict[str, float] = {}
         while True:
             await asyncio.sleep(interval)
             try:
                 for task_id in await self._repository.unpublished(older_than=timedelta(seconds=interval)):
                     if not await self.publish(task_id):
                         break  # Kafka is still down: try the rest next round
+                now = asyncio.get_running_loop().time()
+                republished = {k: t for k, t in republished.items() if now - t < stranded_after}
+                for task_id in await self._repository.stranded(timedelta(seconds=stranded_after)):
+                    if task_id not in republished:
+                        log.warning("republishing a stranded task", extra={"task_id": task_id})
+                        republished[task_id] = now
+                        await self._send(task_id)
             except Exception:
                 log.exception("outbox relay round failed")
 

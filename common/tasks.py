@@ -16,6 +16,7 @@ from pixelflow.v1 import task_pb2
 
 TASKS = "tasks"
 IDEMPOTENCY = "idempotency_keys"
+OUTBOX = "task_outbox"
 
 
 class Status(enum.StrEnum):

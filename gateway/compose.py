@@ -4,8 +4,10 @@
 compose mounts it into the envoy container. It is the same configuration `make run` generates
 (gateway.envoy_config.build), with two differences: the upstreams are compose service names,
 resolved through Docker's DNS (STRICT_DNS clusters, so every replica of a scaled service gets
-traffic), and the listener binds 0.0.0.0 inside the container so the published port reaches it.
-Envoy's admin interface stays on 127.0.0.1:9901 inside the container and is not published.
+traffic); the listener binds 0.0.0.0 inside the container so the published port reaches it; and
+the transcoder's descriptor set is the one the Dockerfile's `envoy` target bakes into the image
+(generated from proto/ during the build), so the file holds no path of the machine that wrote
+it. Envoy's admin interface stays on 127.0.0.1:9901 inside the container and is not published.
 
 tests/unit/test_compose.py fails when the committed file differs from what this writes.
 """
@@ -17,6 +19,11 @@ from pathlib import Path
 from gateway.envoy_config import GatewaySettings, Upstream, write
 
 CONFIG_PATH = Path(__file__).resolve().parent / "envoy.compose.json"
+
+# Where the Dockerfile's `envoy` target puts gen/pixelflow.protoset.
+DESCRIPTOR_PATH = "/etc/envoy/pixelflow.protoset"
+# The browser UI's origins (the commented `ui` slot in docker-compose.yml, port 3000).
+CORS_ORIGINS = ("http://localhost:3000", "http://127.0.0.1:3000")
 
 # Ports inside the containers: the documented defaults (infra.stack.StackPorts).
 GATEWAY_PORT = 8080
@@ -36,6 +43,8 @@ def settings() -> GatewaySettings:
         listen_port=GATEWAY_PORT,
         admin_port=ENVOY_ADMIN_PORT,
         upstreams=UPSTREAMS,
+        descriptor_path=DESCRIPTOR_PATH,
+        cors_origins=CORS_ORIGINS,
     )
 
 

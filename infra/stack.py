@@ -156,6 +156,24 @@ class Stack:
             previous.stop()
         self._start_service(next(spec for spec in self.specs if spec.name == name))
 
+    def add_worker(self) -> ManagedProcess:
+        """Another worker process (scaling out): it joins the consumer group and shares the
+        partitions. Its WorkerStatusService listens on a port of its own. The caller stops it."""
+        port = free_ports(1)[0]
+        env = {**os.environ, **self.service_environment(), "PIXELFLOW_WORKER_STATUS_PORT": str(port)}
+        index = sum(1 for name in self.services if name.startswith("worker_svc"))
+        process = ManagedProcess(
+            f"worker_svc-{index}",
+            [sys.executable, "-m", "worker_svc"],
+            self.root / "logs" / f"worker_svc-{index}.log",
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        self.services[process.name] = process
+        process.start()
+        process.wait_ready(lambda: _serving(f"127.0.0.1:{port}"), timeout=60)
+        return process
+
     def kill_service(self, name: str) -> None:
         """SIGKILL to the service's whole process group (its process pool included): a crash."""
         process = self.services[name]

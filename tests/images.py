@@ -84,6 +84,14 @@ class ImageServer:
 
         self.routes[path] = route
 
+    def serve_status(self, path: str, status: int) -> None:
+        def route(handler: BaseHTTPRequestHandler) -> None:
+            handler.send_response(status)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        self.routes[path] = route
+
     def redirect(self, path: str, location: str) -> None:
         def route(handler: BaseHTTPRequestHandler) -> None:
             handler.send_response(302)
