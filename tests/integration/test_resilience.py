@@ -7,12 +7,15 @@ import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import grpc
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc
 from pymongo import MongoClient
 
+from common.kafka import TASKS_TOPIC
 from infra.infrastructure import make_temp_root
 from infra.stack import Stack, StackPorts
 from tests.conftest import TEST_ENVIRONMENT, bearer, register_and_login
@@ -121,3 +124,34 @@ def test_tasks_created_while_kafka_is_down_all_complete_once(fragile_stack: Stac
     assert all(t.attempts == 1 for t in finals)
     assert [t.result.width for t in finals] == [10 + i for i in range(50)]
     assert all(_result_blobs(fragile_stack, t.id) == 1 for t in finals)
+
+
+def _end_offsets(stack: Stack) -> int:
+    consumer = Consumer({"bootstrap.servers": stack.infra.kafka_bootstrap, "group.id": "offsets-probe"})
+    try:
+        metadata = consumer.list_topics(TASKS_TOPIC, timeout=10)
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(TASKS_TOPIC, p), timeout=10)[1]
+            for p in metadata.topics[TASKS_TOPIC].partitions
+        )
+    finally:
+        consumer.close()
+
+
+def test_create_task_is_unavailable_while_the_task_store_is_down(fragile_stack: Stack, images: ImageServer) -> None:
+    tasks, metadata, channel = _user(fragile_stack)
+    with channel:
+        before = _end_offsets(fragile_stack)
+        fragile_stack.infra.ferretdb.stop()
+        try:
+            with pytest.raises(grpc.RpcError) as caught:
+                tasks.CreateTask(
+                    task_pb2.CreateTaskRequest(source_url=images.url("/quick.png")), metadata=metadata, timeout=30
+                )
+            error: Any = caught.value
+            assert error.code() == grpc.StatusCode.UNAVAILABLE and "try again" in error.details()
+        finally:
+            fragile_stack.infra.ferretdb.start()
+        assert _end_offsets(fragile_stack) == before  # nothing was queued
+        task = tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/quick.png")), metadata=metadata)
+        assert _wait_for(tasks, metadata, task.id, timeout=60).status == task_pb2.TASK_STATUS_COMPLETED
