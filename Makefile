@@ -81,7 +81,9 @@ infra: proto fetch ## start only PostgreSQL, FerretDB and Kafka
 migrate: proto ## apply auth_svc's database migrations (PIXELFLOW_AUTH_DATABASE_URL)
 	$(PY) -m auth_svc migrate
 
-bench: proto fetch ## benchmarks (see bench/ and docs/benchmarks.md)
+bench: proto fetch ## benchmarks, each a side-by-side table of medians (docs/benchmarks.md)
+	$(PY) -m bench.engine_bench
+	$(PY) -m bench.mesh_bench
 	$(PY) -m bench.auth_bench
 
 lock: ## re-resolve dependencies from pyproject.toml into requirements.lock

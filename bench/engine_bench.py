@@ -1,8 +1,8 @@
 """Pillow or libvips for the worker? Medians of the same jobs through four engines.
 
 Run with `python -m bench.engine_bench` (about a minute and a half on two cores). The sources
-are synthesised, not photographs: gradients and noise drawn at 500×375 and upscaled (bicubic) to
-4000×3000 = 12 MP, saved as JPEG q90 and PNG, so the texture is smooth-with-grain like a photo.
+are a real photograph (scikit-image's bundled "chelsea") upscaled (bicubic) to 4000×3000 = 12 MP,
+saved as JPEG q90 and PNG (bench.photos).
 
 Engines:
 - pillow-naive: decode in full, then the operations, then encode (what a first version does).
@@ -22,11 +22,12 @@ from typing import Annotated
 
 import pyvips  # type: ignore[import-untyped]
 import typer
-from PIL import Image, ImageChops, ImageFile, ImageFilter
+from PIL import Image, ImageFile, ImageFilter
 from PIL import __version__ as pillow_version
 from rich.console import Console
 from rich.table import Table
 
+from bench.photos import photo
 from common.operations import Blur, Crop, Grayscale, Op, OutputFormat, OutputSpec, Resize, ResizeFit, Rotate
 from worker_svc.imaging import process
 
@@ -50,16 +51,6 @@ JOBS = [
     ),
     Job("rotate 90 + crop 1000²", [Rotate(90), Crop(1000, 1000)], OutputFormat.JPEG),
 ]
-
-
-def synthesise() -> Image.Image:
-    small = (500, 375)
-    red = Image.linear_gradient("L").resize(small)
-    green = Image.radial_gradient("L").resize(small)
-    blue = ImageChops.add(Image.linear_gradient("L").rotate(90).resize(small), Image.effect_noise(small, 40), 2)
-    base = Image.merge("RGB", (red, green, blue))
-    grain = Image.merge("RGB", [Image.effect_noise(small, 25)] * 3)
-    return ImageChops.blend(base, grain, 0.25).resize(SIZE, Image.Resampling.BICUBIC)
 
 
 def save(image: Image.Image, fmt: OutputFormat) -> bytes:
@@ -138,14 +129,9 @@ def median_ms(engine: Callable[[bytes, Job], bytes], data: bytes, job: Job, roun
 def main(rounds: Annotated[int, typer.Option(help="timed runs per cell (after one warm-up)")] = 5) -> None:
     console = Console(width=150)
     pyvips.cache_set_max(0)  # every run does the work again, as every task would
-    image = synthesise()
-    sources = {}
-    for fmt in ("JPEG", "PNG"):
-        buffer = io.BytesIO()
-        image.save(buffer, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-        sources[fmt] = buffer.getvalue()
+    sources = {fmt: photo(fmt, SIZE) for fmt in ("JPEG", "PNG")}
     console.print(
-        f"sources: synthesised {SIZE[0]}×{SIZE[1]} — JPEG {len(sources['JPEG']) // 1024} KiB, "
+        f"sources: skimage's 'chelsea' photo at {SIZE[0]}×{SIZE[1]} — JPEG {len(sources['JPEG']) // 1024} KiB, "
         f"PNG {len(sources['PNG']) // 1024} KiB; libvips {pyvips.version(0)}.{pyvips.version(1)}, "
         f"Pillow {pillow_version}; median of {rounds} runs, ms"
     )
