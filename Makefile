@@ -14,8 +14,12 @@ BUF_VERSION := 1.75.0
 BUF := $(CACHE)/buf-$(BUF_VERSION)/node_modules/.bin/buf
 DATA_DIR ?= data
 PROTOS := $(shell find proto -name '*.proto')
+NPM_CACHE := $(HOME)/.npm
+CHROMIUM := /usr/bin/chromium
+UI_SOURCES := $(shell find ui/src ui/public ui/scripts -type f -not -path 'ui/src/gen/*' 2>/dev/null) ui/index.html ui/vite.config.ts ui/tsconfig.json
+OPENAPI_INPUTS := scripts/gen_openapi.py tools/openapi/go.mod tools/openapi/go.sum tools/openapi/openapi_config.yaml
 
-.PHONY: help deps proto fetch test-tools lint format test test-unit test-integration run infra migrate bench lock clean up down ps logs
+.PHONY: help deps proto openapi ui fetch test-tools browser lint format test test-ui test-unit test-integration test-e2e run infra migrate bench lock clean up down ps logs
 COMPOSE ?= docker compose
 
 help: ## list the targets
@@ -35,6 +39,22 @@ gen/.stamp: $(VENV)/.installed $(PROTOS) scripts/gen_proto.py
 	touch $@
 
 proto: gen/.stamp ## generate Python stubs and Envoy's descriptor set from proto/
+
+gen/openapi/.stamp: gen/.stamp $(OPENAPI_INPUTS)
+	$(PY) scripts/gen_openapi.py
+	touch $@
+
+openapi: gen/openapi/.stamp ## OpenAPI document (gen/openapi/) and its Swagger UI page (gen/docs/) from proto/
+
+ui/node_modules/.installed: ui/package.json ui/package-lock.json
+	cd ui && npm ci --cache $(NPM_CACHE) --prefer-offline --no-audit --no-fund
+	touch $@
+
+# The build generates the browser's stubs from proto/ (with .venv's protoc) and type-checks.
+ui/dist/index.html: $(VENV)/.installed ui/node_modules/.installed $(PROTOS) $(UI_SOURCES)
+	cd ui && npm run build
+
+ui: ui/dist/index.html ## build the browser UI (npm ci, stubs, type-check, vite build)
 
 fetch: deps ## install/build PostgreSQL, Kafka, FerretDB and Envoy (cached)
 	$(PY) -m infra fetch
@@ -63,16 +83,25 @@ test-tools:
 	@command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; }
 
-test: lint fetch test-tools ## every test, against real servers on free ports
+browser: ## Debian's Chromium for the browser tests (installed only if missing)
+	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test-ui: ui/node_modules/.installed $(VENV)/.installed ## the UI's unit tests (Vitest)
+	cd ui && npm test
+
+test: lint test-ui fetch openapi ui test-tools browser ## every test, against real servers on free ports
 	$(call pytest,tests)
 
-test-unit: proto test-tools ## unit tests only (no servers)
+test-unit: proto openapi test-tools ## unit tests only (no servers)
 	$(call pytest,-m unit tests)
 
-test-integration: proto fetch ## integration tests only
+test-integration: proto openapi fetch ui ## integration tests only
 	$(call pytest,-m integration tests)
 
-run: proto fetch ## start the whole stack on the default ports (Ctrl-C stops it)
+test-e2e: proto openapi fetch ui browser ## browser tests only (headless Chromium)
+	$(call pytest,-m e2e tests)
+
+run: proto openapi fetch ui ## start the whole stack on the default ports (Ctrl-C stops it)
 	$(PY) -m infra run --data-dir $(DATA_DIR)
 
 infra: proto fetch ## start only PostgreSQL, FerretDB and Kafka
@@ -109,4 +138,4 @@ logs-%: # follow one service's logs, e.g. make logs-worker
 	$(COMPOSE) logs --follow --tail=100 $*
 
 clean: ## remove generated code and the venv (keeps ./data and the download cache)
-	rm -rf gen $(VENV) .mypy_cache .ruff_cache .pytest_cache artifacts
+	rm -rf gen $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis artifacts ui/dist ui/node_modules ui/src/gen

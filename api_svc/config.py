@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from common.settings import CommonSettings
+from common.settings import CommonSettings, DataStoreSettings
 
 
-class ApiSettings(CommonSettings):
+class ApiSettings(CommonSettings, DataStoreSettings):
     api_port: int = Field(default=50052, ge=0, le=65535)
-    mongo_uri: str = "mongodb://127.0.0.1:27018/"
-    mongo_database: str = "pixelflow"
-    # How long a call waits for MongoDB before answering UNAVAILABLE.
-    mongo_timeout_ms: int = Field(default=3000, ge=100)
-    kafka_bootstrap: str = "127.0.0.1:19092"
     # CreateTask waits this long for Kafka's confirmation; after that the outbox takes over.
     kafka_delivery_timeout_ms: int = Field(default=3000, ge=100)
     # host:port of auth_svc, for its public keys and revocations.

@@ -174,11 +174,9 @@ class TaskService:
                 log.exception("outbox relay round failed")
 
     async def _announce(self, task_id: str, status: Status) -> None:
-        event = json.dumps({"task_id": task_id, "status": status.value}).encode()
-        try:
-            await self._producer.publish(STATUS_TOPIC, task_id, event)
-        except PublishError:
-            self._hub.notify(task_id)  # at least this replica's watchers learn of it
+        # Fire and forget: this replica's watchers are woken at once, the others by the event.
+        self._hub.notify(task_id)
+        self._producer.send(STATUS_TOPIC, task_id, json.dumps({"task_id": task_id, "status": status.value}).encode())
 
     # -- read --------------------------------------------------------------------------------
     async def get(self, owner_id: str, task_id: str) -> Document:

@@ -86,6 +86,18 @@ class AsyncProducer:
         except TimeoutError as exc:
             raise PublishError("no delivery confirmation in time") from exc
 
+    def send(self, topic: str, key: str, value: bytes) -> None:
+        """Fire and forget (status events: a lost one costs a watcher a re-read, not a task)."""
+
+        def on_delivery(error: KafkaError | None, _message: Message) -> None:
+            if error is not None:
+                log.warning("event not delivered", extra={"topic": topic, "error": str(error)})
+
+        try:
+            self._producer.produce(topic, key=key.encode(), value=value, on_delivery=on_delivery)
+        except (BufferError, KafkaException) as exc:
+            log.warning("event not queued", extra={"topic": topic, "error": str(exc)})
+
     def close(self, timeout: float = 5.0) -> None:
         self._producer.flush(timeout)
         self._running = False

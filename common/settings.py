@@ -22,3 +22,15 @@ class CommonSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     # Largest gRPC message accepted or sent, in bytes (uploads travel in one message).
     grpc_max_message_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024)
+
+
+class DataStoreSettings(BaseSettings):
+    """MongoDB and Kafka, shared by api_svc and worker_svc (mixed into their settings)."""
+
+    model_config = SettingsConfigDict(env_prefix="PIXELFLOW_", extra="ignore", frozen=True)
+
+    mongo_uri: str = "mongodb://127.0.0.1:27018/"
+    mongo_database: str = "pixelflow"
+    # How long a call waits for MongoDB before answering UNAVAILABLE.
+    mongo_timeout_ms: int = Field(default=3000, ge=100)
+    kafka_bootstrap: str = "127.0.0.1:19092"

@@ -132,6 +132,24 @@ _BUFFER = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer"
 _BUFFER_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
 _RATELIMIT = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
 _HEALTH = "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck"
+_LUA = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
+
+# Every request header becomes gRPC metadata, and gRPC refuses keys outside [0-9a-z-_.]: a
+# header such as "x!: 1" (legal in HTTP) would fail the whole call with INTERNAL. Such headers
+# carry nothing a service reads, so they are dropped at the edge.
+_DROP_NON_METADATA_HEADERS = """
+function envoy_on_request(handle)
+  local unusable = {}
+  for key, _ in pairs(handle:headers()) do
+    if not string.match(key, "^:?[0-9a-z_.-]+$") then
+      table.insert(unusable, key)
+    end
+  end
+  for _, key in ipairs(unusable) do
+    handle:headers():remove(key)
+  end
+end
+"""
 
 
 def _buffer_limit(max_bytes: int) -> dict[str, Any]:
@@ -212,6 +230,10 @@ def _http_filters(settings: GatewaySettings) -> list[dict[str, Any]]:
             },
         ),
         _typed("envoy.filters.http.cors", {"@type": _CORS}),
+        _typed(
+            "envoy.filters.http.lua",
+            {"@type": _LUA, "default_source_code": {"inline_string": _DROP_NON_METADATA_HEADERS}},
+        ),
         # Small bodies everywhere but the upload routes: a 30 MB JSON body is a 413 here and
         # the upstream is never called.
         _typed("envoy.filters.http.buffer", {"@type": _BUFFER, "max_request_bytes": SMALL_BODY_BYTES}),

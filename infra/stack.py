@@ -22,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.envoy_config import GatewaySettings, Upstream, write
 from infra.envoy import EnvoyProxy
+from infra.ferretdb import Backend
 from infra.infrastructure import InfraPorts, Infrastructure
 from infra.log import say
 from infra.process import ManagedProcess, free_ports
@@ -69,7 +70,15 @@ class Stack:
     ) -> None:
         self.root = root.resolve()
         self.ports = ports or StackPorts()
-        self.infra = Infrastructure(self.root, self.ports.infra, throwaway=throwaway)
+        backend: Backend
+        match os.environ.get("PIXELFLOW_FERRETDB_BACKEND", "postgresql"):
+            case "postgresql":
+                backend = "postgresql"
+            case "sqlite":
+                backend = "sqlite"
+            case other:
+                raise ValueError(f"PIXELFLOW_FERRETDB_BACKEND must be postgresql or sqlite, not {other!r}")
+        self.infra = Infrastructure(self.root, self.ports.infra, throwaway=throwaway, ferretdb_backend=backend)
         # Extra PIXELFLOW_* settings for the services (tests lower the bcrypt cost, say).
         self.environment = dict(environment or {})
         self.specs = (
@@ -136,18 +145,23 @@ class Stack:
             raise
 
     def _start_service(self, spec: ServiceSpec) -> None:
-        env = {**os.environ, **self.service_environment()}
+        self._spawn(spec.name, spec.name, spec.port, {})
+        say(f"{spec.name} serving on 127.0.0.1:{spec.port}")
+
+    def _spawn(self, name: str, module: str, port: int, extra_environment: dict[str, str]) -> ManagedProcess:
+        """Runs `python -m module` with the stack's environment; returns once its gRPC health
+        check on `port` answers SERVING."""
         process = ManagedProcess(
-            spec.name,
-            [sys.executable, "-m", spec.name],
-            self.root / "logs" / f"{spec.name}.log",
-            env=env,
+            name,
+            [sys.executable, "-m", module],
+            self.root / "logs" / f"{name}.log",
+            env={**os.environ, **self.service_environment(), **extra_environment},
             cwd=REPO_ROOT,
         )
-        self.services[spec.name] = process
+        self.services[name] = process
         process.start()
-        process.wait_ready(lambda: _serving(f"127.0.0.1:{spec.port}"), timeout=60)
-        say(f"{spec.name} serving on 127.0.0.1:{spec.port}")
+        process.wait_ready(lambda: _serving(f"127.0.0.1:{port}"), timeout=60)
+        return process
 
     def restart_service(self, name: str) -> None:
         """Starts a service again (after it was stopped or killed), on the same port."""
@@ -160,19 +174,8 @@ class Stack:
         """Another worker process (scaling out): it joins the consumer group and shares the
         partitions. Its WorkerStatusService listens on a port of its own. The caller stops it."""
         port = free_ports(1)[0]
-        env = {**os.environ, **self.service_environment(), "PIXELFLOW_WORKER_STATUS_PORT": str(port)}
         index = sum(1 for name in self.services if name.startswith("worker_svc"))
-        process = ManagedProcess(
-            f"worker_svc-{index}",
-            [sys.executable, "-m", "worker_svc"],
-            self.root / "logs" / f"worker_svc-{index}.log",
-            env=env,
-            cwd=REPO_ROOT,
-        )
-        self.services[process.name] = process
-        process.start()
-        process.wait_ready(lambda: _serving(f"127.0.0.1:{port}"), timeout=60)
-        return process
+        return self._spawn(f"worker_svc-{index}", "worker_svc", port, {"PIXELFLOW_WORKER_STATUS_PORT": str(port)})
 
     def kill_service(self, name: str) -> None:
         """SIGKILL to the service's whole process group (its process pool included): a crash."""

@@ -6,6 +6,7 @@ test that needs it errors with the component's log tail: nothing is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -34,10 +35,11 @@ TEST_ENVIRONMENT = {
 }
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
-    root = make_temp_root("pixelflow-test-")
-    running = Stack(root, StackPorts.free(), throwaway=True, environment=TEST_ENVIRONMENT)
+@contextlib.contextmanager
+def running_stack(name: str, environment: dict[str, str]) -> Iterator[Stack]:
+    """A whole stack on free ports in a throwaway directory; its logs are kept in artifacts/."""
+    root = make_temp_root(f"pixelflow-{name}-")
+    running = Stack(root, StackPorts.free(), throwaway=True, environment=environment)
     try:
         running.start()
         yield running
@@ -46,8 +48,14 @@ def stack() -> Iterator[Stack]:
         # Keep the services' and Envoy's logs for whoever reads a failed run.
         for logs in (root / "logs", root / "gateway"):
             if logs.exists():
-                shutil.copytree(logs, ARTIFACTS / "stack-logs" / logs.name, dirs_exist_ok=True)
+                shutil.copytree(logs, ARTIFACTS / f"{name}-logs" / logs.name, dirs_exist_ok=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    with running_stack("stack", TEST_ENVIRONMENT) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

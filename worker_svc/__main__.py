@@ -36,7 +36,10 @@ async def run(settings: WorkerSettings) -> None:
     )
     database = mongo[settings.mongo_database]
     producer = AsyncProducer(settings.kafka_bootstrap, client_id=f"worker-{worker_id}")
-    stats = WorkerStats(capacity=settings.worker_concurrency)
+    # More tasks in flight than pool processes: claiming, fetching and storing are I/O, and
+    # the pool (worker_concurrency processes) is what bounds the CPU work.
+    in_flight_limit = settings.worker_concurrency * 4
+    stats = WorkerStats(capacity=in_flight_limit)
 
     def new_pool() -> ProcessPoolExecutor:
         # forkserver: the parent has Kafka and gRPC threads, which must not be forked into children.
@@ -64,7 +67,7 @@ async def run(settings: WorkerSettings) -> None:
         stats=stats,
         worker_id=worker_id,
     )
-    consumer = TaskConsumer(settings.kafka_bootstrap, processor, settings.worker_concurrency, worker_id)
+    consumer = TaskConsumer(settings.kafka_bootstrap, processor, in_flight_limit, worker_id)
     registry = WorkerRegistry(timedelta(seconds=settings.worker_dead_after_seconds))
     heartbeat_listener = TopicListener(
         settings.kafka_bootstrap,

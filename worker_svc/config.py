@@ -6,16 +6,12 @@ import os
 
 from pydantic import Field
 
-from common.settings import CommonSettings
+from common.settings import CommonSettings, DataStoreSettings
 
 
-class WorkerSettings(CommonSettings):
+class WorkerSettings(CommonSettings, DataStoreSettings):
     # gRPC port for WorkerStatusService and health; 0 picks a free one (extra workers on one host).
     worker_status_port: int = Field(default=50053, ge=0, le=65535)
-    mongo_uri: str = "mongodb://127.0.0.1:27018/"
-    mongo_database: str = "pixelflow"
-    mongo_timeout_ms: int = Field(default=3000, ge=100)
-    kafka_bootstrap: str = "127.0.0.1:19092"
     # Tasks processed at once; the image work runs in a process pool of this size.
     worker_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     # A claimed task belongs to its worker this long; after that another worker may take it

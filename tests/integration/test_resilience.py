@@ -3,7 +3,6 @@ a worker killed mid-task, and Kafka down while tasks are created."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,9 +15,8 @@ from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc
 from pymongo import MongoClient
 
 from common.kafka import TASKS_TOPIC
-from infra.infrastructure import make_temp_root
-from infra.stack import Stack, StackPorts
-from tests.conftest import TEST_ENVIRONMENT, bearer, register_and_login
+from infra.stack import Stack
+from tests.conftest import TEST_ENVIRONMENT, bearer, register_and_login, running_stack
 from tests.images import ImageServer, image_bytes
 
 pytestmark = pytest.mark.integration
@@ -26,19 +24,13 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def fragile_stack() -> Iterator[Stack]:
-    root = make_temp_root("pixelflow-resilience-")
     environment = {
         **TEST_ENVIRONMENT,
         "PIXELFLOW_KAFKA_DELIVERY_TIMEOUT_MS": "500",
         "PIXELFLOW_OUTBOX_INTERVAL_SECONDS": "1",
     }
-    stack = Stack(root, StackPorts.free(), throwaway=True, environment=environment)
-    try:
-        stack.start()
+    with running_stack("resilience", environment) as stack:
         yield stack
-    finally:
-        stack.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,309 @@
+"""The browser UI against the real stack, in Debian's Chromium driven by Playwright.
+
+Register, log in, submit a URL task and an upload, watch their status change live (no reload),
+open and download the result, log out; plus the error paths a person meets first. Screenshots
+of the main pages land in artifacts/screenshots/ (the README's comes from there).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from PIL import Image
+from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc
+from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, ViewportSize, expect, sync_playwright
+
+from infra.stack import Stack
+from tests.conftest import ARTIFACTS, TEST_PASSWORD, bearer, register_and_login, unique_email
+from tests.images import ImageServer, image_bytes
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = ARTIFACTS / "screenshots"
+DESKTOP: ViewportSize = {"width": 1280, "height": 860}
+PHONE: ViewportSize = {"width": 360, "height": 780}
+# Long enough that a task is visibly PENDING/PROCESSING before it completes.
+SLOW_SECONDS = 1.5
+LIVE = re.compile(r"^(PENDING|PROCESSING)$")
+TASK_URL = re.compile(r"/tasks/(?!new$)[^/]+$")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make browser)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def images() -> Iterator[ImageServer]:
+    server = ImageServer()
+    server.serve_bytes("/slow.png", image_bytes(640, 480), "image/png", delay=SLOW_SECONDS)
+    server.serve_bytes("/slower.jpg", image_bytes(400, 300, "JPEG"), "image/jpeg", delay=2 * SLOW_SECONDS)
+    with server.running():
+        yield server
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
+    context.set_default_timeout(20_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def shot(page: Page, name: str, *, full_page: bool = False) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=path, full_page=full_page)
+    return path
+
+
+def assert_no_horizontal_scroll(page: Page) -> None:
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"{page.url} is {overflow}px wider than the viewport"
+
+
+def register_in_ui(page: Page, ui_url: str, email: str, name: str = "Ada Lovelace") -> None:
+    page.goto(f"{ui_url}/register")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.get_by_role("status")).to_contain_text("Your account is ready")
+
+
+def log_in(page: Page, ui_url: str, email: str, password: str = TEST_PASSWORD) -> None:
+    if not page.url.endswith("/login"):
+        page.goto(f"{ui_url}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def task_id_from(page: Page) -> str:
+    match = re.search(r"/tasks/([0-9a-f]+)$", page.url)
+    assert match, page.url
+    return match.group(1)
+
+
+def open_new_task_form(page: Page) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="New task").click()
+    expect(page.get_by_role("heading", name="New task")).to_be_visible()
+
+
+def test_register_submit_watch_download_logout(stack: Stack, page: Page, images: ImageServer, tmp_path: Path) -> None:
+    ui = stack.ui_url
+    email = unique_email("ui")
+
+    page.goto(f"{ui}/")
+    expect(page).to_have_url(re.compile(r"/login$"))  # protected: redirected
+    expect(page.get_by_role("heading", name="Log in to PixelFlow")).to_be_visible()
+    shot(page, "login")
+
+    register_in_ui(page, ui, email)
+    log_in(page, ui, email)
+    expect(page).to_have_url(f"{ui}/")
+    expect(page.get_by_test_id("user-name")).to_have_text("Ada Lovelace")
+    expect(page.get_by_text("No tasks yet")).to_be_visible()
+    # Set once, checked at the end: nothing below reloads the page.
+    page.evaluate("window.__sameDocument = true")
+
+    # -- a URL task: resize 640×480 → 320 wide ---------------------------------------------
+    open_new_task_form(page)
+    page.get_by_label("Image URL").fill(images.url("/slow.png"))
+    resize = page.get_by_test_id("operation").first
+    resize.get_by_label("Width (px)").fill("320")
+    page.get_by_role("button", name="Add Sharpen").click()
+    page.get_by_label("Format").select_option("webp")
+    page.get_by_label("Quality").fill("85")
+    shot(page, "submit-form", full_page=True)
+    page.get_by_role("button", name="Create task").click()
+    expect(page).to_have_url(TASK_URL)
+    url_task = task_id_from(page)
+    expect(page.get_by_test_id("status-badge").first).to_have_attribute("data-status", LIVE)
+    expect(page.get_by_test_id("status-badge").first).to_have_attribute("data-status", "COMPLETED")
+    result = page.get_by_test_id("result-image")
+    expect(result).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=result.element_handle())
+    assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [320, 240]
+    expect(page.get_by_test_id("result-dimensions")).to_have_text("320 × 240 px")
+    expect(page.get_by_test_id("source-url")).to_have_text(images.url("/slow.png"))
+    shot(page, "task-view", full_page=True)
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download").click()
+    download = download_info.value
+    assert download.suggested_filename == f"pixelflow-{url_task}.webp"
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    with Image.open(saved) as downloaded:
+        assert downloaded.format == "WEBP"
+        assert downloaded.size == (320, 240)
+
+    # -- an upload: 200×100 PNG rotated 90° → 100×200 ------------------------------------------
+    open_new_task_form(page)
+    page.get_by_text("Upload a file").click()
+    upload: FilePayload = {"name": "wide.png", "mimeType": "image/png", "buffer": image_bytes(200, 100)}
+    page.get_by_label("Image file").set_input_files(files=[upload])
+    expect(page.get_by_test_id("upload-preview")).to_be_visible()
+    page.get_by_role("button", name="Remove Resize (step 1)").click()
+    page.get_by_role("button", name="Add Rotate").click()
+    page.get_by_role("button", name="Add Grayscale").click()
+    page.get_by_role("button", name="Create task").click()
+    expect(page).to_have_url(TASK_URL)
+    upload_task = task_id_from(page)
+    expect(page.get_by_test_id("original-preview")).to_be_visible()  # the local copy, side by side
+    expect(page.get_by_test_id("status-badge").first).to_have_attribute("data-status", "COMPLETED")
+    result = page.get_by_test_id("result-image")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=result.element_handle())
+    assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [100, 200]
+
+    # -- a source that does not exist: FAILED, with the error's code and message ---------------
+    open_new_task_form(page)
+    page.get_by_label("Image URL").fill(images.url("/missing.png"))
+    page.get_by_role("button", name="Create task").click()
+    expect(page).to_have_url(TASK_URL)
+    failed_task = task_id_from(page)
+    expect(page.get_by_test_id("status-badge").first).to_have_attribute("data-status", "FAILED")
+    expect(page.get_by_role("alert")).to_contain_text("Processing failed: SOURCE_")
+    expect(page.get_by_test_id("task-error")).not_to_be_empty()
+
+    # -- the dashboard follows a task live ----------------------------------------------------
+    open_new_task_form(page)
+    page.get_by_label("Image URL").fill(images.url("/slower.jpg"))
+    page.get_by_role("button", name="Create task").click()
+    expect(page).to_have_url(TASK_URL)
+    live_task = task_id_from(page)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Tasks").click()
+    live_row = page.locator(f'[data-task-id="{live_task}"]')
+    expect(live_row.get_by_test_id("status-badge")).to_have_attribute("data-status", LIVE)
+    rows = page.get_by_test_id("task-row")
+    expect(rows).to_have_count(4)
+    shot(page, "dashboard")  # with a task still on its way
+    expect(live_row.get_by_test_id("status-badge")).to_have_attribute("data-status", "COMPLETED")
+    # Newest first.
+    order = [rows.nth(i).get_attribute("data-task-id") for i in range(4)]
+    assert order == [live_task, failed_task, upload_task, url_task]
+    assert page.evaluate("window.__sameDocument") is True
+
+    page.get_by_label("Status").select_option("completed")
+    expect(rows).to_have_count(3)
+    page.get_by_label("Status").select_option("failed")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-task-id", failed_task)
+    page.get_by_label("Status").select_option("cancelled")
+    expect(page.get_by_text("No cancelled tasks")).to_be_visible()
+    page.get_by_label("Status").select_option("")
+    expect(rows).to_have_count(4)
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Workers").click()
+    expect(page.get_by_test_id("worker-row").first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Updated \d+ s ago"))).to_be_visible()
+    shot(page, "workers")
+
+    # -- 360 px wide: nothing overflows ---------------------------------------------------------
+    page.set_viewport_size(PHONE)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Tasks").click()
+    expect(rows).to_have_count(4)
+    assert_no_horizontal_scroll(page)
+    shot(page, "dashboard-360")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="New task").click()
+    assert_no_horizontal_scroll(page)
+    shot(page, "submit-form-360", full_page=True)
+    page.goto(f"{ui}/tasks/{url_task}")  # a reload: the session survives it (refresh token)
+    expect(page.get_by_test_id("result-image")).to_be_visible()
+    assert_no_horizontal_scroll(page)
+    shot(page, "task-view-360", full_page=True)
+    page.set_viewport_size(DESKTOP)
+
+    # -- log out: the dashboard is gone and the session cannot be resumed ----------------------
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    assert page.evaluate("Object.keys(sessionStorage).length") == 0
+    page.goto(f"{ui}/")
+    expect(page).to_have_url(re.compile(r"/login$"))
+    page.goto(f"{ui}/tasks/{url_task}")
+    expect(page).to_have_url(re.compile(r"/login$"))
+
+
+def test_wrong_password_and_duplicate_email_show_clear_errors(
+    stack: Stack, page: Page, auth: auth_pb2_grpc.AuthServiceStub
+) -> None:
+    email = unique_email("wrong")
+    register_and_login(auth, email)
+
+    log_in(page, stack.ui_url, email, password="not the password")
+    expect(page.get_by_role("alert")).to_have_text("Incorrect email or password.")
+    expect(page).to_have_url(re.compile(r"/login$"))
+
+    page.goto(f"{stack.ui_url}/register")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("short")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text("Password must have at least 8 characters")).to_be_visible()
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("alert")).to_contain_text("already exists")
+
+
+def test_a_second_user_does_not_see_the_first_users_tasks(
+    stack: Stack, page: Page, auth: auth_pb2_grpc.AuthServiceStub, images: ImageServer
+) -> None:
+    first = register_and_login(auth)
+    with grpc.insecure_channel(stack.gateway_address) as channel:
+        tasks = task_pb2_grpc.TaskServiceStub(channel)
+        theirs = tasks.CreateTask(
+            task_pb2.CreateTaskRequest(source_url=images.url("/slow.png")), metadata=bearer(first.access_token)
+        )
+
+    second = unique_email("second")
+    register_and_login(auth, second)
+    log_in(page, stack.ui_url, second)
+    expect(page).to_have_url(f"{stack.ui_url}/")
+    expect(page.get_by_text("No tasks yet")).to_be_visible()
+    expect(page.get_by_test_id("task-row")).to_have_count(0)
+
+    page.goto(f"{stack.ui_url}/tasks/{theirs.id}")
+    expect(page.get_by_role("heading", name="Task not found")).to_be_visible()
+
+
+def test_an_image_over_the_upload_limit_is_refused_before_upload(
+    stack: Stack, page: Page, auth: auth_pb2_grpc.AuthServiceStub
+) -> None:
+    email = unique_email("big")
+    register_and_login(auth, email)
+    log_in(page, stack.ui_url, email)
+    expect(page).to_have_url(f"{stack.ui_url}/")
+    open_new_task_form(page)
+    page.get_by_text("Upload a file").click()
+    too_big: FilePayload = {"name": "huge.png", "mimeType": "image/png", "buffer": b"\0" * (25 * 1024 * 1024 + 1)}
+    page.get_by_label("Image file").set_input_files(files=[too_big])
+    expect(page.get_by_role("alert")).to_contain_text("huge.png is 25 MB; the limit is 25 MB.")
+    expect(page.get_by_test_id("upload-preview")).to_have_count(0)

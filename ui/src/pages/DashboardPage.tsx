@@ -1,0 +1,217 @@
+import { useCallback, useEffect, useState } from "react";
+import { Link, useSearchParams } from "react-router";
+import type { Api } from "../api/client";
+import { useApi } from "../auth/AuthContext";
+import { StatusBadge } from "../components/StatusBadge";
+import { PhotoIcon, PlusIcon, RefreshIcon } from "../components/icons";
+import { Alert, Button, ButtonLink, Card, EmptyState, PageHeader, SelectField } from "../components/ui";
+import type { Task } from "../gen/pixelflow/v1/task_pb";
+import { TaskStatus } from "../gen/pixelflow/v1/task_pb";
+import { describeError } from "../lib/errors";
+import { formatBytes, formatDateTime, formatRelative, toDate } from "../lib/format";
+import { describeOperation, formatLabel } from "../tasks/operations";
+import { STATUS_FILTERS } from "../tasks/status";
+import { SourceIcon, sourceLabel } from "../tasks/TaskSource";
+import type { WatchState } from "../tasks/useTaskWatch";
+import { useTaskWatch } from "../tasks/useTaskWatch";
+
+const PAGE_SIZE = 10;
+
+export function DashboardPage() {
+  const api = useApi();
+  const [params, setParams] = useSearchParams();
+  const filter = STATUS_FILTERS.find((item) => item.value === (params.get("status") ?? "")) ?? STATUS_FILTERS[0]!;
+  // Page tokens of the pages before this one, so "Newer" can go back.
+  const [tokens, setTokens] = useState<string[]>([]);
+  const [pageToken, setPageToken] = useState("");
+  const [tasks, setTasks] = useState<Task[] | null>(null);
+  const [nextToken, setNextToken] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [reload, setReload] = useState(0);
+
+  useEffect(() => {
+    const controller = new AbortController();
+    setLoading(true);
+    setError(null);
+    api.tasks
+      .listTasks({ pageSize: PAGE_SIZE, pageToken, status: filter.status }, { signal: controller.signal })
+      .then((reply) => {
+        setTasks(reply.tasks);
+        setNextToken(reply.nextPageToken);
+        setLoading(false);
+      })
+      .catch((caught: unknown) => {
+        if (controller.signal.aborted) return;
+        setError(describeError(caught));
+        setLoading(false);
+      });
+    return () => controller.abort();
+  }, [api, pageToken, filter.status, reload]);
+
+  const changeFilter = useCallback(
+    (value: string) => {
+      setTokens([]);
+      setPageToken("");
+      setTasks(null);
+      setParams(value ? { status: value } : {}, { replace: true });
+    },
+    [setParams],
+  );
+
+  const pageNumber = tokens.length + 1;
+
+  return (
+    <>
+      <PageHeader
+        title="Tasks"
+        description="Your image tasks, newest first. Statuses update live."
+        actions={
+          <ButtonLink to="/tasks/new">
+            <PlusIcon className="h-4 w-4" /> New task
+          </ButtonLink>
+        }
+      />
+      <Card>
+        <div className="flex flex-wrap items-end justify-between gap-3 border-b border-slate-100 px-4 py-3 sm:px-5">
+          <SelectField label="Status" value={filter.value} onChange={(e) => changeFilter(e.target.value)} className="w-full sm:w-52">
+            {STATUS_FILTERS.map((item) => (
+              <option key={item.value} value={item.value}>
+                {item.label}
+              </option>
+            ))}
+          </SelectField>
+          <Button variant="ghost" size="sm" onClick={() => setReload((n) => n + 1)} aria-label="Reload the list" busy={loading && tasks !== null}>
+            {!(loading && tasks !== null) && <RefreshIcon className="h-4 w-4" />} Reload
+          </Button>
+        </div>
+        {error && (
+          <div className="p-4">
+            <Alert>{error}</Alert>
+          </div>
+        )}
+        {tasks === null && loading && <ListSkeleton />}
+        {tasks !== null && tasks.length === 0 && !error && (
+          <EmptyState icon={<PhotoIcon className="h-6 w-6" />} title={filter.value ? `No ${filter.label.toLowerCase()} tasks` : "No tasks yet"}>
+            {filter.value ? (
+              <p>Try another status, or create a task.</p>
+            ) : (
+              <p>Submit an image by URL or upload, pick some operations, and watch it being processed.</p>
+            )}
+            <ButtonLink to="/tasks/new" className="mt-4">
+              <PlusIcon className="h-4 w-4" /> New task
+            </ButtonLink>
+          </EmptyState>
+        )}
+        {tasks !== null && tasks.length > 0 && (
+          <ul role="list" aria-label="Tasks" aria-busy={loading} className={`divide-y divide-slate-100 ${loading ? "opacity-60" : ""}`}>
+            {tasks.map((task) => (
+              <TaskRow key={task.id} api={api} initial={task} />
+            ))}
+          </ul>
+        )}
+        {tasks !== null && (tokens.length > 0 || nextToken) && (
+          <nav aria-label="Pagination" className="flex items-center justify-between gap-3 border-t border-slate-100 px-4 py-3 sm:px-5">
+            <Button
+              variant="secondary"
+              size="sm"
+              disabled={tokens.length === 0 || loading}
+              onClick={() => {
+                setPageToken(tokens[tokens.length - 1] ?? "");
+                setTokens(tokens.slice(0, -1));
+              }}
+            >
+              ← Newer
+            </Button>
+            <span className="text-sm text-slate-500">Page {pageNumber}</span>
+            <Button
+              variant="secondary"
+              size="sm"
+              disabled={!nextToken || loading}
+              onClick={() => {
+                setTokens([...tokens, pageToken]);
+                setPageToken(nextToken);
+              }}
+            >
+              Older →
+            </Button>
+          </nav>
+        )}
+      </Card>
+    </>
+  );
+}
+
+function TaskRow({ api, initial }: { api: Api; initial: Task }) {
+  const { task, state } = useTaskWatch(api, initial);
+  const source = sourceLabel(task);
+  const operations = task.operations.map(describeOperation);
+  return (
+    <li data-testid="task-row" data-task-id={task.id} className="relative flex items-center gap-3 px-4 py-3 hover:bg-slate-50 sm:px-5">
+      <SourceIcon task={task} />
+      <div className="min-w-0 flex-1">
+        <p className="truncate text-sm font-medium text-slate-900">
+          <Link to={`/tasks/${task.id}`} className="after:absolute after:inset-0 focus:outline-none focus-visible:underline">
+            {source.primary}
+          </Link>
+        </p>
+        <p className="truncate text-xs text-slate-500">
+          <span>{source.secondary}</span>
+          <span aria-hidden="true"> · </span>
+          <span>{operations.length ? operations.join(" → ") : "No operations"}</span>
+          <span aria-hidden="true"> · </span>
+          <span>{formatLabel(task.output?.format ?? 0)}</span>
+        </p>
+      </div>
+      <div className="hidden w-36 shrink-0 text-right text-xs text-slate-500 sm:block">
+        {task.status === TaskStatus.COMPLETED && task.result ? (
+          <>
+            <p className="font-medium text-slate-700">
+              {task.result.width}×{task.result.height}
+            </p>
+            <p>{formatBytes(task.result.sizeBytes)}</p>
+          </>
+        ) : task.status === TaskStatus.FAILED && task.error ? (
+          <p className="truncate font-medium text-red-700" title={task.error.message}>
+            {task.error.code}
+          </p>
+        ) : null}
+      </div>
+      <div className="flex w-24 shrink-0 flex-col items-end gap-1 sm:w-28">
+        <StatusBadge status={task.status} />
+        <time className="text-xs text-slate-500" dateTime={toDate(task.createdAt)?.toISOString()} title={formatDateTime(task.createdAt)}>
+          {formatRelative(task.createdAt)}
+        </time>
+      </div>
+      <LiveDot state={state} />
+    </li>
+  );
+}
+
+function LiveDot({ state }: { state: WatchState }) {
+  if (state === "idle" || state === "gone") return null;
+  const text = state === "live" ? "Live updates on" : state === "queued" ? "Waiting for a live-update slot" : "Reconnecting live updates";
+  return (
+    <span className="absolute top-2 left-1.5" title={text}>
+      <span className={`block h-1.5 w-1.5 rounded-full ${state === "live" ? "bg-emerald-500" : "bg-slate-300"}`} aria-hidden="true" />
+      <span className="sr-only">{text}</span>
+    </span>
+  );
+}
+
+function ListSkeleton() {
+  return (
+    <ul aria-label="Loading tasks" aria-busy="true" className="divide-y divide-slate-100">
+      {[0, 1, 2, 3].map((i) => (
+        <li key={i} className="flex animate-pulse items-center gap-3 px-4 py-4 sm:px-5">
+          <span className="h-9 w-9 rounded-lg bg-slate-100" />
+          <span className="flex-1 space-y-2">
+            <span className="block h-3 w-1/3 rounded bg-slate-100" />
+            <span className="block h-2.5 w-2/3 rounded bg-slate-100" />
+          </span>
+          <span className="h-5 w-20 rounded-full bg-slate-100" />
+        </li>
+      ))}
+    </ul>
+  );
+}

@@ -1,0 +1,163 @@
+import { describe, expect, it } from "vitest";
+import { ImageFormat } from "../gen/pixelflow/v1/task_pb";
+import { formatG } from "../lib/format";
+import type { OperationDraft, OutputDraft } from "./operations";
+import { DEFAULT_OUTPUT, MAX_OPERATIONS, newOperation, outputToProto, toProto, validate, validateOperation, validateOutput } from "./operations";
+
+function op<K extends OperationDraft["kind"]>(kind: K, fields: Partial<Extract<OperationDraft, { kind: K }>> = {}): OperationDraft {
+  return { ...newOperation(kind), ...fields } as OperationDraft;
+}
+const output = (fields: Partial<OutputDraft> = {}): OutputDraft => ({ ...DEFAULT_OUTPUT, ...fields });
+
+describe("formatG mirrors Python's format(x, 'g')", () => {
+  it.each([
+    [0.3, "0.3"],
+    [100, "100"],
+    [-360, "-360"],
+    [360.5, "360.5"],
+    [1e-5, "1e-05"],
+    [123456789, "1.23457e+08"],
+    [0.0001, "0.0001"],
+    [100000, "100000"],
+    [1000000, "1e+06"],
+  ])("%s → %s", (value, expected) => {
+    expect(formatG(value)).toBe(expected);
+  });
+});
+
+describe("resize", () => {
+  it("accepts a width alone, a height alone, or both", () => {
+    expect(validateOperation(op("resize", { width: "800", height: "" }))).toEqual({});
+    expect(validateOperation(op("resize", { width: "", height: "600" }))).toEqual({});
+    expect(validateOperation(op("resize", { width: "0", height: "600" }))).toEqual({});
+    expect(validateOperation(op("resize", { width: "10000", height: "10000" }))).toEqual({});
+  });
+  it("needs at least one side", () => {
+    expect(validateOperation(op("resize", { width: "", height: "" }))).toEqual({ width: "set width, height or both (above 0)" });
+    expect(validateOperation(op("resize", { width: "0", height: "0" }))).toEqual({ width: "set width, height or both (above 0)" });
+  });
+  it("caps each side at 10000 px with the server's message", () => {
+    expect(validateOperation(op("resize", { width: "10001" }))).toEqual({ width: "must be at most 10000 px, got 10001" });
+    expect(validateOperation(op("resize", { width: "5", height: "20000" }))).toEqual({ height: "must be at most 10000 px, got 20000" });
+  });
+  it("refuses fractions, negatives and text", () => {
+    expect(validateOperation(op("resize", { width: "1.5" })).width).toMatch(/whole number/);
+    expect(validateOperation(op("resize", { width: "-3" })).width).toMatch(/whole number/);
+    expect(validateOperation(op("resize", { width: "abc" })).width).toMatch(/whole number/);
+  });
+  it("checks the background colour like parse_colour", () => {
+    for (const good of ["#fff", "#FFFFFF", "#11223344", ""]) {
+      expect(validateOperation(op("resize", { background: good }))).toEqual({});
+    }
+    expect(validateOperation(op("resize", { background: "red" }))).toEqual({
+      background: `colour must be "#rgb", "#rrggbb" or "#rrggbbaa", got 'red'`,
+    });
+    expect(validateOperation(op("resize", { background: "#12345" })).background).toBeDefined();
+  });
+});
+
+describe("crop", () => {
+  it("needs a width and a height above 0", () => {
+    expect(validateOperation(op("crop", { width: "0", height: "10" }))).toEqual({ width: "crop width must be above 0" });
+    expect(validateOperation(op("crop", { width: "10", height: "" }))).toEqual({ height: "crop height must be above 0" });
+    expect(validateOperation(op("crop", { width: "10", height: "10" }))).toEqual({});
+  });
+  it("a box needs both left and top", () => {
+    const message = "give both left and top for a crop box, or neither for gravity";
+    expect(validateOperation(op("crop", { width: "10", height: "10", mode: "box", left: "5", top: "" }))).toEqual({ top: message });
+    expect(validateOperation(op("crop", { width: "10", height: "10", mode: "box", left: "", top: "5" }))).toEqual({ left: message });
+    expect(validateOperation(op("crop", { width: "10", height: "10", mode: "box", left: "0", top: "0" }))).toEqual({});
+  });
+  it("builds a box crop without gravity and a gravity crop without a box", () => {
+    const box = toProto(op("crop", { width: "10", height: "20", mode: "box", left: "0", top: "3", gravity: "north" }));
+    expect(box.kind.case).toBe("crop");
+    if (box.kind.case === "crop") {
+      expect(box.kind.value.left).toBe(0);
+      expect(box.kind.value.top).toBe(3);
+      expect(box.kind.value.gravity).toBe(0);
+    }
+    const gravity = toProto(op("crop", { width: "10", height: "20", mode: "gravity", left: "4", top: "4", gravity: "north" }));
+    if (gravity.kind.case === "crop") {
+      expect(gravity.kind.value.left).toBeUndefined();
+      expect(gravity.kind.value.gravity).toBe(2);
+    }
+  });
+});
+
+describe("rotate, blur, sharpen, adjust", () => {
+  it("rotate: -360 to 360", () => {
+    expect(validateOperation(op("rotate", { angle: "-360" }))).toEqual({});
+    expect(validateOperation(op("rotate", { angle: "45.5" }))).toEqual({});
+    expect(validateOperation(op("rotate", { angle: "361" }))).toEqual({ angle: "must be between -360 and 360, got 361" });
+    expect(validateOperation(op("rotate", { angle: "" }))).toEqual({ angle: "required" });
+  });
+  it("blur: 0.3 to 100, required", () => {
+    expect(validateOperation(op("blur", { sigma: "0.3" }))).toEqual({});
+    expect(validateOperation(op("blur", { sigma: "0.1" }))).toEqual({ sigma: "must be between 0.3 and 100, got 0.1" });
+    expect(validateOperation(op("blur", { sigma: "0" }))).toEqual({ sigma: "must be between 0.3 and 100, got 0" });
+    expect(validateOperation(op("blur", { sigma: "1e9" }))).toEqual({ sigma: "must be between 0.3 and 100, got 1e+09" });
+    expect(validateOperation(op("blur", { sigma: "Infinity" }))).toEqual({ sigma: "must be a finite number, got inf" });
+  });
+  it("sharpen: empty or 0 means the default; else 0.3–10 and 0–1000", () => {
+    expect(validateOperation(op("sharpen", { sigma: "", amount: "" }))).toEqual({});
+    expect(validateOperation(op("sharpen", { sigma: "0", amount: "0" }))).toEqual({});
+    expect(validateOperation(op("sharpen", { sigma: "0.2" }))).toEqual({ sigma: "must be between 0.3 and 10, got 0.2" });
+    expect(validateOperation(op("sharpen", { amount: "1001" }))).toEqual({ amount: "must be between 0 and 1000, got 1001" });
+  });
+  it("adjust: each factor 0 to 10, unset means unchanged", () => {
+    expect(validateOperation(op("adjust"))).toEqual({});
+    expect(validateOperation(op("adjust", { brightness: "0", contrast: "10", saturation: "1.5" }))).toEqual({});
+    expect(validateOperation(op("adjust", { contrast: "11" }))).toEqual({ contrast: "must be between 0 and 10, got 11" });
+    expect(validateOperation(op("adjust", { saturation: "-1" }))).toEqual({ saturation: "must be between 0 and 10, got -1" });
+    const proto = toProto(op("adjust", { brightness: "1.2" }));
+    if (proto.kind.case === "adjust") {
+      expect(proto.kind.value.brightness).toBe(1.2);
+      expect(proto.kind.value.contrast).toBeUndefined();
+    }
+  });
+});
+
+describe("output options", () => {
+  it("quality: empty or 0 is the default, else 1–100", () => {
+    expect(validateOutput(output({ quality: "" }))).toEqual({});
+    expect(validateOutput(output({ quality: "0" }))).toEqual({});
+    expect(validateOutput(output({ quality: "100" }))).toEqual({});
+    expect(validateOutput(output({ quality: "101" }))).toEqual({ quality: "quality must be 1–100 (or 0 for the format's default), got 101" });
+    expect(validateOutput(output({ quality: "50.5" })).quality).toBeDefined();
+  });
+  it("lossless needs a format that has it", () => {
+    expect(validateOutput(output({ lossless: true }))).toEqual({ format: "lossless needs an explicit output format (WEBP, AVIF, PNG or TIFF)" });
+    expect(validateOutput(output({ lossless: true, format: "jpeg" }))).toEqual({ lossless: "JPEG has no lossless mode; use WEBP, AVIF, PNG or TIFF" });
+    expect(validateOutput(output({ lossless: true, format: "gif" }))).toEqual({ lossless: "GIF has no lossless mode; use WEBP, AVIF, PNG or TIFF" });
+    for (const format of ["webp", "avif", "png", "tiff"] as const) expect(validateOutput(output({ lossless: true, format }))).toEqual({});
+  });
+  it("converts to OutputOptions", () => {
+    const proto = outputToProto(output({ format: "webp", quality: "80", lossless: false, keepMetadata: true }));
+    expect(proto.format).toBe(ImageFormat.WEBP);
+    expect(proto.quality).toBe(80);
+    expect(proto.keepMetadata).toBe(true);
+  });
+});
+
+describe("the whole list", () => {
+  it("allows at most 20 operations", () => {
+    const many = Array.from({ length: MAX_OPERATIONS + 1 }, () => op("grayscale"));
+    const result = validate(many, output());
+    expect(result.valid).toBe(false);
+    expect(result.list).toBe("at most 20 operations are allowed, got 21");
+    expect(validate(many.slice(1), output()).valid).toBe(true);
+  });
+  it("is invalid when any operation or the output is", () => {
+    const good = op("resize", { width: "100" });
+    const bad = op("blur", { sigma: "500" });
+    const result = validate([good, bad], output());
+    expect(result.valid).toBe(false);
+    expect(result.operations[good.id]).toEqual({});
+    expect(result.operations[bad.id]).toEqual({ sigma: "must be between 0.3 and 100, got 500" });
+    expect(validate([good], output({ quality: "0.5" })).valid).toBe(false);
+  });
+  it("keeps the order given", () => {
+    const protos = [op("rotate", { angle: "90" }), op("flip", { direction: "vertical" }), op("grayscale")].map(toProto);
+    expect(protos.map((p) => p.kind.case)).toEqual(["rotate", "flip", "grayscale"]);
+  });
+});
