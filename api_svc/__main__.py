@@ -9,12 +9,12 @@ import socket
 from pixelflow.v1 import task_pb2, task_pb2_grpc
 from pymongo import AsyncMongoClient
 
-from api_svc.auth import TokenVerifier
 from api_svc.config import ApiSettings
 from api_svc.repository import Document, TaskRepository
 from api_svc.service import Limits, TaskService
 from api_svc.servicer import TaskServicer
 from api_svc.watch import WatchHub
+from common.auth_client import TokenVerifier
 from common.kafka import STATUS_TOPIC, AsyncProducer, TopicListener
 from common.logging import configure_logging
 from common.server import serve

@@ -9,8 +9,8 @@ import grpc
 from google.api import httpbody_pb2
 from pixelflow.v1 import task_pb2, task_pb2_grpc
 
-from api_svc.auth import TokenVerifier
 from api_svc.service import TaskService
+from common.auth_client import TokenVerifier
 from common.tasks import task_to_proto
 
 Context = grpc.aio.ServicerContext[Any, Any]

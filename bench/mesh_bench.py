@@ -5,9 +5,11 @@ ports and measures, in one run, with medians over rounds:
 - engine only: `worker_svc.imaging.process` in a process pool of 2 (this machine's cores);
 - mesh: CreateTask → Kafka → worker → MongoDB → COMPLETED (seen through WatchTask), with
   1 worker process × 2 pool processes, then 2 worker processes × 1 pool process each.
-The same source (a 2 MP JPEG of a real photograph, served over HTTP on loopback) and the same
+The same source (a 12 MP JPEG of a real photograph, served over HTTP on loopback) and the same
 job (fit to 800 px → JPEG q85) everywhere. Latency is submit → COMPLETED event; "overhead" is that
-minus the worker's own decode+process+encode time for the task.
+minus the worker's own decode+process+encode time for the task. Throughput rounds submit all
+tasks at once (latency then includes queueing); the "one at a time" row submits each task after
+the previous one completed, which is the latency a lone user sees.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from infra.stack import Stack, StackPorts
 from tests.images import ImageServer
 from worker_svc.imaging import process
 
-SOURCE_SIZE = (1600, 1200)
+SOURCE_SIZE = (4000, 3000)  # 12 MP, as in the engine benchmark
 PASSWORD = "benchmark password"  # noqa: S105 - a throwaway user of a throwaway stack
 ENVIRONMENT = {
     "PIXELFLOW_LOG_LEVEL": "WARNING",
@@ -125,6 +127,13 @@ def main(
                     latencies += latency
                     overheads += overhead
                 rows[name] = (rates, latencies, overheads)
+                if not second_worker:
+                    sequential = [asyncio.run(mesh_round(stack, server.url("/photo.jpg"), 1, token)) for _ in range(20)]
+                    rows["one at a time, 1 worker"] = (
+                        [r[0] for r in sequential],
+                        [r[1][0] for r in sequential],
+                        [r[2][0] for r in sequential],
+                    )
             finally:
                 if extra is not None:
                     extra.stop()

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pixelflow.v1 import worker_pb2, worker_pb2_grpc
 from pymongo import AsyncMongoClient
 
+from common.auth_client import TokenVerifier
 from common.blobs import BlobStore
 from common.kafka import HEARTBEATS_TOPIC, AsyncProducer, TopicListener
 from common.logging import configure_logging
@@ -79,6 +80,12 @@ async def run(settings: WorkerSettings) -> None:
     )
     heartbeat_listener.start()
     lag = ConsumerLag(settings.kafka_bootstrap)
+    verifier = TokenVerifier(
+        settings.auth_addr,
+        revocation_poll_seconds=settings.revocation_poll_seconds,
+        keys_refresh_seconds=settings.signing_keys_refresh_seconds,
+    )
+    await verifier.start()
     background = [
         asyncio.create_task(consumer.run()),
         asyncio.create_task(publish_heartbeats(producer, worker_id, stats, settings.worker_heartbeat_seconds)),
@@ -93,6 +100,7 @@ async def run(settings: WorkerSettings) -> None:
                 await job
         heartbeat_listener.stop()
         lag.close()
+        await verifier.close()
         producer.close()
         processor.pool.shutdown(wait=False, cancel_futures=True)
         await mongo.close()
@@ -102,7 +110,7 @@ async def run(settings: WorkerSettings) -> None:
         port=settings.worker_status_port,
         service_names=[worker_pb2.DESCRIPTOR.services_by_name["WorkerStatusService"].full_name],
         register=lambda server: worker_pb2_grpc.add_WorkerStatusServiceServicer_to_server(
-            WorkerStatusServicer(registry, database[TASKS], lag), server
+            WorkerStatusServicer(registry, database[TASKS], lag, verifier), server
         ),
         on_shutdown=shutdown,
     )

@@ -21,6 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pixelflow.v1 import worker_pb2, worker_pb2_grpc
 from pymongo.asynchronous.collection import AsyncCollection
 
+from common.auth_client import TokenVerifier
 from common.kafka import HEARTBEATS_TOPIC, TASKS_TOPIC, WORKER_GROUP, AsyncProducer, PublishError
 from common.tasks import Status, utcnow
 from worker_svc.processor import WorkerStats
@@ -103,10 +104,18 @@ class ConsumerLag:
 
 
 class WorkerStatusServicer(worker_pb2_grpc.WorkerStatusServiceServicer):
-    def __init__(self, registry: WorkerRegistry, tasks: AsyncCollection[dict[str, Any]], lag: ConsumerLag) -> None:
+    def __init__(
+        self,
+        registry: WorkerRegistry,
+        tasks: AsyncCollection[dict[str, Any]],
+        lag: ConsumerLag,
+        verifier: TokenVerifier,
+    ) -> None:
         self._registry = registry
         self._tasks = tasks
         self._lag = lag
+        # Host names, pids and load are for signed-in users, not for anyone who can reach the port.
+        self._verifier = verifier
 
     async def ListWorkers(
         self, request: worker_pb2.ListWorkersRequest, context: Context
@@ -130,6 +139,7 @@ class WorkerStatusServicer(worker_pb2_grpc.WorkerStatusServiceServicer):
         )
 
     async def GetQueueStats(self, request: worker_pb2.GetQueueStatsRequest, context: Context) -> worker_pb2.QueueStats:
+        await self._verifier.verify(context.invocation_metadata())
         now = utcnow()
         minute_ago = now - timedelta(minutes=1)
 

@@ -292,10 +292,17 @@ def test_worker_status(stack: Stack, client: Client, images: ImageServer) -> Non
     with grpc.insecure_channel(stack.address("worker_svc")) as channel:
         status = worker_pb2_grpc.WorkerStatusServiceStub(channel)
         deadline = time.monotonic() + 15
-        while not (workers := status.ListWorkers(worker_pb2.ListWorkersRequest()).workers):
+        request = worker_pb2.ListWorkersRequest()
+        while not (workers := status.ListWorkers(request, metadata=client.metadata).workers):
             assert time.monotonic() < deadline, "no worker heartbeat seen"
             time.sleep(0.5)
         worker = workers[0]
         assert worker.capacity >= 1 and worker.pid > 0 and worker.version
-        stats = status.GetQueueStats(worker_pb2.GetQueueStatsRequest())
+        stats = status.GetQueueStats(worker_pb2.GetQueueStatsRequest(), metadata=client.metadata)
         assert stats.live_workers >= 1 and stats.completed_last_minute >= 1
+        # Host names and pids are for signed-in users only.
+        assert code_of(lambda: status.ListWorkers(request))[0] == grpc.StatusCode.UNAUTHENTICATED
+        assert (
+            code_of(lambda: status.GetQueueStats(worker_pb2.GetQueueStatsRequest()))[0]
+            == grpc.StatusCode.UNAUTHENTICATED
+        )

@@ -146,7 +146,8 @@ def test_a_second_worker_process_joins_and_shares_the_work(stack: Stack, user: A
         with grpc.insecure_channel(stack.address("worker_svc")) as channel:
             status = worker_pb2_grpc.WorkerStatusServiceStub(channel)
             deadline = time.monotonic() + 20
-            while len(status.ListWorkers(worker_pb2.ListWorkersRequest()).workers) < 2:
+            _, metadata = user
+            while len(status.ListWorkers(worker_pb2.ListWorkersRequest(), metadata=metadata).workers) < 2:
                 assert time.monotonic() < deadline, "the second worker never reported"
                 time.sleep(0.5)
         tasks, metadata = user

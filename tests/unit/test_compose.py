@@ -143,7 +143,7 @@ def test_depends_on_always_waits_for_health_or_completion(services: dict[str, di
         "kafka-init": {"kafka"},
         "auth": {"postgres"},
         "api": {"mongo", "kafka", "kafka-init", "auth"},
-        "worker": {"mongo", "kafka", "kafka-init"},
+        "worker": {"mongo", "kafka", "kafka-init", "auth"},  # auth: it verifies tokens
         "envoy": {"auth", "api", "worker"},
     }
     for name, targets in wanted.items():

@@ -26,7 +26,7 @@ DESCRIPTOR_SET = ROOT / "gen" / "pixelflow.protoset"
 PACKAGE = "pixelflow.v1"
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 # Operations a client may call without an access token (everything else needs one).
-PUBLIC = {"Register", "Login", "Refresh", "GetPublicKeys", "ListRevocations", "ListWorkers", "GetQueueStats"}
+PUBLIC = {"Register", "Login", "Refresh", "GetPublicKeys", "ListRevocations"}
 OPTIONAL_AUTH = {"Logout", "ValidateToken"}
 
 

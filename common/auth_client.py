@@ -1,4 +1,4 @@
-"""Local verification of access tokens with auth_svc's published keys.
+"""Local verification of access tokens with auth_svc's published keys (api_svc, worker_svc).
 
 No round trip per request: keys are fetched at start and refreshed periodically (and at once
 when a token names an unknown kid), and revoked sessions are polled every few seconds, so a
