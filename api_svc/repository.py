@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from common.blobs import BlobStore
 from common.errors import Unavailable
+from common.task_locks import TASK_LOCKS, ensure_lock_indexes, forget, release_final, take_final
 from common.tasks import IDEMPOTENCY, OUTBOX, TASKS, TERMINAL, Status, utcnow
 
 Document = dict[str, Any]
@@ -36,6 +37,7 @@ class TaskRepository:
         # FerretDB v1 applies an update as read-modify-write of the whole document, so the API
         # must not write a task while a worker may be claiming it (a lost update un-claims it).
         self._outbox = database[OUTBOX]
+        self._locks = database[TASK_LOCKS]
         self.blobs = BlobStore(database)
 
     async def ensure_indexes(self) -> None:
@@ -45,6 +47,7 @@ class TaskRepository:
         await self._tasks.create_index([("status", ASCENDING), ("updated_at", ASCENDING)])
         await self._tasks.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
         await self._outbox.create_index([("created_at", ASCENDING)])
+        await ensure_lock_indexes(self._locks)
 
     async def insert(self, document: Document) -> None:
         """Stores a new task together with its outbox entry (the outbox first: a task never
@@ -107,24 +110,29 @@ class TaskRepository:
             return [document["_id"] async for document in cursor]
 
     async def cancel(self, owner_id: str, task_id: str) -> Document | None:
-        """PENDING/PROCESSING → CANCELLED; None if the task is not (or no longer) cancellable."""
-        now = utcnow()
+        """PENDING/PROCESSING → CANCELLED; None if the task is not (or no longer) cancellable.
+        The terminal lock decides a race with a worker finishing the task (common.task_locks)."""
         async with store_errors():
-            return await self._tasks.find_one_and_update(
-                {
-                    "_id": task_id,
-                    "owner_id": owner_id,
-                    "status": {"$in": [Status.PENDING.value, Status.PROCESSING.value]},
-                },
-                {"$set": {"status": Status.CANCELLED.value, "updated_at": now, "completed_at": now}},
-                return_document=ReturnDocument.AFTER,
-            )
+            current = await self._tasks.find_one({"_id": task_id, "owner_id": owner_id})
+            if current is None or Status(current["status"]) in TERMINAL:
+                return None
+            if not await take_final(self._locks, task_id, Status.CANCELLED.value, "api"):
+                return None
+            now = utcnow()
+            fields = {"status": Status.CANCELLED.value, "updated_at": now, "completed_at": now, "lease_until": None}
+            try:
+                await self._tasks.update_one({"_id": task_id}, {"$set": fields})
+            except BaseException:
+                await release_final(self._locks, task_id, "api")
+                raise
+            return {**current, **fields}
 
     async def delete(self, owner_id: str, task_id: str) -> Document | None:
         async with store_errors():
             document = await self._tasks.find_one_and_delete({"_id": task_id, "owner_id": owner_id})
             if document is not None:
                 await self._outbox.delete_one({"_id": task_id})
+                await forget(self._locks, task_id)
             if document is not None and document.get("idempotency_key"):
                 await self._keys.delete_one({"_id": f"{owner_id}:{document['idempotency_key']}"})
             return document

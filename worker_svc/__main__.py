@@ -20,6 +20,7 @@ from common.blobs import BlobStore
 from common.kafka import HEARTBEATS_TOPIC, AsyncProducer, TopicListener
 from common.logging import configure_logging
 from common.server import serve
+from common.task_locks import TASK_LOCKS
 from common.tasks import TASKS
 from worker_svc.claims import TaskClaims
 from worker_svc.config import WorkerSettings
@@ -47,7 +48,9 @@ async def run(settings: WorkerSettings) -> None:
         return ProcessPoolExecutor(settings.worker_concurrency, mp_context=multiprocessing.get_context("forkserver"))
 
     processor = TaskProcessor(
-        claims=TaskClaims(database[TASKS], worker_id, timedelta(seconds=settings.worker_lease_seconds)),
+        claims=TaskClaims(
+            database[TASKS], database[TASK_LOCKS], worker_id, timedelta(seconds=settings.worker_lease_seconds)
+        ),
         blobs=BlobStore(database),
         fetcher=SourceFetcher(
             FetchPolicy(

@@ -1,5 +1,5 @@
-"""The worker's side of the task document: atomic claims with leases, and conditional finishes
-that a stale worker (one whose lease was taken over) cannot win."""
+"""The worker's side of a task: claims with leases and finishes, exactly once per attempt and
+per task even though the store's conditional updates are not atomic (see common.task_locks)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
+from common.task_locks import Locks, attempt_lease, release_final, take_attempt, take_final
 from common.tasks import TERMINAL, Status, as_utc, utcnow
 
 Document = dict[str, Any]
@@ -36,99 +36,104 @@ class Claim:
 
 
 class TaskClaims:
-    def __init__(self, tasks: AsyncCollection[Document], worker_id: str, lease: timedelta) -> None:
+    def __init__(self, tasks: AsyncCollection[Document], locks: Locks, worker_id: str, lease: timedelta) -> None:
         self._tasks = tasks
+        self._locks = locks
         self._worker_id = worker_id
         self._lease = lease
 
     async def claim(self, task_id: str) -> Claim:
-        now = utcnow()
-        claimed = await self._tasks.find_one_and_update(
-            {
-                "_id": task_id,
-                "$or": [
-                    {"status": Status.PENDING.value},
-                    {"status": Status.PROCESSING.value, "lease_until": {"$lt": now}},
-                ],
-            },
-            {
-                "$set": {
-                    "status": Status.PROCESSING.value,
-                    "worker_id": self._worker_id,
-                    "lease_until": now + self._lease,
-                    "started_at": now,
-                    "updated_at": now,
-                },
-                "$inc": {"attempts": 1},
-            },
-            return_document=ReturnDocument.AFTER,
-        )
-        if claimed is not None:
-            return Claim(ClaimOutcome.CLAIMED, claimed)
         current = await self._tasks.find_one({"_id": task_id})
         if current is None:
             return Claim(ClaimOutcome.MISSING)
         if Status(current["status"]) in TERMINAL:
             return Claim(ClaimOutcome.FINISHED, current)
+        now = utcnow()
         lease_until = current.get("lease_until")
-        return Claim(ClaimOutcome.LEASED, current, as_utc(lease_until) if lease_until else now)
-
-    def _mine(self, claim: Claim) -> Document:
-        assert claim.task is not None
-        return {
-            "_id": claim.task["_id"],
+        if current["status"] == Status.PROCESSING.value and lease_until is not None and as_utc(lease_until) > now:
+            return Claim(ClaimOutcome.LEASED, current, as_utc(lease_until))
+        attempt = int(current.get("attempts", 0)) + 1
+        # The document may lag behind the locks (a lost update): skip attempts whose owner's
+        # lease has run out; stop at one that is still held.
+        while not await take_attempt(self._locks, task_id, attempt, self._worker_id, now + self._lease):
+            held_until = await attempt_lease(self._locks, task_id, attempt)
+            if held_until is not None and held_until > now:
+                return Claim(ClaimOutcome.LEASED, current, held_until)
+            attempt += 1
+        fields = {
             "status": Status.PROCESSING.value,
             "worker_id": self._worker_id,
-            "attempts": claim.attempt,
+            "attempts": attempt,
+            "lease_until": now + self._lease,
+            "started_at": now,
+            "updated_at": now,
         }
+        await self._tasks.update_one({"_id": task_id}, {"$set": fields})
+        return Claim(ClaimOutcome.CLAIMED, {**current, **fields})
 
     async def retrying(self, claim: Claim) -> Claim:
-        """Counts one more attempt of a claimed task (transient failure, backing off); the lease
-        is renewed. Returns the new claim, or a non-CLAIMED outcome if the task was taken away."""
+        """Starts the next attempt of a task this worker holds (a transient failure, after the
+        backoff); a non-CLAIMED outcome if the task was finished or taken meanwhile."""
+        assert claim.task is not None
+        task_id = claim.task["_id"]
+        if not await self._still_mine(claim):
+            return Claim(ClaimOutcome.FINISHED)
         now = utcnow()
-        renewed = await self._tasks.find_one_and_update(
-            self._mine(claim),
-            {"$set": {"lease_until": now + self._lease, "updated_at": now}, "$inc": {"attempts": 1}},
-            return_document=ReturnDocument.AFTER,
-        )
-        return Claim(ClaimOutcome.CLAIMED, renewed) if renewed is not None else Claim(ClaimOutcome.FINISHED)
+        if not await take_attempt(self._locks, task_id, claim.attempt + 1, self._worker_id, now + self._lease):
+            return Claim(ClaimOutcome.LEASED)
+        fields = {"attempts": claim.attempt + 1, "lease_until": now + self._lease, "updated_at": now}
+        await self._tasks.update_one({"_id": task_id}, {"$set": fields})
+        return Claim(ClaimOutcome.CLAIMED, {**claim.task, **fields})
 
     async def complete(self, claim: Claim, result: Document) -> bool:
-        now = utcnow()
-        done = await self._tasks.update_one(
-            self._mine(claim),
-            {
-                "$set": {
-                    "status": Status.COMPLETED.value,
-                    "result": result,
-                    "completed_at": now,
-                    "updated_at": now,
-                    "lease_until": None,
-                }
-            },
-        )
-        return done.matched_count == 1
+        """Records the result unless the task was cancelled, deleted, finished or taken over."""
+        return await self._finish(claim, Status.COMPLETED, {"result": result})
 
     async def fail(self, claim: Claim, code: str, message: str, *, retryable: bool) -> bool:
-        now = utcnow()
-        done = await self._tasks.update_one(
-            self._mine(claim),
-            {
-                "$set": {
-                    "status": Status.FAILED.value,
-                    "error": {"code": code, "message": message, "retryable": retryable},
-                    "completed_at": now,
-                    "updated_at": now,
-                    "lease_until": None,
-                }
-            },
-        )
-        return done.matched_count == 1
+        error = {"code": code, "message": message, "retryable": retryable}
+        return await self._finish(claim, Status.FAILED, {"error": error})
 
     async def hand_back(self, claim: Claim) -> bool:
         """Shutting down mid-task: PENDING again, so the next owner of the partition claims it at once."""
-        done = await self._tasks.update_one(
-            self._mine(claim),
-            {"$set": {"status": Status.PENDING.value, "worker_id": None, "lease_until": None, "updated_at": utcnow()}},
+        assert claim.task is not None
+        if not await self._still_mine(claim):
+            return False
+        fields = {"status": Status.PENDING.value, "worker_id": None, "lease_until": None, "updated_at": utcnow()}
+        await self._tasks.update_one({"_id": claim.task["_id"]}, {"$set": fields})
+        return True
+
+    async def _still_mine(self, claim: Claim) -> bool:
+        assert claim.task is not None
+        current = await self._tasks.find_one({"_id": claim.task["_id"]})
+        return (
+            current is not None
+            and current["status"] == Status.PROCESSING.value
+            and current.get("worker_id") == self._worker_id
+            and int(current.get("attempts", 0)) == claim.attempt
         )
-        return done.matched_count == 1
+
+    async def _finish(self, claim: Claim, status: Status, fields: Document) -> bool:
+        assert claim.task is not None
+        task_id = claim.task["_id"]
+        if not await self._still_mine(claim):
+            return False
+        if not await take_final(self._locks, task_id, status.value, f"{self._worker_id}#{claim.attempt}"):
+            return False
+        now = utcnow()
+        try:
+            await self._tasks.update_one(
+                {"_id": task_id},
+                {
+                    "$set": {
+                        "status": status.value,
+                        "completed_at": now,
+                        "updated_at": now,
+                        "lease_until": None,
+                        **fields,
+                    }
+                },
+            )
+        except BaseException:
+            await release_final(self._locks, task_id, f"{self._worker_id}#{claim.attempt}")
+            raise
+        return True

@@ -120,6 +120,7 @@ class WorkerStatusServicer(worker_pb2_grpc.WorkerStatusServiceServicer):
     async def ListWorkers(
         self, request: worker_pb2.ListWorkersRequest, context: Context
     ) -> worker_pb2.ListWorkersResponse:
+        await self._verifier.verify(context.invocation_metadata())
         return worker_pb2.ListWorkersResponse(
             workers=[
                 worker_pb2.Worker(

@@ -18,6 +18,7 @@ from pixelflow.v1 import task_pb2, task_pb2_grpc, worker_pb2, worker_pb2_grpc
 from pymongo import AsyncMongoClient
 
 from common.kafka import DEAD_LETTER_TOPIC, TASKS_TOPIC
+from common.task_locks import TASK_LOCKS
 from common.tasks import TASKS, Status, utcnow
 from infra.stack import Stack
 from tests.conftest import bearer, register_and_login
@@ -119,12 +120,13 @@ async def test_a_stale_worker_cannot_overwrite_a_newer_attempt(stack: Stack) -> 
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.infra.mongo_uri, tz_aware=True)
     try:
         collection = mongo["claims_test"][TASKS]
+        locks = mongo["claims_test"][TASK_LOCKS]
         task_id = uuid.uuid4().hex
         await collection.insert_one(
             {"_id": task_id, "status": Status.PENDING.value, "attempts": 0, "created_at": utcnow()}
         )
-        slow = TaskClaims(collection, "worker-slow", timedelta(milliseconds=300))
-        fast = TaskClaims(collection, "worker-fast", timedelta(seconds=60))
+        slow = TaskClaims(collection, locks, "worker-slow", timedelta(milliseconds=300))
+        fast = TaskClaims(collection, locks, "worker-fast", timedelta(seconds=60))
         first = await slow.claim(task_id)
         assert first.outcome is ClaimOutcome.CLAIMED and first.attempt == 1
         assert (await fast.claim(task_id)).outcome is ClaimOutcome.LEASED
@@ -136,6 +138,31 @@ async def test_a_stale_worker_cannot_overwrite_a_newer_attempt(stack: Stack) -> 
         stored = await collection.find_one({"_id": task_id})
         assert stored is not None and stored["result"] == {"from": "fresh"} and stored["worker_id"] == "worker-fast"
         assert (await slow.claim(task_id)).outcome is ClaimOutcome.FINISHED
+    finally:
+        await mongo.close()
+
+
+async def test_racing_claims_have_exactly_one_winner(stack: Stack) -> None:
+    """FerretDB's find_one_and_update is not atomic under concurrency; the claim locks are."""
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.infra.mongo_uri, tz_aware=True, maxPoolSize=20)
+    try:
+        database = mongo["claims_race"]
+        for _ in range(10):
+            task_id = uuid.uuid4().hex
+            await database[TASKS].insert_one(
+                {"_id": task_id, "status": Status.PENDING.value, "attempts": 0, "created_at": utcnow()}
+            )
+            claimers = [
+                TaskClaims(database[TASKS], database[TASK_LOCKS], f"worker-{i}", timedelta(seconds=30))
+                for i in range(8)
+            ]
+            claims = await asyncio.gather(*(claimer.claim(task_id) for claimer in claimers))
+            assert [c.outcome for c in claims].count(ClaimOutcome.CLAIMED) == 1
+            winner = next(i for i, c in enumerate(claims) if c.outcome is ClaimOutcome.CLAIMED)
+            finishes = await asyncio.gather(
+                *(claimer.complete(claims[winner], {"by": i}) for i, claimer in enumerate(claimers))
+            )
+            assert finishes.count(True) == 1
     finally:
         await mongo.close()
 
