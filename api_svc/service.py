@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +49,7 @@ class TaskService:
         self._producer = producer
         self._hub = hub
         self._limits = limits
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- create ------------------------------------------------------------------------------
     async def create(self, owner_id: str, request: task_pb2.CreateTaskRequest) -> Document:
@@ -144,9 +145,15 @@ class TaskService:
         except PublishError as exc:
             log.warning("task not queued yet; the outbox will retry", extra={"task_id": task_id, "error": str(exc)})
             return False
-        await self._repository.mark_published(task_id)
+        # Off the caller's path: if it is lost, the relay publishes a harmless duplicate.
+        self._in_background(self._repository.mark_published(task_id))
         await self._announce(task_id, Status.PENDING)
         return True
+
+    def _in_background(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(job)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _send(self, task_id: str) -> None:
         headers = {"x-request-id": request_id_var.get() or ""}

@@ -45,7 +45,8 @@ class AsyncProducer:
                 "client.id": client_id,
                 "enable.idempotence": True,
                 "acks": "all",
-                "linger.ms": 2,
+                # Latency over batching: a task waits for this before it is sent.
+                "linger.ms": 1,
                 # After this a record is given up (the outbox publishes it again later).
                 "message.timeout.ms": delivery_timeout_ms,
                 "socket.connection.setup.timeout.ms": 2000,

@@ -147,3 +147,31 @@ def test_create_task_is_unavailable_while_the_task_store_is_down(fragile_stack: 
         assert _end_offsets(fragile_stack) == before  # nothing was queued
         task = tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/quick.png")), metadata=metadata)
         assert _wait_for(tasks, metadata, task.id, timeout=60).status == task_pb2.TASK_STATUS_COMPLETED
+
+
+def test_sigterm_hands_in_flight_tasks_back(fragile_stack: Stack, images: ImageServer) -> None:
+    """A worker told to stop finishes what it can within its grace period and hands the rest
+    back (PENDING, offset not committed), so the next worker takes them over at once."""
+    images.serve_bytes("/slower.png", image_bytes(120, 80), "image/png", delay=6.0)
+    fragile_stack.environment["PIXELFLOW_SHUTDOWN_GRACE_SECONDS"] = "1"
+    fragile_stack.restart_service("worker_svc")
+    tasks, metadata, channel = _user(fragile_stack)
+    with channel:
+        task = tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/slower.png")), metadata=metadata)
+        deadline = time.monotonic() + 20
+        while (
+            tasks.GetTask(task_pb2.GetTaskRequest(task_id=task.id), metadata=metadata).status
+            != task_pb2.TASK_STATUS_PROCESSING
+        ):
+            assert time.monotonic() < deadline, "the task was never picked up"
+            time.sleep(0.05)
+        started = time.monotonic()
+        assert fragile_stack.services["worker_svc"].stop() == 0  # SIGTERM: a clean exit
+        assert time.monotonic() - started < 6  # it did not wait for the slow source
+        handed_back = tasks.GetTask(task_pb2.GetTaskRequest(task_id=task.id), metadata=metadata)
+        assert handed_back.status == task_pb2.TASK_STATUS_PENDING
+        del fragile_stack.environment["PIXELFLOW_SHUTDOWN_GRACE_SECONDS"]
+        fragile_stack.restart_service("worker_svc")
+        final = _wait_for(tasks, metadata, task.id, timeout=60)
+    assert final.status == task_pb2.TASK_STATUS_COMPLETED and final.attempts == 2
+    assert _result_blobs(fragile_stack, task.id) == 1
