@@ -131,14 +131,53 @@ _TRANSCODER = "type.googleapis.com/envoy.extensions.filters.http.grpc_json_trans
 _BUFFER = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer"
 _BUFFER_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
 _RATELIMIT = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
-_HEALTH = "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck"
 _LUA = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
 
-# Every request header becomes gRPC metadata, and gRPC refuses keys outside [0-9a-z-_.]: a
-# header such as "x!: 1" (legal in HTTP) would fail the whole call with INTERNAL. Such headers
-# carry nothing a service reads, so they are dropped at the edge.
-_DROP_NON_METADATA_HEADERS = """
+# Two jobs at the edge, in Lua:
+# - GET /health (the seed's path) answers with the gateway's own liveness and each upstream's
+#   gRPC health (grpc.health.v1 Check, asked through its cluster): 200 when all are SERVING.
+# - Every request header becomes gRPC metadata, and gRPC refuses keys outside [0-9a-z-_.]: a
+#   header such as "x!: 1" (legal in HTTP) would fail the whole call with INTERNAL. Such headers
+#   carry nothing a service reads, so they are dropped.
+_EDGE_LUA = """
+local UPSTREAMS = {%(clusters)s}
+-- An empty HealthCheckRequest in a gRPC frame; the reply's field 1 is the status enum.
+local CHECK = string.char(0, 0, 0, 0, 0)
+local STATUS = {[0] = "UNKNOWN", [1] = "SERVING", [2] = "NOT_SERVING", [3] = "SERVICE_UNKNOWN"}
+
+local function upstream_health(handle, cluster)
+  local ok, headers, body = pcall(function()
+    return handle:httpCall(cluster, {
+      [":method"] = "POST", [":path"] = "/grpc.health.v1.Health/Check", [":authority"] = cluster,
+      ["content-type"] = "application/grpc", ["te"] = "trailers",
+    }, CHECK, 1000)
+  end)
+  if not ok or headers == nil or headers[":status"] ~= "200" or body == nil or #body < 5 then
+    return "UNREACHABLE"
+  end
+  if #body >= 7 and string.byte(body, 6) == 8 then
+    return STATUS[string.byte(body, 7)] or "UNKNOWN"
+  end
+  return "UNKNOWN"
+end
+
+local function health(handle)
+  local parts, all_serving = {}, true
+  for _, cluster in ipairs(UPSTREAMS) do
+    local state = upstream_health(handle, cluster)
+    all_serving = all_serving and state == "SERVING"
+    table.insert(parts, string.format('"%%s":"%%s"', cluster, state))
+  end
+  local body = string.format('{"status":"%%s","gateway":"SERVING","upstreams":{%%s}}',
+    all_serving and "SERVING" or "DEGRADED", table.concat(parts, ","))
+  handle:respond({[":status"] = all_serving and "200" or "503", ["content-type"] = "application/json"}, body)
+end
+
 function envoy_on_request(handle)
+  if handle:headers():get(":path") == "/health" and handle:headers():get(":method") == "GET" then
+    health(handle)
+    return
+  end
   local unusable = {}
   for key, _ in pairs(handle:headers()) do
     if not string.match(key, "^:?[0-9a-z_.-]+$") then
@@ -150,6 +189,11 @@ function envoy_on_request(handle)
   end
 end
 """
+
+
+def _edge_lua(settings: GatewaySettings) -> str:
+    clusters = ", ".join(f'"{upstream.cluster}"' for upstream in settings.upstreams)
+    return _EDGE_LUA % {"clusters": clusters}
 
 
 def _buffer_limit(max_bytes: int) -> dict[str, Any]:
@@ -216,23 +260,9 @@ def _routes(settings: GatewaySettings) -> list[dict[str, Any]]:
 def _http_filters(settings: GatewaySettings) -> list[dict[str, Any]]:
     services = [service for upstream in settings.upstreams for service in upstream.services]
     return [
-        # The gateway's own liveness plus its upstreams': 200 only while every cluster has a
-        # healthy host (gRPC health checks), 503 otherwise.
-        _typed(
-            "envoy.filters.http.health_check",
-            {
-                "@type": _HEALTH,
-                "pass_through_mode": False,
-                "headers": [{"name": ":path", "string_match": {"exact": "/health"}}],
-                "cluster_min_healthy_percentages": {
-                    upstream.cluster: {"value": 100.0} for upstream in settings.upstreams
-                },
-            },
-        ),
         _typed("envoy.filters.http.cors", {"@type": _CORS}),
         _typed(
-            "envoy.filters.http.lua",
-            {"@type": _LUA, "default_source_code": {"inline_string": _DROP_NON_METADATA_HEADERS}},
+            "envoy.filters.http.lua", {"@type": _LUA, "default_source_code": {"inline_string": _edge_lua(settings)}}
         ),
         # Small bodies everywhere but the upload routes: a 30 MB JSON body is a 413 here and
         # the upstream is never called.

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc
@@ -175,3 +176,19 @@ def test_sigterm_hands_in_flight_tasks_back(fragile_stack: Stack, images: ImageS
         final = _wait_for(tasks, metadata, task.id, timeout=60)
     assert final.status == task_pb2.TASK_STATUS_COMPLETED and final.attempts == 2
     assert _result_blobs(fragile_stack, task.id) == 1
+
+
+def test_health_names_the_upstream_that_is_down(fragile_stack: Stack) -> None:
+    url = f"http://{fragile_stack.gateway_address}/health"
+    fragile_stack.services["worker_svc"].stop()
+    try:
+        response = httpx.get(url, timeout=10)
+        assert response.status_code == 503
+        assert response.json()["upstreams"] == {
+            "auth_svc": "SERVING",
+            "api_svc": "SERVING",
+            "worker_svc": "UNREACHABLE",
+        }
+    finally:
+        fragile_stack.restart_service("worker_svc")
+    assert httpx.get(url, timeout=10).status_code == 200

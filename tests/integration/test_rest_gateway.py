@@ -48,7 +48,13 @@ def login(http: httpx.Client, *, seed_paths: bool = False) -> dict[str, str]:
 
 
 def test_health_reports_every_upstream(http: httpx.Client) -> None:
-    assert http.get("/health").status_code == 200
+    response = http.get("/health")
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "status": "SERVING",
+        "gateway": "SERVING",
+        "upstreams": {"auth_svc": "SERVING", "api_svc": "SERVING", "worker_svc": "SERVING"},
+    }
 
 
 def test_auth_over_rest_with_seed_and_v1_paths(http: httpx.Client) -> None:
