@@ -192,3 +192,10 @@ def test_a_second_worker_process_joins_and_shares_the_work(stack: Stack, user: A
             workers |= {task.worker_id for task in finals}
     finally:
         extra.stop()
+    # A worker that stopped heartbeating leaves the list after PIXELFLOW_WORKER_DEAD_AFTER_SECONDS.
+    with grpc.insecure_channel(stack.address("worker_svc")) as channel:
+        status = worker_pb2_grpc.WorkerStatusServiceStub(channel)
+        deadline = time.monotonic() + 15
+        while len(status.ListWorkers(worker_pb2.ListWorkersRequest(), metadata=metadata).workers) != 1:
+            assert time.monotonic() < deadline, "the stopped worker is still listed"
+            time.sleep(0.5)
