@@ -5,6 +5,7 @@
 #   docker build --target api    -t pixelflow-api .
 #   docker build --target worker -t pixelflow-worker .
 #   docker build --target envoy  -t pixelflow-envoy .
+#   docker build --target ui     -t pixelflow-ui .
 #
 # The service targets share every layer but the last, so building all of them costs one build.
 # Why it looks like this: docs/decisions/0006-docker-compose.md.
@@ -62,3 +63,21 @@ CMD ["python", "-m", "worker_svc"]
 # configuration, gateway/envoy.compose.json, is mounted by docker-compose.yml.
 FROM envoyproxy/envoy:v1.40.0 AS envoy
 COPY --from=base /app/gen/pixelflow.protoset /etc/envoy/pixelflow.protoset
+
+# The browser UI: stubs generated from proto/ by protoc-gen-es running as a plugin of the same
+# Python protoc the services use (copied from `base`), built with Node 20, served by nginx.
+FROM node:20-bookworm-slim AS ui-build
+COPY --from=base /usr/local /usr/local
+WORKDIR /app
+COPY proto ./proto
+COPY ui/package.json ui/package-lock.json ./ui/
+RUN cd ui && npm ci --no-audit --no-fund
+COPY ui ./ui
+RUN cd ui && PYTHON=/usr/local/bin/python3 npm run build
+
+FROM nginx:1.27-alpine AS ui
+COPY gateway/ui-nginx.conf /etc/nginx/conf.d/default.conf
+COPY --from=ui-build /app/ui/dist /usr/share/nginx/html
+# Where the browser reaches the gateway (the same setting infra.ui_server serves locally).
+RUN printf '{"gatewayUrl": "http://localhost:8080", "maxUploadBytes": 26214400}\n' > /usr/share/nginx/html/config.json
+EXPOSE 3000

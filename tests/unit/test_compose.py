@@ -53,7 +53,7 @@ APP_SERVICES: dict[str, tuple[type[CommonSettings], str, int]] = {
     "api": (ApiSettings, "api_svc", PORTS.api),
     "worker": (WorkerSettings, "worker_svc", PORTS.worker_status),
 }
-EXPECTED_SERVICES = {"postgres", "mongo", "kafka", "kafka-init", "auth", "api", "worker", "envoy"}
+EXPECTED_SERVICES = {"postgres", "mongo", "kafka", "kafka-init", "auth", "api", "worker", "envoy", "ui"}
 ONE_SHOT = {"kafka-init"}
 # Keys of the compose specification this file may use (a subset; the CLI check knows them all).
 TOP_LEVEL_KEYS = {"services", "volumes", "networks", "configs", "secrets"}
@@ -145,6 +145,7 @@ def test_depends_on_always_waits_for_health_or_completion(services: dict[str, di
         "api": {"mongo", "kafka", "kafka-init", "auth"},
         "worker": {"mongo", "kafka", "kafka-init", "auth"},  # auth: it verifies tokens
         "envoy": {"auth", "api", "worker"},
+        "ui": {"envoy"},
     }
     for name, targets in wanted.items():
         assert set(services[name]["depends_on"]) == targets, name
@@ -405,3 +406,15 @@ def test_compose_config_validates_the_file_against_the_specification() -> None:
     assert set(resolved["services"]) == EXPECTED_SERVICES
     url = resolved["services"]["auth"]["environment"]["PIXELFLOW_AUTH_DATABASE_URL"]
     assert url == "postgresql+asyncpg://postgres:pixelflow-dev-only@postgres:5432/pixelflow_auth"
+
+
+def test_the_ui_image_serves_the_build_with_its_gateway_config() -> None:
+    dockerfile = DOCKERFILE.read_text()
+    assert "FROM nginx:" in dockerfile and "AS ui" in dockerfile
+    assert "npm ci" in dockerfile and "npm run build" in dockerfile
+    # The same keys infra.ui_server serves locally, so the UI reads one format everywhere.
+    assert '"gatewayUrl": "http://localhost:8080"' in dockerfile
+    nginx = (ROOT / "gateway" / "ui-nginx.conf").read_text()
+    assert "listen 3000;" in nginx and "try_files $uri /index.html;" in nginx
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    assert services["ui"]["build"]["target"] == "ui" and "3000:3000" in services["ui"]["ports"]
