@@ -52,6 +52,12 @@ async def take_final(locks: Locks, task_id: str, outcome: str, owner: str) -> bo
     )
 
 
+async def final_outcome(locks: Locks, task_id: str) -> str | None:
+    """The terminal status someone holds the final lock for, if any."""
+    lock = await locks.find_one({"_id": f"{task_id}:final"})
+    return None if lock is None else str(lock["outcome"])
+
+
 async def release_final(locks: Locks, task_id: str, owner: str) -> None:
     """Undo take_final when the terminal write could not be made (the store failed)."""
     await locks.delete_one({"_id": f"{task_id}:final", "owner": owner})

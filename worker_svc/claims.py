@@ -10,7 +10,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from common.task_locks import Locks, attempt_lease, release_final, take_attempt, take_final
+from common.task_locks import Locks, attempt_lease, final_outcome, release_final, take_attempt, take_final
 from common.tasks import TERMINAL, Status, as_utc, utcnow
 
 Document = dict[str, Any]
@@ -69,7 +69,23 @@ class TaskClaims:
             "updated_at": now,
         }
         await self._tasks.update_one({"_id": task_id}, {"$set": fields})
+        # Checked after our write: a Cancel that took its lock before it is seen here; one that
+        # takes it later writes CANCELLED after our write (and we notice before finishing).
+        if await self._settle_if_final(task_id):
+            return Claim(ClaimOutcome.FINISHED, current)
         return Claim(ClaimOutcome.CLAIMED, {**current, **fields})
+
+    async def _settle_if_final(self, task_id: str) -> bool:
+        """True if the task already has its terminal outcome. A CANCELLED whose document write
+        was lost to a concurrent claim (non-atomic updates) is written again, so the task never
+        stays PROCESSING under a cancel."""
+        outcome = await final_outcome(self._locks, task_id)
+        if outcome is None:
+            return False
+        if outcome == Status.CANCELLED.value:
+            fields = {"status": outcome, "lease_until": None, "updated_at": utcnow()}
+            await self._tasks.update_one({"_id": task_id, "status": {"$ne": outcome}}, {"$set": fields})
+        return True
 
     async def retrying(self, claim: Claim) -> Claim:
         """Starts the next attempt of a task this worker holds (a transient failure, after the
@@ -118,6 +134,7 @@ class TaskClaims:
         if not await self._still_mine(claim):
             return False
         if not await take_final(self._locks, task_id, status.value, f"{self._worker_id}#{claim.attempt}"):
+            await self._settle_if_final(task_id)
             return False
         now = utcnow()
         try:

@@ -306,3 +306,23 @@ def test_worker_status(stack: Stack, client: Client, images: ImageServer) -> Non
             code_of(lambda: status.GetQueueStats(worker_pb2.GetQueueStatsRequest()))[0]
             == grpc.StatusCode.UNAUTHENTICATED
         )
+
+
+def test_cancels_racing_the_worker_stay_cancelled(client: Client, images: ImageServer) -> None:
+    """Cancel right after create, while a worker is claiming: whatever the interleaving, a
+    cancelled task stays CANCELLED and never gets a result."""
+    cancelled = []
+    for _ in range(12):
+        task = client.create(source_url=images.url("/slow.jpg"))
+        try:
+            reply = client.tasks.CancelTask(task_pb2.CancelTaskRequest(task_id=task.id), metadata=client.metadata)
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.FAILED_PRECONDITION  # it finished first
+            continue
+        assert reply.status == task_pb2.TASK_STATUS_CANCELLED
+        cancelled.append(task.id)
+    time.sleep(2.5)  # past the slow source: every claimed one has tried to finish by now
+    for task_id in cancelled:
+        current = client.tasks.GetTask(task_pb2.GetTaskRequest(task_id=task_id), metadata=client.metadata)
+        assert current.status == task_pb2.TASK_STATUS_CANCELLED, current
+        assert not current.HasField("result")
