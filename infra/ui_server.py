@@ -1,8 +1,9 @@
 """Serves the built browser UI (ui/dist) and the API docs (gen/docs) for the local stack.
 
 `python -m infra.ui_server --root ui/dist --port 3000 --gateway-url http://127.0.0.1:8080
-[--docs-root gen/docs]`. Single-page-app routing: unknown paths without a file extension get
-index.html. `/config.json` tells the UI where the gateway is, so one build serves any stack.
+[--docs-root gen/docs] [--max-upload-bytes N]`. Single-page-app routing: unknown paths without a
+file extension get index.html. `/config.json` tells the UI where the gateway is and how large an
+upload the API accepts (api_svc's PIXELFLOW_MAX_UPLOAD_BYTES), so one build serves any stack.
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+# api_svc's default PIXELFLOW_MAX_UPLOAD_BYTES (25 MiB).
+DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+
+
+def config_json(gateway_url: str, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> bytes:
+    """The body of /config.json."""
+    return json.dumps({"gatewayUrl": gateway_url.rstrip("/"), "maxUploadBytes": max_upload_bytes}).encode()
 
 
 def _resolve(root: Path, url_path: str) -> Path | None:
@@ -91,13 +99,17 @@ def main(
     root: Annotated[Path, typer.Option(help="The built UI (index.html and assets/).")],
     port: Annotated[int, typer.Option()],
     gateway_url: Annotated[str, typer.Option(help="Where the browser reaches Envoy.")],
+    *,
     docs_root: Annotated[Path | None, typer.Option(help="API docs served under /docs/.")] = None,
+    max_upload_bytes: Annotated[
+        int, typer.Option(min=1, help="The API's upload limit (PIXELFLOW_MAX_UPLOAD_BYTES), told to the UI.")
+    ] = DEFAULT_MAX_UPLOAD_BYTES,
     host: str = "127.0.0.1",
 ) -> None:
     root = root.resolve()
     if not (root / "index.html").is_file():
         raise typer.BadParameter(f"{root} has no index.html: build the UI first (make ui)")
-    config = json.dumps({"gatewayUrl": gateway_url.rstrip("/")}).encode()
+    config = config_json(gateway_url, max_upload_bytes)
     server = ThreadingHTTPServer((host, port), make_handler(root, docs_root.resolve() if docs_root else None, config))
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     sys.stdout.write(json.dumps({"service": "ui", "message": "listening", "url": f"http://{host}:{port}"}) + "\n")

@@ -1,21 +1,32 @@
 """The browser UI against the real stack, in Debian's Chromium driven by Playwright.
 
 Register, log in, submit a URL task and an upload, watch their status change live (no reload),
-open and download the result, log out; plus the error paths a person meets first. Screenshots
+open and download the result, log out; plus the error paths a person meets first, cancelling a
+task, a filtered list whose tasks change status, pagination and the workers panel. Screenshots
 of the main pages land in artifacts/screenshots/ (the README's comes from there).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 from PIL import Image
-from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc
-from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, ViewportSize, expect, sync_playwright
+from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc, worker_pb2, worker_pb2_grpc
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    FilePayload,
+    Locator,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 from infra.stack import Stack
 from tests.conftest import ARTIFACTS, TEST_PASSWORD, bearer, register_and_login, unique_email
@@ -37,6 +48,8 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 860}
 PHONE: ViewportSize = {"width": 360, "height": 780}
 # Long enough that a task is visibly PENDING/PROCESSING before it completes.
 SLOW_SECONDS = 1.5
+# Still fetching after a login and a few clicks (the worker's read timeout is 15 s).
+STUCK_SECONDS = 5.0
 LIVE = re.compile(r"^(PENDING|PROCESSING)$")
 TASK_URL = re.compile(r"/tasks/(?!new$)[^/]+$")
 
@@ -56,6 +69,8 @@ def images() -> Iterator[ImageServer]:
     server = ImageServer()
     server.serve_bytes("/slow.png", image_bytes(640, 480), "image/png", delay=SLOW_SECONDS)
     server.serve_bytes("/slower.jpg", image_bytes(400, 300, "JPEG"), "image/jpeg", delay=2 * SLOW_SECONDS)
+    server.serve_bytes("/stuck.png", image_bytes(64, 48), "image/png", delay=STUCK_SECONDS)
+    server.serve_bytes("/tiny.png", image_bytes(16, 12), "image/png")
     with server.running():
         yield server
 
@@ -80,8 +95,24 @@ def page(context: BrowserContext) -> Iterator[Page]:
 def shot(page: Page, name: str, *, full_page: bool = False) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    if full_page:
+        # Scrolled, the sticky header would be drawn in the middle of a full-page capture.
+        page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=path, full_page=full_page)
     return path
+
+
+def assert_fits_its_frame(image: Locator) -> None:
+    """The image has loaded and is drawn whole inside its frame (not cropped by it)."""
+    image.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+    box = image.evaluate(
+        """img => {
+            const own = img.getBoundingClientRect();
+            const frame = img.closest('[data-testid="image-frame"]').getBoundingClientRect();
+            return [own.left - frame.left, own.top - frame.top, frame.right - own.right, frame.bottom - own.bottom];
+        }"""
+    )
+    assert min(box) >= -0.5, f"the image overflows its frame by {box} (left, top, right, bottom)"
 
 
 def assert_no_horizontal_scroll(page: Page) -> None:
@@ -118,7 +149,32 @@ def open_new_task_form(page: Page) -> None:
     expect(page.get_by_role("heading", name="New task")).to_be_visible()
 
 
-def test_register_submit_watch_download_logout(stack: Stack, page: Page, images: ImageServer, tmp_path: Path) -> None:
+def sign_in_as_new_user(page: Page, ui_url: str, auth: auth_pb2_grpc.AuthServiceStub, prefix: str) -> str:
+    """Registers through the API (fast), logs in through the UI; returns the access token."""
+    email = unique_email(prefix)
+    token = register_and_login(auth, email).access_token
+    log_in(page, ui_url, email)
+    expect(page).to_have_url(f"{ui_url}/")
+    return token
+
+
+def wait_for_status(
+    tasks: task_pb2_grpc.TaskServiceStub, token: str, task_id: str, status: task_pb2.TaskStatus.ValueType
+) -> None:
+    deadline = time.monotonic() + 15
+    last = task_pb2.TASK_STATUS_UNSPECIFIED
+    while time.monotonic() < deadline:
+        last = tasks.GetTask(task_pb2.GetTaskRequest(task_id=task_id), metadata=bearer(token)).status
+        if last == status:
+            return
+        time.sleep(0.05)
+    names = task_pb2.TaskStatus.Name
+    pytest.fail(f"task {task_id} never reached {names(status)} (last {names(last)})")
+
+
+def test_register_submit_watch_download_logout(
+    stack: Stack, page: Page, images: ImageServer, auth: auth_pb2_grpc.AuthServiceStub, tmp_path: Path
+) -> None:
     ui = stack.ui_url
     email = unique_email("ui")
 
@@ -155,6 +211,9 @@ def test_register_submit_watch_download_logout(stack: Stack, page: Page, images:
     assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [320, 240]
     expect(page.get_by_test_id("result-dimensions")).to_have_text("320 × 240 px")
     expect(page.get_by_test_id("source-url")).to_have_text(images.url("/slow.png"))
+    # 640×480 in a smaller frame: scaled down whole, not cropped.
+    assert_fits_its_frame(page.get_by_role("img", name="Original (loaded from its URL)"))
+    assert_fits_its_frame(result)
     shot(page, "task-view", full_page=True)
 
     with page.expect_download() as download_info:
@@ -223,9 +282,20 @@ def test_register_submit_watch_download_logout(stack: Stack, page: Page, images:
     page.get_by_label("Status").select_option("")
     expect(rows).to_have_count(4)
 
+    # -- the workers panel: each live worker with its capacity, as ListWorkers tells it -------
+    with grpc.insecure_channel(stack.gateway_address) as channel:
+        token = register_and_login(auth).access_token
+        listed = worker_pb2_grpc.WorkerStatusServiceStub(channel).ListWorkers(
+            worker_pb2.ListWorkersRequest(), metadata=bearer(token)
+        )
+    assert listed.workers and all(worker.capacity > 0 for worker in listed.workers)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Workers").click()
-    expect(page.get_by_test_id("worker-row").first).to_be_visible()
+    worker_rows = page.get_by_test_id("worker-row")
+    expect(worker_rows).to_have_count(len(listed.workers))
     expect(page.get_by_text(re.compile(r"Updated \d+ s ago"))).to_be_visible()
+    for worker in listed.workers:
+        row = worker_rows.filter(has_text=worker.id)
+        expect(row.get_by_test_id("worker-load")).to_have_text(re.compile(rf"^\d+ of {worker.capacity}$"))
     shot(page, "workers")
 
     # -- 360 px wide: nothing overflows ---------------------------------------------------------
@@ -234,11 +304,17 @@ def test_register_submit_watch_download_logout(stack: Stack, page: Page, images:
     expect(rows).to_have_count(4)
     assert_no_horizontal_scroll(page)
     shot(page, "dashboard-360")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Workers").click()
+    expect(worker_rows.first).to_be_visible()
+    assert_no_horizontal_scroll(page)
+    shot(page, "workers-360", full_page=True)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="New task").click()
     assert_no_horizontal_scroll(page)
     shot(page, "submit-form-360", full_page=True)
     page.goto(f"{ui}/tasks/{url_task}")  # a reload: the session survives it (refresh token)
     expect(page.get_by_test_id("result-image")).to_be_visible()
+    assert_fits_its_frame(page.get_by_role("img", name="Original (loaded from its URL)"))
+    assert_fits_its_frame(page.get_by_test_id("result-image"))
     assert_no_horizontal_scroll(page)
     shot(page, "task-view-360", full_page=True)
     page.set_viewport_size(DESKTOP)
@@ -289,6 +365,7 @@ def test_a_second_user_does_not_see_the_first_users_tasks(
     expect(page).to_have_url(f"{stack.ui_url}/")
     expect(page.get_by_text("No tasks yet")).to_be_visible()
     expect(page.get_by_test_id("task-row")).to_have_count(0)
+    shot(page, "dashboard-empty")
 
     page.goto(f"{stack.ui_url}/tasks/{theirs.id}")
     expect(page.get_by_role("heading", name="Task not found")).to_be_visible()
@@ -303,7 +380,107 @@ def test_an_image_over_the_upload_limit_is_refused_before_upload(
     expect(page).to_have_url(f"{stack.ui_url}/")
     open_new_task_form(page)
     page.get_by_text("Upload a file").click()
+    expect(page.get_by_text("up to 25 MB")).to_be_visible()  # /config.json's maxUploadBytes
     too_big: FilePayload = {"name": "huge.png", "mimeType": "image/png", "buffer": b"\0" * (25 * 1024 * 1024 + 1)}
     page.get_by_label("Image file").set_input_files(files=[too_big])
     expect(page.get_by_role("alert")).to_contain_text("huge.png is 25 MB; the limit is 25 MB.")
     expect(page.get_by_test_id("upload-preview")).to_have_count(0)
+
+
+def test_a_filtered_list_marks_tasks_that_change_status_and_a_task_can_be_cancelled(
+    stack: Stack, page: Page, auth: auth_pb2_grpc.AuthServiceStub, images: ImageServer
+) -> None:
+    with grpc.insecure_channel(stack.gateway_address) as channel:
+        tasks = task_pb2_grpc.TaskServiceStub(channel)
+        token = sign_in_as_new_user(page, stack.ui_url, auth, "cancel")
+        stuck = tasks.CreateTask(
+            task_pb2.CreateTaskRequest(source_url=images.url("/stuck.png")), metadata=bearer(token)
+        )
+        wait_for_status(tasks, token, stuck.id, task_pb2.TASK_STATUS_PROCESSING)
+
+        # -- filtered on Processing, the task is cancelled elsewhere: marked, not yanked away ----
+        page.get_by_label("Status").select_option("processing")
+        rows = page.get_by_test_id("task-row")
+        row = page.locator(f'[data-task-id="{stuck.id}"]')
+        expect(row.get_by_test_id("status-badge")).to_have_attribute("data-status", "PROCESSING")
+        tasks.CancelTask(task_pb2.CancelTaskRequest(task_id=stuck.id), metadata=bearer(token))
+        expect(row.get_by_test_id("status-badge")).to_have_attribute("data-status", "CANCELLED")
+        expect(row).to_have_attribute("data-drifted", "true")
+        expect(row.get_by_test_id("row-drift")).to_have_text("No longer processing")
+        drift = page.get_by_test_id("filter-drift")
+        expect(drift).to_contain_text("1 task is no longer processing.")
+        shot(page, "dashboard-filter-drift")
+        drift.get_by_role("button", name="Update list").click()
+        expect(rows).to_have_count(0)
+        expect(page.get_by_text("No processing tasks")).to_be_visible()
+        expect(drift).to_have_count(0)
+
+        # -- cancelled from its own page: CANCELLED at once, no result and nothing to download ---
+        slow = tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/stuck.png")), metadata=bearer(token))
+    page.get_by_label("Status").select_option("")
+    page.locator(f'[data-task-id="{slow.id}"]').get_by_role("link").click()
+    expect(page).to_have_url(f"{stack.ui_url}/tasks/{slow.id}")
+    badge = page.get_by_test_id("status-badge")
+    expect(badge).to_have_attribute("data-status", LIVE)
+    expect(page.get_by_text("Live", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Cancel task").click()
+    expect(badge).to_have_attribute("data-status", "CANCELLED")
+    expect(page.get_by_text("Cancelled: no result.")).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel task")).to_have_count(0)
+    expect(page.get_by_role("link", name="Download")).to_have_count(0)
+    expect(page.get_by_text("Live", exact=True)).to_have_count(0)
+    expect(page.get_by_role("alert")).to_have_count(0)
+    shot(page, "task-cancelled")
+    # The worker finishing its fetch afterwards changes nothing.
+    page.wait_for_timeout(STUCK_SECONDS * 1000)
+    expect(badge).to_have_attribute("data-status", "CANCELLED")
+    expect(page.get_by_role("link", name="Download")).to_have_count(0)
+
+
+def test_the_dashboard_pages_through_many_tasks(
+    stack: Stack, page: Page, auth: auth_pb2_grpc.AuthServiceStub, images: ImageServer
+) -> None:
+    page_size = 10
+    with grpc.insecure_channel(stack.gateway_address) as channel:
+        tasks = task_pb2_grpc.TaskServiceStub(channel)
+        token = sign_in_as_new_user(page, stack.ui_url, auth, "pages")
+        created = [
+            tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/tiny.png")), metadata=bearer(token)).id
+            for _ in range(page_size + 2)
+        ]
+        # The API's own pages, to compare with what the browser shows.
+        first = tasks.ListTasks(task_pb2.ListTasksRequest(page_size=page_size), metadata=bearer(token))
+        second = tasks.ListTasks(
+            task_pb2.ListTasksRequest(page_size=page_size, page_token=first.next_page_token), metadata=bearer(token)
+        )
+    expected_first = [task.id for task in first.tasks]
+    expected_second = [task.id for task in second.tasks]
+    assert sorted(expected_first + expected_second) == sorted(created)
+    assert len(expected_second) == 2 and not second.next_page_token
+
+    page.reload()  # the tasks were created after the dashboard loaded
+    rows = page.get_by_test_id("task-row")
+    pagination = page.get_by_role("navigation", name="Pagination")
+
+    def shown() -> list[str | None]:
+        return [rows.nth(i).get_attribute("data-task-id") for i in range(rows.count())]
+
+    expect(rows).to_have_count(page_size)
+    expect(pagination.get_by_text("Page 1")).to_be_visible()
+    expect(pagination.get_by_role("button", name="← Newer")).to_be_disabled()
+    assert shown() == expected_first
+
+    pagination.get_by_role("button", name="Older →").click()
+    expect(pagination.get_by_text("Page 2")).to_be_visible()
+    expect(rows).to_have_count(2)
+    assert shown() == expected_second
+    expect(pagination.get_by_role("button", name="Older →")).to_be_disabled()
+    page.set_viewport_size(PHONE)
+    assert_no_horizontal_scroll(page)
+    shot(page, "dashboard-page-2-360")
+    page.set_viewport_size(DESKTOP)
+
+    pagination.get_by_role("button", name="← Newer").click()
+    expect(pagination.get_by_text("Page 1")).to_be_visible()
+    expect(rows).to_have_count(page_size)
+    assert shown() == expected_first

@@ -2,22 +2,25 @@ import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { BrowserRouter } from "react-router";
 import { App } from "./App";
-import { createApi, loadConfig } from "./api/client";
+import { createApi } from "./api/client";
 import { AuthProvider } from "./auth/AuthContext";
+import { ConfigContext, loadConfig } from "./config";
 import "./index.css";
 
 const root = createRoot(document.getElementById("root") as HTMLElement);
 
 loadConfig()
-  .then(({ gatewayUrl }) => {
-    const api = createApi(gatewayUrl);
+  .then((config) => {
+    const api = createApi(config.gatewayUrl);
     root.render(
       <StrictMode>
-        <BrowserRouter>
-          <AuthProvider api={api}>
-            <App />
-          </AuthProvider>
-        </BrowserRouter>
+        <ConfigContext.Provider value={config}>
+          <BrowserRouter>
+            <AuthProvider api={api}>
+              <App />
+            </AuthProvider>
+          </BrowserRouter>
+        </ConfigContext.Provider>
       </StrictMode>,
     );
   })

@@ -51,13 +51,3 @@ function browserSessionStorage(): KeyValueStorage {
     return new MemoryStorage();
   }
 }
-
-export async function loadConfig(): Promise<{ gatewayUrl: string }> {
-  const response = await fetch("/config.json", { cache: "no-store" });
-  if (!response.ok) throw new Error(`GET /config.json answered ${response.status}`);
-  const config = (await response.json()) as { gatewayUrl?: unknown };
-  if (typeof config.gatewayUrl !== "string" || config.gatewayUrl === "") {
-    throw new Error("/config.json has no gatewayUrl");
-  }
-  return { gatewayUrl: config.gatewayUrl.replace(/\/+$/, "") };
-}

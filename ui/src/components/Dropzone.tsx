@@ -1,17 +1,17 @@
-// Pick or drop one image file. The size limit is checked here, before anything is uploaded.
+// Pick or drop one image file. The size limit (from /config.json) is checked here, before anything is uploaded.
 import type { DragEvent } from "react";
 import { useId, useState } from "react";
 import { formatBytes } from "../lib/format";
-import { MAX_UPLOAD_BYTES } from "../tasks/operations";
 import { UploadIcon, XIcon } from "./icons";
+import { FOCUS_RING } from "./ui";
 
 export const ACCEPTED_TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp", "image/avif"];
 
 /** Why this file cannot be uploaded, or null. */
-export function checkFile(file: { name: string; size: number; type: string }): string | null {
+export function checkFile(file: { name: string; size: number; type: string }, maxBytes: number): string | null {
   if (file.size === 0) return `${file.name} is empty.`;
-  if (file.size > MAX_UPLOAD_BYTES) {
-    return `${file.name} is ${formatBytes(file.size)}; the limit is ${formatBytes(MAX_UPLOAD_BYTES)}.`;
+  if (file.size > maxBytes) {
+    return `${file.name} is ${formatBytes(file.size)}; the limit is ${formatBytes(maxBytes)}.`;
   }
   // The server sniffs the real type; this only catches obvious mistakes (a PDF, a text file).
   if (file.type && !file.type.startsWith("image/")) {
@@ -24,10 +24,12 @@ interface Props {
   file: File | null;
   previewUrl: string | null;
   error: string | null;
+  /** The upload limit, shown in the drop zone. */
+  maxBytes: number;
   onFile(file: File | null): void;
 }
 
-export function Dropzone({ file, previewUrl, error, onFile }: Props) {
+export function Dropzone({ file, previewUrl, error, maxBytes, onFile }: Props) {
   const id = useId();
   const [dragging, setDragging] = useState(false);
 
@@ -41,8 +43,10 @@ export function Dropzone({ file, previewUrl, error, onFile }: Props) {
   if (file && previewUrl) {
     return (
       <div className="flex flex-col gap-4 rounded-lg bg-slate-50 p-3 ring-1 ring-slate-200 sm:flex-row sm:items-center">
-        <div className="checkerboard grid h-40 w-full shrink-0 place-items-center overflow-hidden rounded-md ring-1 ring-slate-200 sm:h-28 sm:w-40">
-          <img src={previewUrl} alt={`Preview of ${file.name}`} className="max-h-full max-w-full object-contain" data-testid="upload-preview" />
+        <div className="checkerboard relative h-40 w-full shrink-0 overflow-hidden rounded-md ring-1 ring-slate-200 sm:h-28 sm:w-40">
+          <div className="absolute inset-0 flex items-center justify-center">
+            <img src={previewUrl} alt={`Preview of ${file.name}`} className="max-h-full max-w-full object-contain" data-testid="upload-preview" />
+          </div>
         </div>
         <div className="min-w-0 flex-1">
           <p className="truncate text-sm font-medium text-slate-900">{file.name}</p>
@@ -53,7 +57,7 @@ export function Dropzone({ file, previewUrl, error, onFile }: Props) {
           <button
             type="button"
             onClick={() => onFile(null)}
-            className="mt-2 inline-flex items-center gap-1 rounded-md text-sm font-medium text-slate-600 hover:text-red-600"
+            className={`mt-2 inline-flex items-center gap-1 rounded-md text-sm font-medium text-slate-600 hover:text-red-600 ${FOCUS_RING}`}
           >
             <XIcon className="h-4 w-4" /> Remove file
           </button>
@@ -79,7 +83,7 @@ export function Dropzone({ file, previewUrl, error, onFile }: Props) {
         <UploadIcon className="h-8 w-8 text-slate-400" />
         <span className="mt-2 text-sm font-semibold text-indigo-600">Choose an image</span>
         <span className="text-sm text-slate-500">or drag and drop it here</span>
-        <span className="mt-1 text-xs text-slate-400">JPEG, PNG, WebP, GIF, TIFF, BMP or AVIF · up to {formatBytes(MAX_UPLOAD_BYTES)}</span>
+        <span className="mt-1 text-xs text-slate-400">JPEG, PNG, WebP, GIF, TIFF, BMP or AVIF · up to {formatBytes(maxBytes)}</span>
         <input
           id={id}
           type="file"

@@ -2,6 +2,7 @@ import { useEffect } from "react";
 import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
 import { useAuth } from "../auth/AuthContext";
 import { ListIcon, Logo, LogoutIcon, PlusIcon, ServerIcon } from "./icons";
+import { FOCUS_RING } from "./ui";
 
 const NAV = [
   { to: "/", label: "Tasks", icon: ListIcon, end: true },
@@ -37,7 +38,7 @@ export function Layout() {
       </a>
       <header className="sticky top-0 z-30 border-b border-slate-200 bg-white/90 backdrop-blur">
         <div className="mx-auto flex h-14 max-w-6xl items-center gap-2 px-3 sm:gap-4 sm:px-6">
-          <NavLink to="/" className="flex shrink-0 items-center gap-2 rounded-md" aria-label="PixelFlow home">
+          <NavLink to="/" className={`flex shrink-0 items-center gap-2 rounded-md ${FOCUS_RING}`} aria-label="PixelFlow home">
             <Logo className="h-7 w-7" />
             <span className="hidden text-base font-bold tracking-tight text-slate-900 sm:inline">PixelFlow</span>
           </NavLink>
@@ -48,7 +49,7 @@ export function Layout() {
                 to={to}
                 end={end}
                 className={({ isActive }) =>
-                  `flex items-center gap-1.5 rounded-lg px-2 py-1.5 text-sm font-medium whitespace-nowrap sm:px-3 ${
+                  `flex items-center gap-1.5 rounded-lg px-2 py-1.5 text-sm font-medium whitespace-nowrap sm:px-3 ${FOCUS_RING} ${
                     isActive ? "bg-indigo-50 text-indigo-700" : "text-slate-600 hover:bg-slate-100 hover:text-slate-900"
                   }`
                 }
@@ -71,7 +72,7 @@ export function Layout() {
             <button
               type="button"
               onClick={onLogout}
-              className="flex items-center gap-1.5 rounded-lg px-2 py-1.5 text-sm font-medium text-slate-600 hover:bg-slate-100 hover:text-slate-900"
+              className={`flex items-center gap-1.5 rounded-lg px-2 py-1.5 text-sm font-medium text-slate-600 hover:bg-slate-100 hover:text-slate-900 ${FOCUS_RING}`}
             >
               <LogoutIcon className="h-4 w-4" />
               <span className="hidden sm:inline">Log out</span>

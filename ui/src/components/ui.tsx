@@ -7,6 +7,9 @@ import { capitalize } from "../lib/format";
 
 type Variant = "primary" | "secondary" | "danger" | "ghost";
 
+/** The keyboard focus ring of buttons and links (inputs use a ring of their own). */
+export const FOCUS_RING = "focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600";
+
 const VARIANTS: Record<Variant, string> = {
   primary: "bg-indigo-600 text-white shadow-sm hover:bg-indigo-500 disabled:bg-indigo-300",
   secondary: "bg-white text-slate-700 shadow-sm ring-1 ring-inset ring-slate-300 hover:bg-slate-50 disabled:text-slate-400",
@@ -16,7 +19,7 @@ const VARIANTS: Record<Variant, string> = {
 
 export function buttonClass(variant: Variant = "primary", size: "sm" | "md" = "md"): string {
   const sizing = size === "sm" ? "px-2.5 py-1.5 text-xs" : "px-3.5 py-2 text-sm";
-  return `inline-flex items-center justify-center gap-1.5 rounded-lg font-semibold transition-colors disabled:cursor-not-allowed ${sizing} ${VARIANTS[variant]}`;
+  return `inline-flex items-center justify-center gap-1.5 rounded-lg font-semibold transition-colors disabled:cursor-not-allowed ${FOCUS_RING} ${sizing} ${VARIANTS[variant]}`;
 }
 
 export function Button({

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import type { Api } from "../api/client";
 import { useApi } from "../auth/AuthContext";
@@ -10,7 +10,7 @@ import { TaskStatus } from "../gen/pixelflow/v1/task_pb";
 import { describeError } from "../lib/errors";
 import { formatBytes, formatDateTime, formatRelative, toDate } from "../lib/format";
 import { describeOperation, formatLabel } from "../tasks/operations";
-import { STATUS_FILTERS } from "../tasks/status";
+import { STATUS_FILTERS, driftNotice, driftedIds, statusLabel } from "../tasks/status";
 import { SourceIcon, sourceLabel } from "../tasks/TaskSource";
 import type { WatchState } from "../tasks/useTaskWatch";
 import { useTaskWatch } from "../tasks/useTaskWatch";
@@ -29,6 +29,16 @@ export function DashboardPage() {
   const [error, setError] = useState<string | null>(null);
   const [loading, setLoading] = useState(true);
   const [reload, setReload] = useState(0);
+  // The live status of each row (from its stream), to notice rows that left the filter.
+  const [live, setLive] = useState<ReadonlyMap<string, TaskStatus>>(() => new Map());
+  const onStatus = useCallback((id: string, status: TaskStatus) => {
+    setLive((current) => (current.get(id) === status ? current : new Map(current).set(id, status)));
+  }, []);
+  const drifted = useMemo(
+    () => new Set(driftedIds(filter.status, (tasks ?? []).map((task) => ({ id: task.id, status: live.get(task.id) ?? task.status })))),
+    [filter.status, tasks, live],
+  );
+  const notice = driftNotice(filter.status, drifted.size);
 
   useEffect(() => {
     const controller = new AbortController();
@@ -73,18 +83,32 @@ export function DashboardPage() {
         }
       />
       <Card>
-        <div className="flex flex-wrap items-end justify-between gap-3 border-b border-slate-100 px-4 py-3 sm:px-5">
-          <SelectField label="Status" value={filter.value} onChange={(e) => changeFilter(e.target.value)} className="w-full sm:w-52">
+        <div className="flex items-end justify-between gap-3 border-b border-slate-100 px-4 py-3 sm:px-5">
+          <SelectField label="Status" value={filter.value} onChange={(e) => changeFilter(e.target.value)} className="min-w-0 flex-1 sm:w-52 sm:flex-none">
             {STATUS_FILTERS.map((item) => (
               <option key={item.value} value={item.value}>
                 {item.label}
               </option>
             ))}
           </SelectField>
-          <Button variant="ghost" size="sm" onClick={() => setReload((n) => n + 1)} aria-label="Reload the list" busy={loading && tasks !== null}>
+          <Button variant="ghost" size="sm" onClick={() => setReload((n) => n + 1)} aria-label="Reload the list" busy={loading && tasks !== null} className="mb-0.5 shrink-0">
             {!(loading && tasks !== null) && <RefreshIcon className="h-4 w-4" />} Reload
           </Button>
         </div>
+        {notice && tasks !== null && tasks.length > 0 && (
+          <div
+            role="status"
+            data-testid="filter-drift"
+            className="flex flex-wrap items-center justify-between gap-x-3 gap-y-2 border-b border-amber-100 bg-amber-50 px-4 py-2 text-sm text-amber-900 sm:px-5"
+          >
+            <span>
+              {notice} {drifted.size === 1 ? "It stays" : "They stay"} marked here until the list is updated.
+            </span>
+            <Button variant="secondary" size="sm" onClick={() => setReload((n) => n + 1)} disabled={loading}>
+              Update list
+            </Button>
+          </div>
+        )}
         {error && (
           <div className="p-4">
             <Alert>{error}</Alert>
@@ -106,7 +130,13 @@ export function DashboardPage() {
         {tasks !== null && tasks.length > 0 && (
           <ul role="list" aria-label="Tasks" aria-busy={loading} className={`divide-y divide-slate-100 ${loading ? "opacity-60" : ""}`}>
             {tasks.map((task) => (
-              <TaskRow key={task.id} api={api} initial={task} />
+              <TaskRow
+                key={task.id}
+                api={api}
+                initial={task}
+                driftedFrom={drifted.has(task.id) ? statusLabel(filter.status).toLowerCase() : null}
+                onStatus={onStatus}
+              />
             ))}
           </ul>
         )}
@@ -142,26 +172,48 @@ export function DashboardPage() {
   );
 }
 
-function TaskRow({ api, initial }: { api: Api; initial: Task }) {
+interface TaskRowProps {
+  api: Api;
+  initial: Task;
+  /** The filter's status (lower case) when this task has left it since the list was loaded. */
+  driftedFrom: string | null;
+  onStatus(id: string, status: TaskStatus): void;
+}
+
+function TaskRow({ api, initial, driftedFrom, onStatus }: TaskRowProps) {
   const { task, state } = useTaskWatch(api, initial);
   const source = sourceLabel(task);
   const operations = task.operations.map(describeOperation);
+  useEffect(() => onStatus(task.id, task.status), [onStatus, task.id, task.status]);
   return (
-    <li data-testid="task-row" data-task-id={task.id} className="relative flex items-center gap-3 px-4 py-3 hover:bg-slate-50 sm:px-5">
+    <li
+      data-testid="task-row"
+      data-task-id={task.id}
+      data-drifted={driftedFrom ? "true" : undefined}
+      className={`relative flex items-center gap-3 px-4 py-3 sm:px-5 ${driftedFrom ? "bg-slate-50/70" : "hover:bg-slate-50"}`}
+    >
       <SourceIcon task={task} />
       <div className="min-w-0 flex-1">
-        <p className="truncate text-sm font-medium text-slate-900">
-          <Link to={`/tasks/${task.id}`} className="after:absolute after:inset-0 focus:outline-none focus-visible:underline">
+        <p className={`truncate text-sm font-medium text-slate-900 ${driftedFrom ? "opacity-60" : ""}`}>
+          <Link
+            to={`/tasks/${task.id}`}
+            className="after:absolute after:inset-0 after:rounded-sm focus:outline-none focus-visible:after:ring-2 focus-visible:after:ring-indigo-500 focus-visible:after:ring-inset"
+          >
             {source.primary}
           </Link>
         </p>
-        <p className="truncate text-xs text-slate-500">
+        <p className={`truncate text-xs text-slate-500 ${driftedFrom ? "opacity-60" : ""}`}>
           <span>{source.secondary}</span>
           <span aria-hidden="true"> · </span>
           <span>{operations.length ? operations.join(" → ") : "No operations"}</span>
           <span aria-hidden="true"> · </span>
           <span>{formatLabel(task.output?.format ?? 0)}</span>
         </p>
+        {driftedFrom && (
+          <p className="mt-0.5 truncate text-xs font-medium text-amber-800" data-testid="row-drift">
+            No longer {driftedFrom}
+          </p>
+        )}
       </div>
       <div className="hidden w-36 shrink-0 text-right text-xs text-slate-500 sm:block">
         {task.status === TaskStatus.COMPLETED && task.result ? (

@@ -2,6 +2,7 @@ import type { FormEvent } from "react";
 import { useEffect, useMemo, useState } from "react";
 import { useNavigate } from "react-router";
 import { useApi } from "../auth/AuthContext";
+import { useConfig } from "../config";
 import { Dropzone, checkFile } from "../components/Dropzone";
 import { LinkIcon, UploadIcon } from "../components/icons";
 import { OperationBuilder } from "../components/OperationBuilder";
@@ -30,6 +31,7 @@ export function validateUrl(text: string): string | null {
 export function SubmitPage() {
   const api = useApi();
   const navigate = useNavigate();
+  const { maxUploadBytes } = useConfig();
   const [mode, setMode] = useState<SourceMode>("url");
   const [url, setUrl] = useState("");
   const [file, setFile] = useState<File | null>(null);
@@ -63,7 +65,7 @@ export function SubmitPage() {
       setFileError(null);
       return;
     }
-    const problem = checkFile(candidate);
+    const problem = checkFile(candidate, maxUploadBytes);
     setFileError(problem);
     setFile(problem ? null : candidate);
   }
@@ -142,7 +144,7 @@ export function SubmitPage() {
                 hint="http or https. The worker fetches it; private addresses are refused."
               />
             ) : (
-              <Dropzone file={file} previewUrl={previewUrl} error={attempted ? sourceError : fileError} onFile={chooseFile} />
+              <Dropzone file={file} previewUrl={previewUrl} error={attempted ? sourceError : fileError} maxBytes={maxUploadBytes} onFile={chooseFile} />
             )}
           </div>
         </Card>

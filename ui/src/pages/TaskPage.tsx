@@ -6,7 +6,7 @@ import type { Api } from "../api/client";
 import { useApi } from "../auth/AuthContext";
 import { StatusBadge } from "../components/StatusBadge";
 import { ArrowLeftIcon, DownloadIcon, StopIcon, TrashIcon } from "../components/icons";
-import { Alert, Button, ButtonLink, Card, CardHeader, EmptyState, Spinner, buttonClass } from "../components/ui";
+import { Alert, Button, ButtonLink, Card, CardHeader, EmptyState, FOCUS_RING, Spinner, buttonClass } from "../components/ui";
 import type { Task } from "../gen/pixelflow/v1/task_pb";
 import { TaskStatus } from "../gen/pixelflow/v1/task_pb";
 import { describeError } from "../lib/errors";
@@ -97,7 +97,7 @@ function TaskView({ api, initial }: { api: Api; initial: Task }) {
   const extension = result.contentType ? extensionFor(result.contentType) : "img";
   return (
     <>
-      <Link to="/" className="mb-4 inline-flex items-center gap-1 text-sm font-medium text-slate-500 hover:text-slate-900">
+      <Link to="/" className={`mb-4 inline-flex items-center gap-1 rounded-md text-sm font-medium text-slate-500 hover:text-slate-900 ${FOCUS_RING}`}>
         <ArrowLeftIcon className="h-4 w-4" /> All tasks
       </Link>
       <div className="mb-6 flex flex-wrap items-start justify-between gap-4">
@@ -289,7 +289,7 @@ function Original({ task }: { task: Task }) {
         <ImageFrame>
           <img src={url} alt="Original (loaded from its URL)" referrerPolicy="no-referrer" className="max-h-full max-w-full object-contain" />
         </ImageFrame>
-        <a href={url} target="_blank" rel="noreferrer noopener" className="block truncate text-sm text-indigo-600 hover:underline" data-testid="source-url">
+        <a href={url} target="_blank" rel="noreferrer noopener" className={`block truncate rounded-sm text-sm text-indigo-600 hover:underline ${FOCUS_RING}`} data-testid="source-url">
           {url}
         </a>
       </div>
@@ -311,7 +311,12 @@ function Original({ task }: { task: Task }) {
 }
 
 function ImageFrame({ children }: { children: ReactNode }) {
-  return <div className="checkerboard grid h-64 place-items-center overflow-hidden rounded-lg ring-1 ring-slate-200 sm:h-80">{children}</div>;
+  // The inner box has a definite size, so max-h-full really caps an image taller than the frame.
+  return (
+    <div className="checkerboard relative h-64 overflow-hidden rounded-lg ring-1 ring-slate-200 sm:h-80" data-testid="image-frame">
+      <div className="absolute inset-0 flex items-center justify-center">{children}</div>
+    </div>
+  );
 }
 
 function Placeholder({ icon, text, sub }: { icon?: ReactNode; text: string; sub?: string }) {

@@ -121,8 +121,8 @@ function WorkerRow({ worker }: { worker: Worker }) {
         <div className="w-32">
           <div className="flex justify-between text-xs text-slate-500">
             <span>In flight</span>
-            <span className="tabular-nums">
-              {worker.inFlight}/{worker.capacity}
+            <span className="tabular-nums" data-testid="worker-load" title={`${worker.inFlight} of ${worker.capacity} slots busy`}>
+              {worker.inFlight} of {worker.capacity}
             </span>
           </div>
           <div className="mt-1 h-1.5 overflow-hidden rounded-full bg-slate-100" role="meter" aria-label="Load" aria-valuemin={0} aria-valuemax={worker.capacity} aria-valuenow={worker.inFlight}>

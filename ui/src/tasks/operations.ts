@@ -26,8 +26,6 @@ export const ADJUST_MAX = 10;
 export const ROTATE_ANGLE_MAX = 360;
 export const QUALITY_MIN = 1;
 export const QUALITY_MAX = 100;
-/** api_svc's default PIXELFLOW_MAX_UPLOAD_BYTES. */
-export const MAX_UPLOAD_BYTES = 25 * 1024 * 1024;
 
 const COLOUR = /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$/;
 
