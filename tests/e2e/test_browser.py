@@ -253,6 +253,8 @@ def test_register_submit_watch_download_logout(
     expect(page.get_by_test_id("status-badge").first).to_have_attribute("data-status", "FAILED")
     expect(page.get_by_role("alert")).to_contain_text("Processing failed: SOURCE_")
     expect(page.get_by_test_id("task-error")).not_to_be_empty()
+    expect(page.get_by_text("The browser could not load this image.")).to_be_visible()  # not a broken icon
+    shot(page, "task-failed")
 
     # -- the dashboard follows a task live ----------------------------------------------------
     open_new_task_form(page)

@@ -32,6 +32,20 @@ def code_of(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
     return error.code(), error.details()
 
 
+def in_parallel(calls: list[Callable[[], Any]]) -> list[grpc.StatusCode]:
+    """Runs the calls at once (a thread each) and returns their status codes."""
+
+    def status(call: Callable[[], Any]) -> grpc.StatusCode:
+        try:
+            call()
+        except grpc.RpcError as error:
+            return error.code()
+        return grpc.StatusCode.OK
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(status, calls))
+
+
 def users_with_email(stack: Stack, email: str) -> int:
     quoted = email.replace("'", "''")
     return int(stack.infra.postgres.psql(f"SELECT count(*) FROM users WHERE email = '{quoted}'", AUTH_DATABASE).strip())
@@ -125,15 +139,8 @@ def test_twenty_concurrent_registrations_make_exactly_one_user(
 ) -> None:
     email = unique_email("race")
 
-    def register(_: int) -> grpc.StatusCode:
-        try:
-            auth.Register(auth_pb2.RegisterRequest(email=email, password=TEST_PASSWORD))
-        except grpc.RpcError as error:
-            return error.code()
-        return grpc.StatusCode.OK
-
-    with ThreadPoolExecutor(20) as pool:
-        codes = list(pool.map(register, range(20)))
+    request = auth_pb2.RegisterRequest(email=email, password=TEST_PASSWORD)
+    codes = in_parallel([partial(auth.Register, request)] * 20)
     assert codes.count(grpc.StatusCode.OK) == 1
     assert codes.count(grpc.StatusCode.ALREADY_EXISTS) == 19
     assert users_with_email(stack, email) == 1
@@ -171,15 +178,8 @@ def test_parallel_guesses_are_all_counted(auth: auth_pb2_grpc.AuthServiceStub) -
     email = unique_email("burst")
     auth.Register(auth_pb2.RegisterRequest(email=email, password=TEST_PASSWORD))
 
-    def guess(i: int) -> grpc.StatusCode:
-        try:
-            auth.Login(auth_pb2.LoginRequest(email=email, password=f"guess-{i:04d}"))
-        except grpc.RpcError as error:
-            return error.code()
-        return grpc.StatusCode.OK
-
-    with ThreadPoolExecutor(20) as pool:
-        codes = list(pool.map(guess, range(20)))
+    guesses = [auth_pb2.LoginRequest(email=email, password=f"guess-{i:04d}") for i in range(20)]
+    codes = in_parallel([partial(auth.Login, guess) for guess in guesses])
     assert codes.count(grpc.StatusCode.UNAUTHENTICATED) == 5
     assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 15
 

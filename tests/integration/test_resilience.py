@@ -60,6 +60,17 @@ def _wait_for(
     return final
 
 
+def _wait_until_processing(
+    tasks: task_pb2_grpc.TaskServiceStub, metadata: tuple[tuple[str, str]], task_id: str
+) -> None:
+    deadline = time.monotonic() + 20
+    while tasks.GetTask(task_pb2.GetTaskRequest(task_id=task_id), metadata=metadata).status != (
+        task_pb2.TASK_STATUS_PROCESSING
+    ):
+        assert time.monotonic() < deadline, "the task was never picked up"
+        time.sleep(0.05)
+
+
 def _result_blobs(stack: Stack, task_id: str) -> int:
     mongo: MongoClient[dict[str, object]]
     with MongoClient(stack.infra.mongo_uri) as mongo:
@@ -77,13 +88,7 @@ def test_a_worker_killed_mid_task_leaves_exactly_one_result(fragile_stack: Stack
             ),
             metadata=metadata,
         )
-        deadline = time.monotonic() + 20
-        while (
-            tasks.GetTask(task_pb2.GetTaskRequest(task_id=task.id), metadata=metadata).status
-            != task_pb2.TASK_STATUS_PROCESSING
-        ):
-            assert time.monotonic() < deadline, "the task was never picked up"
-            time.sleep(0.05)
+        _wait_until_processing(tasks, metadata, task.id)
         fragile_stack.kill_service("worker_svc")  # kill -9 while it waits for the slow source
         fragile_stack.restart_service("worker_svc")
         final = _wait_for(tasks, metadata, task.id, timeout=60)
@@ -159,13 +164,7 @@ def test_sigterm_hands_in_flight_tasks_back(fragile_stack: Stack, images: ImageS
     tasks, metadata, channel = _user(fragile_stack)
     with channel:
         task = tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/slower.png")), metadata=metadata)
-        deadline = time.monotonic() + 20
-        while (
-            tasks.GetTask(task_pb2.GetTaskRequest(task_id=task.id), metadata=metadata).status
-            != task_pb2.TASK_STATUS_PROCESSING
-        ):
-            assert time.monotonic() < deadline, "the task was never picked up"
-            time.sleep(0.05)
+        _wait_until_processing(tasks, metadata, task.id)
         started = time.monotonic()
         assert fragile_stack.services["worker_svc"].stop() == 0  # SIGTERM: a clean exit
         assert time.monotonic() - started < 6  # it did not wait for the slow source
