@@ -205,6 +205,12 @@ class Stack:
             raise RuntimeError(f"the UI is not built ({UI_BUILD} has no index.html): run `make ui`")
         argv = [sys.executable, "-m", "infra.ui_server", "--root", str(UI_BUILD), "--port", str(self.ports.ui)]
         argv += ["--gateway-url", f"http://{self.gateway_address}"]
+        # The browser checks uploads against the API's own limit before sending them.
+        max_upload = self.service_environment().get("PIXELFLOW_MAX_UPLOAD_BYTES") or os.environ.get(
+            "PIXELFLOW_MAX_UPLOAD_BYTES"
+        )
+        if max_upload:
+            argv += ["--max-upload-bytes", max_upload]
         if (DOCS_BUILD / "index.html").is_file():
             argv += ["--docs-root", str(DOCS_BUILD)]
         self.ui = ManagedProcess("ui", argv, self.root / "logs" / "ui.log", cwd=REPO_ROOT)

@@ -486,3 +486,9 @@ def test_the_dashboard_pages_through_many_tasks(
     expect(pagination.get_by_text("Page 1")).to_be_visible()
     expect(rows).to_have_count(page_size)
     assert shown() == expected_first
+
+    # Keyboard focus on a row is visible: the row's link draws a ring around the whole row.
+    page.keyboard.press("Tab")
+    rows.first.get_by_role("link").focus()
+    assert rows.first.get_by_role("link").evaluate("link => link.matches(':focus-visible')")
+    shot(page, "dashboard-keyboard-focus")

@@ -149,6 +149,7 @@ export function DashboardPage() {
               onClick={() => {
                 setPageToken(tokens[tokens.length - 1] ?? "");
                 setTokens(tokens.slice(0, -1));
+                window.scrollTo(0, 0); // a new page starts at its top
               }}
             >
               ← Newer
@@ -161,6 +162,7 @@ export function DashboardPage() {
               onClick={() => {
                 setTokens([...tokens, pageToken]);
                 setPageToken(nextToken);
+                window.scrollTo(0, 0); // a new page starts at its top
               }}
             >
               Older →

@@ -287,7 +287,7 @@ function Original({ task }: { task: Task }) {
     return (
       <div className="space-y-3">
         <ImageFrame>
-          <img src={url} alt="Original (loaded from its URL)" referrerPolicy="no-referrer" className="max-h-full max-w-full object-contain" />
+          <RemoteImage key={url} src={url} alt="Original (loaded from its URL)" />
         </ImageFrame>
         <a href={url} target="_blank" rel="noreferrer noopener" className={`block truncate rounded-sm text-sm text-indigo-600 hover:underline ${FOCUS_RING}`} data-testid="source-url">
           {url}
@@ -308,6 +308,28 @@ function Original({ task }: { task: Task }) {
     );
   }
   return null;
+}
+
+/** An image from somewhere else: a placeholder while it loads, and a note if the browser cannot show it. */
+function RemoteImage({ src, alt }: { src: string; alt: string }) {
+  const [state, setState] = useState<"loading" | "loaded" | "failed">("loading");
+  return (
+    <>
+      {state === "loading" && <Placeholder icon={<Spinner className="h-6 w-6 text-slate-400" />} text="Loading the original…" />}
+      {state === "failed" && (
+        <Placeholder text="The browser could not load this image." sub="The worker fetches the URL on its own; this preview is only a convenience." />
+      )}
+      <img
+        src={src}
+        alt={alt}
+        referrerPolicy="no-referrer"
+        onLoad={() => setState("loaded")}
+        onError={() => setState("failed")}
+        data-state={state}
+        className={state === "loaded" ? "max-h-full max-w-full object-contain" : "hidden"}
+      />
+    </>
+  );
 }
 
 function ImageFrame({ children }: { children: ReactNode }) {
