@@ -37,4 +37,4 @@ class WorkerSettings(CommonSettings, DataStoreSettings):
     fetch_read_timeout_seconds: float = Field(default=15.0, gt=0)
     # Decoder limits.
     image_max_pixels: int = Field(default=50_000_000, ge=1)
-    image_max_frames: int = Field(default=1000, ge=1)
+    image_max_frames: int = Field(default=100, ge=1)
