@@ -9,9 +9,9 @@ import multiprocessing
 import os
 import socket
 import uuid
-from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 
+from pebble import ProcessPool
 from pixelflow.v1 import worker_pb2, worker_pb2_grpc
 from pymongo import AsyncMongoClient
 
@@ -31,7 +31,19 @@ from worker_svc.sources import FetchPolicy, SourceFetcher, parse_allowed_network
 from worker_svc.status import ConsumerLag, WorkerRegistry, WorkerStatusServicer, publish_heartbeats
 
 
-async def run(settings: WorkerSettings) -> None:
+def start_pool(settings: WorkerSettings) -> ProcessPool:
+    """The image process pool, started before anything else: its forkserver is forked from this
+    process while no gRPC or Kafka thread exists yet (forking a process with gRPC threads can
+    crash it), and every later process, including those that replace one stopped at its
+    deadline, is forked from that server with the imaging modules already imported."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["worker_svc.imaging"])
+    pool = ProcessPool(max_workers=settings.worker_concurrency, context=context)
+    pool.schedule(os.getpid).result(timeout=60)  # the forkserver and the workers exist from here on
+    return pool
+
+
+async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
         settings.mongo_uri, serverSelectionTimeoutMS=settings.mongo_timeout_ms, tz_aware=True
@@ -42,10 +54,6 @@ async def run(settings: WorkerSettings) -> None:
     # the pool (worker_concurrency processes) is what bounds the CPU work.
     in_flight_limit = settings.worker_concurrency * 4
     stats = WorkerStats(capacity=in_flight_limit)
-
-    def new_pool() -> ProcessPoolExecutor:
-        # forkserver: the parent has Kafka and gRPC threads, which must not be forked into children.
-        return ProcessPoolExecutor(settings.worker_concurrency, mp_context=multiprocessing.get_context("forkserver"))
 
     processor = TaskProcessor(
         claims=TaskClaims(
@@ -60,7 +68,7 @@ async def run(settings: WorkerSettings) -> None:
                 allowed_networks=parse_allowed_networks(settings.fetch_allowed_networks),
             )
         ),
-        pool_factory=new_pool,
+        pool=pool,
         producer=producer,
         policy=ProcessingPolicy(
             max_attempts=settings.worker_max_attempts,
@@ -105,7 +113,8 @@ async def run(settings: WorkerSettings) -> None:
         lag.close()
         await verifier.close()
         producer.close()
-        processor.pool.shutdown(wait=False, cancel_futures=True)
+        pool.stop()  # type: ignore[no-untyped-call]
+        pool.join(timeout=5)
         await mongo.close()
 
     await serve(
@@ -122,7 +131,7 @@ async def run(settings: WorkerSettings) -> None:
 def main() -> None:
     settings = WorkerSettings()
     configure_logging("worker_svc", settings.log_level)
-    asyncio.run(run(settings))
+    asyncio.run(run(settings, start_pool(settings)))
 
 
 if __name__ == "__main__":

@@ -4,18 +4,15 @@ store the result, record the outcome. Failures become a stable code on the task.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import Executor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pebble import ProcessExpired, ProcessPool
 from pymongo.errors import ConnectionFailure
 
 from common.blobs import BlobStore
@@ -60,7 +57,7 @@ class TaskProcessor:
         claims: TaskClaims,
         blobs: BlobStore,
         fetcher: SourceFetcher,
-        pool_factory: Callable[[], Executor],
+        pool: ProcessPool,
         producer: AsyncProducer,
         policy: ProcessingPolicy,
         stats: WorkerStats,
@@ -69,8 +66,7 @@ class TaskProcessor:
         self._claims = claims
         self._blobs = blobs
         self._fetcher = fetcher
-        self._pool_factory = pool_factory
-        self.pool = pool_factory()
+        self._pool = pool
         self._producer = producer
         self._policy = policy
         self.stats = stats
@@ -109,15 +105,6 @@ class TaskProcessor:
                 return
             except (ConnectionFailure, PublishError, asyncio.CancelledError):
                 raise  # infrastructure trouble or shutdown: the consumer decides
-            except BrokenProcessPool:
-                # A pool process died (killed, out of memory) mid-image: start a new pool and
-                # record the task as failed rather than crash-looping on it.
-                log.exception("image process pool broke; replacing it")
-                self.pool = self._pool_factory()
-                await self._fail(
-                    claim, TaskFailedError("PROCESSING_CRASHED", "the image process crashed on this input")
-                )
-                return
             except TaskFailedError as failure:
                 if failure.retryable and claim.attempt < self._policy.max_attempts:
                     delay = self._policy.retry_backoff_seconds * 2 ** (claim.attempt - 1)
@@ -145,24 +132,26 @@ class TaskProcessor:
         fetched = time.perf_counter()
         operations = parse_operations(operations_from_document(task.get("operations", [])))
         output = parse_output(output_from_document(task.get("output", {})))
-        job = functools.partial(
+        # pebble enforces the deadline by stopping the process that runs the job (and starts a
+        # fresh one): an image that takes too long cannot keep a core busy after its task failed.
+        job = self._pool.schedule(
             process,
-            data,
-            operations,
-            output,
-            auto_orient=not task.get("skip_auto_orient", False),
-            limits=self._policy.limits,
+            args=(data, operations, output),
+            kwargs={"auto_orient": not task.get("skip_auto_orient", False), "limits": self._policy.limits},
+            timeout=self._policy.deadline_seconds,
         )
         try:
-            result = await asyncio.wait_for(
-                asyncio.get_running_loop().run_in_executor(self.pool, job), self._policy.deadline_seconds
-            )
+            # Cancelling this await (shutdown) cancels the job, which stops its process too.
+            result = await asyncio.wrap_future(job)
         except ImageError as exc:
             raise TaskFailedError(str(exc.code.value), exc.message) from exc
         except TimeoutError as exc:
             raise TaskFailedError(
                 "DEADLINE_EXCEEDED", f"processing took longer than {self._policy.deadline_seconds:.0f} s"
             ) from exc
+        except ProcessExpired as exc:
+            # The process died under the image (killed, out of memory): not worth retrying.
+            raise TaskFailedError("PROCESSING_CRASHED", "the image process crashed on this input") from exc
         timings = {
             "queued_ms": round(queued_ms, 2),
             "fetch_ms": round((fetched - started) * 1000, 2),

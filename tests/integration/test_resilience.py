@@ -3,6 +3,7 @@ a worker killed mid-task, and Kafka down while tasks are created."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,7 @@ import grpc
 import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from PIL import Image
 from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc
 from pymongo import MongoClient
 
@@ -191,3 +193,29 @@ def test_health_names_the_upstream_that_is_down(fragile_stack: Stack) -> None:
     finally:
         fragile_stack.restart_service("worker_svc")
     assert httpx.get(url, timeout=10).status_code == 200
+
+
+def test_the_deadline_stops_the_process_working_on_a_slow_image(fragile_stack: Stack, images: ImageServer) -> None:
+    """A task over its deadline fails, and the process working on it is stopped: with one pool
+    process, the next task runs at once instead of waiting for the abandoned image."""
+    heavy = io.BytesIO()
+    Image.new("RGB", (7000, 7000), (120, 30, 200)).save(heavy, "PNG")  # 49 MP, under the 50 MP limit
+    fragile_stack.environment["PIXELFLOW_WORKER_CONCURRENCY"] = "1"
+    fragile_stack.restart_service("worker_svc")
+    tasks, metadata, channel = _user(fragile_stack)
+    try:
+        with channel:
+            blurs = [task_pb2.Operation(blur=task_pb2.Blur(sigma=100))] * 20  # ~35 s of work here
+            slow = tasks.CreateTask(
+                task_pb2.CreateTaskRequest(upload=task_pb2.Upload(content=heavy.getvalue()), operations=blurs),
+                metadata=metadata,
+            )
+            final = _wait_for(tasks, metadata, slow.id, timeout=60)
+            assert final.status == task_pb2.TASK_STATUS_FAILED and final.error.code == "DEADLINE_EXCEEDED", final
+            started = time.monotonic()
+            quick = tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/quick.png")), metadata=metadata)
+            assert _wait_for(tasks, metadata, quick.id, timeout=60).status == task_pb2.TASK_STATUS_COMPLETED
+            assert time.monotonic() - started < 10  # not stuck behind the abandoned image
+    finally:
+        del fragile_stack.environment["PIXELFLOW_WORKER_CONCURRENCY"]
+        fragile_stack.restart_service("worker_svc")
