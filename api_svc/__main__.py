@@ -45,7 +45,12 @@ async def run(settings: ApiSettings) -> None:
         settings.kafka_bootstrap, [STATUS_TOPIC], hub.on_status_record, asyncio.get_running_loop(), name="api-status"
     )
     listener.start()
-    service = TaskService(repository, producer, hub, Limits(max_upload_bytes=settings.max_upload_bytes))
+    service = TaskService(
+        repository,
+        producer,
+        hub,
+        Limits(max_upload_bytes=settings.max_upload_bytes, max_watches_per_user=settings.max_watches_per_user),
+    )
     relay = asyncio.create_task(service.relay_outbox(settings.outbox_interval_seconds, settings.stranded_task_seconds))
 
     async def shutdown() -> None:

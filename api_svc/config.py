@@ -18,6 +18,8 @@ class ApiSettings(CommonSettings, DataStoreSettings):
     signing_keys_refresh_seconds: float = Field(default=300.0, gt=0)
     # Largest upload accepted (bytes); larger is INVALID_ARGUMENT before anything is stored.
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    # Open WatchTask streams per user (per replica); more is RESOURCE_EXHAUSTED.
+    max_watches_per_user: int = Field(default=32, ge=1)
     # Where clients fetch results: processed_url = <this>/v1/tasks/<id>/result.
     public_base_url: str = "http://127.0.0.1:8080"
     # Tasks not confirmed by Kafka are published again by the outbox relay after this many seconds.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import hashlib
 import json
@@ -19,7 +20,7 @@ from pixelflow.v1 import task_pb2
 
 from api_svc.repository import Document, TaskRepository
 from api_svc.watch import WatchHub
-from common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from common.image_types import CONTENT_TYPES, detect_format
 from common.kafka import STATUS_TOPIC, TASKS_TOPIC, AsyncProducer, PublishError
 from common.logging import request_id_var
@@ -41,6 +42,8 @@ _WATCH_SAFETY_INTERVAL = 15.0
 @dataclass(frozen=True)
 class Limits:
     max_upload_bytes: int
+    # Open WatchTask streams per user on one replica: each holds a connection and a wake-up queue.
+    max_watches_per_user: int = 32
 
 
 class TaskService:
@@ -50,6 +53,7 @@ class TaskService:
         self._hub = hub
         self._limits = limits
         self._background: set[asyncio.Task[None]] = set()
+        self._watches: collections.Counter[str] = collections.Counter()
 
     # -- create ------------------------------------------------------------------------------
     async def create(self, owner_id: str, request: task_pb2.CreateTaskRequest) -> Document:
@@ -210,6 +214,22 @@ class TaskService:
         return documents, next_token
 
     async def watch(self, owner_id: str, task_id: str) -> AsyncIterator[Document]:
+        if self._watches[owner_id] >= self._limits.max_watches_per_user:
+            raise ResourceExhausted(
+                f"at most {self._limits.max_watches_per_user} tasks can be watched at once; "
+                "close a watch or wait for a task to finish",
+                retry_after_seconds=5,
+            )
+        self._watches[owner_id] += 1
+        try:
+            async for document in self._watch(owner_id, task_id):
+                yield document
+        finally:
+            self._watches[owner_id] -= 1
+            if self._watches[owner_id] <= 0:
+                del self._watches[owner_id]
+
+    async def _watch(self, owner_id: str, task_id: str) -> AsyncIterator[Document]:
         with self._hub.subscribe(_checked_id(task_id)) as changed:
             document = await self.get(owner_id, task_id)
             yield document

@@ -326,3 +326,39 @@ def test_cancels_racing_the_worker_stay_cancelled(client: Client, images: ImageS
         current = client.tasks.GetTask(task_pb2.GetTaskRequest(task_id=task_id), metadata=client.metadata)
         assert current.status == task_pb2.TASK_STATUS_CANCELLED, current
         assert not current.HasField("result")
+
+
+def _first(stream: Any) -> Any:
+    for item in stream:
+        return item
+    raise AssertionError("the stream ended without a message")
+
+
+def _close(stream: Any) -> None:
+    stream.cancel()
+
+
+def test_watches_per_user_are_bounded(stack: Stack, auth: auth_pb2_grpc.AuthServiceStub, images: ImageServer) -> None:
+    """Each open WatchTask holds a stream and a queue: a user gets 32 at once (the default), the
+    33rd is RESOURCE_EXHAUSTED, and closing one frees its place."""
+    with grpc.insecure_channel(stack.address("api_svc")) as channel:
+        user = Client(channel, auth)
+        slow = user.create(source_url=images.url("/slow.jpg"))
+        watches = [
+            user.tasks.WatchTask(task_pb2.WatchTaskRequest(task_id=slow.id), metadata=user.metadata, timeout=30)
+            for _ in range(32)
+        ]
+        try:
+            for watch in watches:
+                _first(watch)  # each is open and has sent the current state
+            extra = user.tasks.WatchTask(task_pb2.WatchTaskRequest(task_id=slow.id), metadata=user.metadata, timeout=30)
+            code, message = code_of(lambda: _first(extra))
+            assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "at most 32" in message
+            _close(watches.pop())
+            time.sleep(0.5)  # the server notices the cancelled stream
+            again = user.tasks.WatchTask(task_pb2.WatchTaskRequest(task_id=slow.id), metadata=user.metadata, timeout=30)
+            assert _first(again).task.id == slow.id
+            _close(again)
+        finally:
+            for watch in watches:
+                _close(watch)
