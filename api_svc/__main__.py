@@ -29,11 +29,7 @@ async def run(settings: ApiSettings) -> None:
     )
     repository = TaskRepository(mongo[settings.mongo_database])
     await repository.ensure_indexes()
-    verifier = TokenVerifier(
-        settings.auth_addr,
-        revocation_poll_seconds=settings.revocation_poll_seconds,
-        keys_refresh_seconds=settings.signing_keys_refresh_seconds,
-    )
+    verifier = TokenVerifier.from_settings(settings)
     await verifier.start()
     producer = AsyncProducer(
         settings.kafka_bootstrap,

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from common.settings import CommonSettings, DataStoreSettings
+from common.settings import CommonSettings, DataStoreSettings, TokenVerifierSettings
 
 
-class ApiSettings(CommonSettings, DataStoreSettings):
+class ApiSettings(CommonSettings, DataStoreSettings, TokenVerifierSettings):
     api_port: int = Field(default=50052, ge=0, le=65535)
     # CreateTask waits this long for Kafka's confirmation; after that the outbox takes over.
     kafka_delivery_timeout_ms: int = Field(default=3000, ge=100)
-    # host:port of auth_svc, for its public keys and revocations.
-    auth_addr: str = "127.0.0.1:50051"
-    # A revoked session stops working within this many seconds.
-    revocation_poll_seconds: float = Field(default=2.0, gt=0)
-    signing_keys_refresh_seconds: float = Field(default=300.0, gt=0)
     # Largest upload accepted (bytes); larger is INVALID_ARGUMENT before anything is stored.
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     # Open WatchTask streams per user (per replica); more is RESOURCE_EXHAUSTED.

@@ -13,7 +13,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from common.blobs import BlobStore
 from common.errors import Unavailable
-from common.task_locks import TASK_LOCKS, ensure_lock_indexes, forget, release_final, take_final
+from common.task_locks import TASK_LOCKS, ensure_lock_indexes, finish, forget
 from common.tasks import IDEMPOTENCY, OUTBOX, TASKS, TERMINAL, Status, utcnow
 
 Document = dict[str, Any]
@@ -116,24 +116,17 @@ class TaskRepository:
             current = await self._tasks.find_one({"_id": task_id, "owner_id": owner_id})
             if current is None or Status(current["status"]) in TERMINAL:
                 return None
-            if not await take_final(self._locks, task_id, Status.CANCELLED.value, "api"):
-                return None
-            now = utcnow()
-            fields = {"status": Status.CANCELLED.value, "updated_at": now, "completed_at": now, "lease_until": None}
-            try:
-                await self._tasks.update_one({"_id": task_id}, {"$set": fields})
-            except BaseException:
-                await release_final(self._locks, task_id, "api")
-                raise
-            return {**current, **fields}
+            written = await finish(self._tasks, self._locks, task_id, Status.CANCELLED.value, owner="api", fields={})
+            return None if written is None else {**current, **written}
 
     async def delete(self, owner_id: str, task_id: str) -> Document | None:
         async with store_errors():
             document = await self._tasks.find_one_and_delete({"_id": task_id, "owner_id": owner_id})
-            if document is not None:
-                await self._outbox.delete_one({"_id": task_id})
-                await forget(self._locks, task_id)
-            if document is not None and document.get("idempotency_key"):
+            if document is None:
+                return None
+            await self._outbox.delete_one({"_id": task_id})
+            await forget(self._locks, task_id)
+            if document.get("idempotency_key"):
                 await self._keys.delete_one({"_id": f"{owner_id}:{document['idempotency_key']}"})
             return document
 
@@ -142,11 +135,3 @@ class TaskRepository:
         with contextlib.suppress(PyMongoError):
             await self._tasks.delete_one({"_id": task_id})
             await self._outbox.delete_one({"_id": task_id})
-
-    async def counts(self) -> dict[str, int]:
-        async with store_errors():
-            return {
-                status.value: await self._tasks.count_documents({"status": status.value})
-                for status in Status
-                if status not in TERMINAL
-            }

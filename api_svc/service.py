@@ -66,7 +66,10 @@ class TaskService:
                 f"idempotency_key must be printable and at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
                 field="idempotency_key",
             )
-        fingerprint = _fingerprint(request, upload_bytes)
+        operations = [message_to_document(op) for op in request.operations]
+        output = message_to_document(request.output)
+        # Only a keyed request needs one (it hashes the whole upload).
+        fingerprint = _fingerprint(request, upload_bytes, operations, output) if key else ""
         task_id = uuid.uuid4().hex
         now = utcnow()
         document: Document = {
@@ -74,11 +77,10 @@ class TaskService:
             "owner_id": owner_id,
             "status": Status.PENDING.value,
             "source": source,
-            "operations": [message_to_document(op) for op in request.operations],
-            "output": message_to_document(request.output),
+            "operations": operations,
+            "output": output,
             "skip_auto_orient": request.skip_auto_orient,
             "idempotency_key": key or None,
-            "fingerprint": fingerprint,
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
@@ -280,13 +282,15 @@ def _checked_id(task_id: str) -> str:
     return task_id
 
 
-def _fingerprint(request: task_pb2.CreateTaskRequest, upload: bytes | None) -> str:
+def _fingerprint(
+    request: task_pb2.CreateTaskRequest, upload: bytes | None, operations: list[Document], output: Document
+) -> str:
     """What makes two requests 'the same' for idempotency: everything but the key."""
     canonical: dict[str, Any] = {
         "source_url": request.source_url if request.WhichOneof("source") == "source_url" else None,
         "upload_sha256": hashlib.sha256(upload).hexdigest() if upload is not None else None,
-        "operations": [message_to_document(op) for op in request.operations],
-        "output": message_to_document(request.output),
+        "operations": operations,
+        "output": output,
         "skip_auto_orient": request.skip_auto_orient,
     }
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()

@@ -20,6 +20,7 @@ from pixelflow.v1 import auth_pb2, auth_pb2_grpc
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from common.errors import Unauthenticated
+from common.settings import TokenVerifierSettings
 from common.tokens import INVALID_TOKEN_MESSAGE, AccessClaims, b64url_decode, bearer_token, verify_access_token
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,14 @@ class TokenVerifier:
         self._since: Timestamp | None = None
         self._keys_fetched_at = 0.0
         self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def from_settings(cls, settings: TokenVerifierSettings) -> TokenVerifier:
+        return cls(
+            settings.auth_addr,
+            revocation_poll_seconds=settings.revocation_poll_seconds,
+            keys_refresh_seconds=settings.signing_keys_refresh_seconds,
+        )
 
     async def start(self) -> None:
         """Waits (with backoff, up to a minute) for auth_svc, then keeps keys and revocations fresh."""

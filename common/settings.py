@@ -34,3 +34,15 @@ class DataStoreSettings(BaseSettings):
     # How long a call waits for MongoDB before answering UNAVAILABLE.
     mongo_timeout_ms: int = Field(default=3000, ge=100)
     kafka_bootstrap: str = "127.0.0.1:19092"
+
+
+class TokenVerifierSettings(BaseSettings):
+    """How a service that verifies access tokens locally reaches auth_svc (api_svc, worker_svc)."""
+
+    model_config = SettingsConfigDict(env_prefix="PIXELFLOW_", extra="ignore", frozen=True)
+
+    # host:port of auth_svc, for its public keys and revocations.
+    auth_addr: str = "127.0.0.1:50051"
+    # A revoked session stops working within this many seconds.
+    revocation_poll_seconds: float = Field(default=2.0, gt=0)
+    signing_keys_refresh_seconds: float = Field(default=300.0, gt=0)

@@ -58,9 +58,27 @@ async def final_outcome(locks: Locks, task_id: str) -> str | None:
     return None if lock is None else str(lock["outcome"])
 
 
-async def release_final(locks: Locks, task_id: str, owner: str) -> None:
-    """Undo take_final when the terminal write could not be made (the store failed)."""
-    await locks.delete_one({"_id": f"{task_id}:final", "owner": owner})
+async def finish(
+    tasks: AsyncCollection[dict[str, Any]],
+    locks: Locks,
+    task_id: str,
+    outcome: str,
+    *,
+    owner: str,
+    fields: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Writes the task's terminal state if `owner` wins its final lock; returns the fields
+    written (None: the task already has an outcome). A failed write gives the lock back."""
+    if not await take_final(locks, task_id, outcome, owner):
+        return None
+    now = utcnow()
+    final = {"status": outcome, "completed_at": now, "updated_at": now, "lease_until": None, **fields}
+    try:
+        await tasks.update_one({"_id": task_id}, {"$set": final})
+    except BaseException:
+        await locks.delete_one({"_id": f"{task_id}:final", "owner": owner})
+        raise
+    return final
 
 
 async def forget(locks: Locks, task_id: str) -> None:

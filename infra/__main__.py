@@ -2,6 +2,7 @@
 
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -13,6 +14,27 @@ from infra.envoy import EnvoyProxy
 from infra.infrastructure import InfraPorts, Infrastructure, kafka_rss_mib
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="PixelFlow's local infrastructure.")
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM and Ctrl-C set the event. Installed before anything starts, so that a signal
+    during start-up also ends in an orderly stop."""
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, request_stop)
+    return stop_requested
+
+
+def _run_until(stop_requested: threading.Event, dead: Callable[[], str | None], logs: Path) -> None:
+    """Waits for a stop signal; exits 1 as soon as `dead()` names something that stopped."""
+    while not stop_requested.wait(1.0):
+        if (what := dead()) is not None:
+            typer.echo(f"{what} stopped unexpectedly; see the logs under {logs}", err=True)
+            raise typer.Exit(1)
 
 
 @app.command()
@@ -37,14 +59,7 @@ def up(
 ) -> None:
     """Start the stack, print its endpoints and keep it running until Ctrl-C or SIGTERM."""
     ports = InfraPorts(postgres_port, ferretdb_port, kafka_port, kafka_controller_port)
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    # Installed before starting: a Ctrl-C during start-up also ends in an orderly stop.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, request_stop)
+    stop_requested = _stop_on_signals()
     infra = Infrastructure(data_dir, ports, throwaway=throwaway)
     envoy: EnvoyProxy | None = None
     try:
@@ -59,10 +74,8 @@ def up(
             typer.echo(f"{'envoy':9} admin {envoy.admin_url}")
         rss = kafka_rss_mib(infra)
         typer.echo(f"started in {infra.timings['total']:.1f}s; Kafka RSS {rss or 0:.0f} MiB. Ctrl-C stops.")
-        while not stop_requested.wait(1.0):
-            if len(infra.processes()) < 3:  # processes() lists only the running ones
-                typer.echo(f"a server exited unexpectedly; see the logs under {data_dir}", err=True)
-                raise typer.Exit(1)
+        # processes() lists only the running ones.
+        _run_until(stop_requested, lambda: None if len(infra.processes()) == 3 else "a server", data_dir)
     finally:
         if envoy is not None:
             envoy.stop()
@@ -78,13 +91,7 @@ def run(
     # Imported here: the stack needs the generated stubs, `fetch` and `up` do not.
     from infra.stack import Stack, StackPorts  # noqa: PLC0415
 
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, request_stop)
+    stop_requested = _stop_on_signals()
     stack = Stack(data_dir, StackPorts(), throwaway=False)
     try:
         stack.start()
@@ -103,11 +110,14 @@ def run(
         for name, where in rows:
             typer.echo(f"{name:15} {where}")
         typer.echo("PixelFlow is up. Ctrl-C stops everything.")
-        while not stop_requested.wait(1.0):
-            dead = [name for name, process in stack.services.items() if not process.running]
-            if dead or len(stack.infra.processes()) < 3:
-                typer.echo(f"stopped unexpectedly: {dead or 'infrastructure'}; see {stack.root / 'logs'}", err=True)
-                raise typer.Exit(1)
+
+        def dead() -> str | None:
+            names = [name for name, process in stack.services.items() if not process.running]
+            if len(stack.infra.processes()) < 3:
+                names.append("a server")
+            return ", ".join(names) or None
+
+        _run_until(stop_requested, dead, stack.root / "logs")
     finally:
         stack.stop()
 

@@ -60,7 +60,7 @@ def ferretdb_version() -> str:
     return match.group(1)
 
 
-def _fingerprint(*files: Path) -> str:
+def files_fingerprint(*files: Path) -> str:
     digest = hashlib.sha256()
     for file in files:
         digest.update(file.name.encode())
@@ -84,7 +84,7 @@ def _is_complete(target: Path, fingerprint: str) -> bool:
     return marker.is_file() and marker.read_text().strip() == fingerprint
 
 
-def _build_once(name: str, target: Path, fingerprint: str, build: Callable[[Path], None]) -> None:
+def build_once(name: str, target: Path, fingerprint: str, build: Callable[[Path], None]) -> None:
     """Run ``build(tmp_dir)`` unless ``target`` is complete; install it atomically with a marker."""
     if _is_complete(target, fingerprint):
         return
@@ -102,7 +102,7 @@ def _build_once(name: str, target: Path, fingerprint: str, build: Callable[[Path
         say(f"{name}: ready in {time.monotonic() - started:.1f}s -> {target}")
 
 
-def _run(argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+def run_command(argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
     """Run a build step; on failure raise with its output (a bare exit code helps nobody)."""
     result = subprocess.run(
         argv, check=False, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -117,11 +117,11 @@ def apt_install(*packages: str) -> None:
     with _APT_LOCK:
         say(f"apt: installing {' '.join(packages)} (first run on this machine)")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        _run(["apt-get", "update", "-q"], env=env)
-        _run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages], env=env)
+        run_command(["apt-get", "update", "-q"], env=env)
+        run_command(["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages], env=env)
 
 
-def _require_tool(tool: str, package: str) -> str:
+def require_tool(tool: str, package: str) -> str:
     found = shutil.which(tool)
     if found is None:
         apt_install(package)
@@ -137,10 +137,10 @@ def ensure_kafka() -> Path:
     target = cache_root() / f"kafka-{version}"
 
     def build(tmp: Path) -> None:
-        _require_tool("java", "openjdk-17-jre-headless")  # Kafka 4.x needs Java 17+
-        mvn = _require_tool("mvn", "maven")
+        require_tool("java", "openjdk-17-jre-headless")  # Kafka 4.x needs Java 17+
+        mvn = require_tool("mvn", "maven")
         say(f"kafka {version}: resolving broker jars with Maven")
-        _run(
+        run_command(
             [
                 mvn,
                 "-q",
@@ -152,7 +152,7 @@ def ensure_kafka() -> Path:
             cwd=KAFKA_POM.parent,
         )
 
-    _build_once(f"kafka-{version}", target, _fingerprint(KAFKA_POM), build)
+    build_once(f"kafka-{version}", target, files_fingerprint(KAFKA_POM), build)
     return target / "libs"
 
 
@@ -165,7 +165,7 @@ def ensure_ferretdb() -> Path:
     def build(tmp: Path) -> None:
         # Debian's golang-go may be older than go.mod wants; GOTOOLCHAIN=auto then fetches the
         # right toolchain (itself a Go module) from the module proxy.
-        go = _require_tool("go", "golang-go")
+        go = require_tool("go", "golang-go")
         say(f"ferretdb {version}: building with Go (about a minute when cold)")
         env = {
             **os.environ,
@@ -176,9 +176,9 @@ def ensure_ferretdb() -> Path:
             "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "auto"),
             "CGO_ENABLED": "0",
         }
-        _run([go, "build", "-trimpath", "-o", str(tmp / "ferretdb"), "."], cwd=FERRETDB_SRC, env=env)
+        run_command([go, "build", "-trimpath", "-o", str(tmp / "ferretdb"), "."], cwd=FERRETDB_SRC, env=env)
 
-    _build_once(f"ferretdb-{version}", target, _fingerprint(*sources), build)
+    build_once(f"ferretdb-{version}", target, files_fingerprint(*sources), build)
     return target / "ferretdb"
 
 

@@ -7,7 +7,6 @@ regardless (see :mod:`infra.process`), so starting from worker threads is safe.
 
 import atexit
 import shutil
-import signal
 import tempfile
 import threading
 import time
@@ -15,8 +14,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import Any, Self
+from types import TracebackType
+from typing import Self
 
 from infra.ferretdb import Backend, FerretDBServer
 from infra.kafka import KafkaBroker
@@ -76,13 +75,12 @@ class Infrastructure:
             self.root / "ferretdb",
             self.ports.ferretdb,
             backend=ferretdb_backend,
-            postgres_url=f"postgres://postgres@127.0.0.1:{self.ports.postgres}/{FERRETDB_DATABASE}",
+            postgres_url=self.postgres.dsn_for(FERRETDB_DATABASE),
         )
         self.kafka = KafkaBroker(self.root / "kafka", self.ports.kafka, self.ports.kafka_controller)
         self.timings: dict[str, float] = {}
         self._started: list[str] = []
         self._lock = threading.Lock()
-        self._previous_handlers: dict[int, Any] = {}
 
     # -- endpoints ---------------------------------------------------------------------------
     @property
@@ -175,28 +173,6 @@ class Infrastructure:
                 say(f"{name}: stopped in {time.monotonic() - t0:.1f}s")
         self._started.clear()
         atexit.unregister(self.stop)
-        self._restore_signal_handlers()
-
-    def install_signal_handlers(self) -> None:
-        """Make SIGTERM/SIGINT stop the stack, then exit (main thread only; used by the CLI).
-
-        Without this, SIGTERM kills Python without running ``finally``/``atexit``; the children
-        would still die (PDEATHSIG) but PostgreSQL and Kafka shut down less gracefully.
-        """
-
-        def handler(signum: int, frame: FrameType | None) -> None:
-            self.stop()
-            raise SystemExit(128 + signum)
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self._previous_handlers[sig] = signal.signal(sig, handler)
-
-    def _restore_signal_handlers(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig, previous in self._previous_handlers.items():
-            signal.signal(sig, previous)
-        self._previous_handlers.clear()
 
     def __enter__(self) -> Self:
         self.start()

@@ -105,7 +105,8 @@ class Stack:
 
     @property
     def auth_database_url(self) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.ports.infra.postgres}/{AUTH_DATABASE}"
+        # SQLAlchemy names the driver in the scheme.
+        return self.infra.postgres.dsn_for(AUTH_DATABASE).replace("postgresql://", "postgresql+asyncpg://", 1)
 
     @property
     def envoy_config_path(self) -> Path:

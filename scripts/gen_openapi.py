@@ -39,7 +39,7 @@ import google.api
 import grpc_tools
 from grpc_tools import protoc
 
-from infra.cache import _build_once, _fingerprint, _require_tool, _run, cache_root
+from infra.cache import build_once, cache_root, files_fingerprint, require_tool, run_command
 from infra.log import say
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,7 +104,7 @@ def ensure_plugin() -> Path:
     target = cache_root() / f"protoc-gen-openapiv2-{version}"
 
     def build(tmp: Path) -> None:
-        go = _require_tool("go", "golang-go")
+        go = require_tool("go", "golang-go")
         say(f"protoc-gen-openapiv2 {version}: building with Go (about 30 s when cold)")
         env = {
             **os.environ,
@@ -114,12 +114,12 @@ def ensure_plugin() -> Path:
             "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "auto"),
             "CGO_ENABLED": "0",
         }
-        _run(
+        run_command(
             [go, "build", "-trimpath", "-o", str(tmp / "protoc-gen-openapiv2"), PLUGIN_PACKAGE], cwd=TOOLS_DIR, env=env
         )
 
-    fingerprint = _fingerprint(TOOLS_DIR / "go.mod", TOOLS_DIR / "go.sum")
-    _build_once(f"protoc-gen-openapiv2-{version}", target, fingerprint, build)
+    fingerprint = files_fingerprint(TOOLS_DIR / "go.mod", TOOLS_DIR / "go.sum")
+    build_once(f"protoc-gen-openapiv2-{version}", target, fingerprint, build)
     return target / "protoc-gen-openapiv2"
 
 
@@ -128,12 +128,12 @@ def ensure_swagger_ui() -> Path:
     target = cache_root() / f"{SWAGGER_UI_PACKAGE}-{SWAGGER_UI_VERSION}"
 
     def build(tmp: Path) -> None:
-        npm = _require_tool("npm", "npm")
+        npm = require_tool("npm", "npm")
         say(f"{SWAGGER_UI_PACKAGE} {SWAGGER_UI_VERSION}: installing with npm")
         # --ignore-scripts: the package pulls in an analytics dependency whose postinstall
         # script phones home; we only copy static files out of it.
         env = {**os.environ, "SCARF_ANALYTICS": "false"}
-        _run(
+        run_command(
             [
                 npm,
                 "install",
@@ -149,7 +149,7 @@ def ensure_swagger_ui() -> Path:
             env=env,
         )
 
-    _build_once(f"{SWAGGER_UI_PACKAGE}-{SWAGGER_UI_VERSION}", target, SWAGGER_UI_VERSION, build)
+    build_once(f"{SWAGGER_UI_PACKAGE}-{SWAGGER_UI_VERSION}", target, SWAGGER_UI_VERSION, build)
     return target / "node_modules" / SWAGGER_UI_PACKAGE
 
 

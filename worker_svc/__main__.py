@@ -91,11 +91,7 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
     )
     heartbeat_listener.start()
     lag = ConsumerLag(settings.kafka_bootstrap)
-    verifier = TokenVerifier(
-        settings.auth_addr,
-        revocation_poll_seconds=settings.revocation_poll_seconds,
-        keys_refresh_seconds=settings.signing_keys_refresh_seconds,
-    )
+    verifier = TokenVerifier.from_settings(settings)
     await verifier.start()
     background = [
         asyncio.create_task(consumer.run()),

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from common.task_locks import Locks, attempt_lease, final_outcome, release_final, take_attempt, take_final
+from common.task_locks import Locks, attempt_lease, final_outcome, finish, take_attempt
 from common.tasks import TERMINAL, Status, as_utc, utcnow
 
 Document = dict[str, Any]
@@ -27,7 +27,6 @@ class ClaimOutcome(enum.Enum):
 class Claim:
     outcome: ClaimOutcome
     task: Document | None = None
-    lease_until: datetime | None = None
 
     @property
     def attempt(self) -> int:
@@ -51,14 +50,14 @@ class TaskClaims:
         now = utcnow()
         lease_until = current.get("lease_until")
         if current["status"] == Status.PROCESSING.value and lease_until is not None and as_utc(lease_until) > now:
-            return Claim(ClaimOutcome.LEASED, current, as_utc(lease_until))
+            return Claim(ClaimOutcome.LEASED, current)
         attempt = int(current.get("attempts", 0)) + 1
         # The document may lag behind the locks (a lost update): skip attempts whose owner's
         # lease has run out; stop at one that is still held.
         while not await take_attempt(self._locks, task_id, attempt, self._worker_id, now + self._lease):
             held_until = await attempt_lease(self._locks, task_id, attempt)
             if held_until is not None and held_until > now:
-                return Claim(ClaimOutcome.LEASED, current, held_until)
+                return Claim(ClaimOutcome.LEASED, current)
             attempt += 1
         fields = {
             "status": Status.PROCESSING.value,
@@ -133,24 +132,8 @@ class TaskClaims:
         task_id = claim.task["_id"]
         if not await self._still_mine(claim):
             return False
-        if not await take_final(self._locks, task_id, status.value, f"{self._worker_id}#{claim.attempt}"):
+        owner = f"{self._worker_id}#{claim.attempt}"
+        if await finish(self._tasks, self._locks, task_id, status.value, owner=owner, fields=fields) is None:
             await self._settle_if_final(task_id)
             return False
-        now = utcnow()
-        try:
-            await self._tasks.update_one(
-                {"_id": task_id},
-                {
-                    "$set": {
-                        "status": status.value,
-                        "completed_at": now,
-                        "updated_at": now,
-                        "lease_until": None,
-                        **fields,
-                    }
-                },
-            )
-        except BaseException:
-            await release_final(self._locks, task_id, f"{self._worker_id}#{claim.attempt}")
-            raise
         return True

@@ -6,16 +6,12 @@ import os
 
 from pydantic import Field
 
-from common.settings import CommonSettings, DataStoreSettings
+from common.settings import CommonSettings, DataStoreSettings, TokenVerifierSettings
 
 
-class WorkerSettings(CommonSettings, DataStoreSettings):
+class WorkerSettings(CommonSettings, DataStoreSettings, TokenVerifierSettings):
     # gRPC port for WorkerStatusService and health; 0 picks a free one (extra workers on one host).
     worker_status_port: int = Field(default=50053, ge=0, le=65535)
-    # host:port of auth_svc: WorkerStatusService answers signed-in users only (it names hosts).
-    auth_addr: str = "127.0.0.1:50051"
-    revocation_poll_seconds: float = Field(default=2.0, gt=0)
-    signing_keys_refresh_seconds: float = Field(default=300.0, gt=0)
     # Tasks processed at once; the image work runs in a process pool of this size.
     worker_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     # A claimed task belongs to its worker this long; after that another worker may take it
