@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from datetime import timedelta
 
 from pixelflow.v1 import task_pb2, task_pb2_grpc
 from pymongo import AsyncMongoClient
 
+from api_svc.blob_sweep import sweep_forever
 from api_svc.config import ApiSettings
 from api_svc.repository import Document, TaskRepository
 from api_svc.service import Limits, TaskService
 from api_svc.servicer import TaskServicer
 from api_svc.watch import WatchHub
 from common.auth_client import TokenVerifier
+from common.blobstore import open_blob_store
 from common.kafka import STATUS_TOPIC, AsyncProducer, TopicListener
 from common.logging import configure_logging
 from common.server import serve
@@ -41,18 +44,37 @@ async def run(settings: ApiSettings) -> None:
         settings.kafka_bootstrap, [STATUS_TOPIC], hub.on_status_record, asyncio.get_running_loop(), name="api-status"
     )
     listener.start()
+    blobs = open_blob_store(settings)
     service = TaskService(
         repository,
+        blobs,
         producer,
         hub,
-        Limits(max_upload_bytes=settings.max_upload_bytes, max_watches_per_user=settings.max_watches_per_user),
+        Limits(
+            max_upload_bytes=settings.max_upload_bytes,
+            max_inline_upload_bytes=settings.max_inline_upload_bytes,
+            max_watches_per_user=settings.max_watches_per_user,
+        ),
     )
-    relay = asyncio.create_task(service.relay_outbox(settings.outbox_interval_seconds, settings.stranded_task_seconds))
+    background = [
+        asyncio.create_task(service.relay_outbox(settings.outbox_interval_seconds, settings.stranded_task_seconds)),
+        asyncio.create_task(
+            sweep_forever(
+                repository,
+                blobs,
+                settings.blob_sweep_interval_seconds,
+                timedelta(seconds=settings.blob_sweep_grace_seconds),
+            )
+        ),
+    ]
 
     async def shutdown() -> None:
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay
+        for job in background:
+            job.cancel()
+        for job in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+        await blobs.close()
         listener.stop()
         producer.close()
         await verifier.close()

@@ -11,8 +11,12 @@ class ApiSettings(CommonSettings, DataStoreSettings, TokenVerifierSettings):
     api_port: int = Field(default=50052, ge=0, le=65535)
     # CreateTask waits this long for Kafka's confirmation; after that the outbox takes over.
     kafka_delivery_timeout_ms: int = Field(default=3000, ge=100)
-    # Largest upload accepted (bytes); larger is INVALID_ARGUMENT before anything is stored.
-    max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    # Largest upload accepted (bytes); larger is INVALID_ARGUMENT and nothing is stored.
+    # CreateUpload streams any size up to this.
+    max_upload_bytes: int = Field(default=128 * 1024 * 1024, ge=1024)
+    # Largest image sent inline in CreateTask: it travels in one message (under
+    # grpc_max_message_bytes) and through the gateway as base64 JSON (under its 36 MiB buffer).
+    max_inline_upload_bytes: int = Field(default=24 * 1024 * 1024, ge=1024)
     # Open WatchTask streams per user (per replica); more is RESOURCE_EXHAUSTED.
     max_watches_per_user: int = Field(default=32, ge=1)
     # Where clients fetch results: processed_url = <this>/v1/tasks/<id>/result.
@@ -22,3 +26,7 @@ class ApiSettings(CommonSettings, DataStoreSettings, TokenVerifierSettings):
     # A task PENDING this long, or PROCESSING past its lease, is published again (a safety net
     # for lost messages and crashed workers; duplicates are acknowledged without work).
     stranded_task_seconds: float = Field(default=60.0, gt=0)
+    # The orphan-blob sweep (api_svc.blob_sweep) runs this often, and leaves alone blobs
+    # younger than the grace period (longer than any write in flight: a worker's lease).
+    blob_sweep_interval_seconds: float = Field(default=600.0, gt=0)
+    blob_sweep_grace_seconds: float = Field(default=3600.0, ge=0)

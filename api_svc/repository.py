@@ -11,10 +11,9 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
-from common.blobs import BlobStore
 from common.errors import Unavailable
 from common.task_locks import TASK_LOCKS, ensure_lock_indexes, finish, forget
-from common.tasks import IDEMPOTENCY, OUTBOX, TASKS, TERMINAL, Status, utcnow
+from common.tasks import IDEMPOTENCY, OUTBOX, TASKS, TERMINAL, UPLOADS, Status, utcnow
 
 Document = dict[str, Any]
 UNAVAILABLE_MESSAGE = "the task store is unavailable; nothing was saved, try again shortly"
@@ -38,7 +37,7 @@ class TaskRepository:
         # must not write a task while a worker may be claiming it (a lost update un-claims it).
         self._outbox = database[OUTBOX]
         self._locks = database[TASK_LOCKS]
-        self.blobs = BlobStore(database)
+        self._uploads = database[UPLOADS]
 
     async def ensure_indexes(self) -> None:
         # Only plain and compound indexes: what FerretDB v1 and MongoDB both support.
@@ -47,6 +46,7 @@ class TaskRepository:
         await self._tasks.create_index([("status", ASCENDING), ("updated_at", ASCENDING)])
         await self._tasks.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
         await self._outbox.create_index([("created_at", ASCENDING)])
+        await self._uploads.create_index([("owner_id", ASCENDING), ("created_at", DESCENDING)])
         await ensure_lock_indexes(self._locks)
 
     async def insert(self, document: Document) -> None:
@@ -129,6 +129,28 @@ class TaskRepository:
             if document.get("idempotency_key"):
                 await self._keys.delete_one({"_id": f"{owner_id}:{document['idempotency_key']}"})
             return document
+
+    # -- uploads -----------------------------------------------------------------------------
+    async def insert_upload(self, document: Document) -> None:
+        async with store_errors():
+            await self._uploads.insert_one(document)
+
+    async def get_upload(self, owner_id: str, upload_id: str) -> Document | None:
+        async with store_errors():
+            return await self._uploads.find_one({"_id": upload_id, "owner_id": owner_id})
+
+    # -- the blob sweep ------------------------------------------------------------------------
+    async def blob_references(self, task_ids: list[str]) -> dict[str, Document]:
+        """For each existing task among `task_ids`: its status and the blob keys it holds."""
+        projection = {"status": 1, "source.upload.blob_key": 1, "result.blob_key": 1}
+        async with store_errors():
+            cursor = self._tasks.find({"_id": {"$in": task_ids}}, projection)
+            return {document["_id"]: document async for document in cursor}
+
+    async def existing_uploads(self, upload_ids: list[str]) -> set[str]:
+        async with store_errors():
+            cursor = self._uploads.find({"_id": {"$in": upload_ids}}, {"_id": 1})
+            return {document["_id"] async for document in cursor}
 
     async def remove_unreferenced(self, task_id: str) -> None:
         """Undo an insert whose idempotency key turned out to be taken."""

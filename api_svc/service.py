@@ -19,9 +19,11 @@ from typing import Any
 from pixelflow.v1 import task_pb2
 
 from api_svc.repository import Document, TaskRepository
+from api_svc.uploads import Uploads
 from api_svc.watch import WatchHub
+from common.blobstore import Blob, BlobNotFound, BlobStore
+from common.blobstore.keys import owned_by_task
 from common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
-from common.image_types import CONTENT_TYPES, detect_format
 from common.kafka import STATUS_TOPIC, TASKS_TOPIC, AsyncProducer, PublishError
 from common.logging import request_id_var
 from common.operations import parse_operations, parse_output
@@ -33,7 +35,6 @@ log = logging.getLogger(__name__)
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
-MAX_FILENAME_LENGTH = 255
 _TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 # A watcher re-reads its task this often even without events: a safety net, not the mechanism.
 _WATCH_SAFETY_INTERVAL = 15.0
@@ -42,13 +43,18 @@ _WATCH_SAFETY_INTERVAL = 15.0
 @dataclass(frozen=True)
 class Limits:
     max_upload_bytes: int
+    max_inline_upload_bytes: int
     # Open WatchTask streams per user on one replica: each holds a connection and a wake-up queue.
     max_watches_per_user: int = 32
 
 
 class TaskService:
-    def __init__(self, repository: TaskRepository, producer: AsyncProducer, hub: WatchHub, limits: Limits) -> None:
+    def __init__(
+        self, repository: TaskRepository, blobs: BlobStore, producer: AsyncProducer, hub: WatchHub, limits: Limits
+    ) -> None:
         self._repository = repository
+        self._blobs = blobs
+        self.uploads = Uploads(repository, blobs, limits.max_upload_bytes, limits.max_inline_upload_bytes)
         self._producer = producer
         self._hub = hub
         self._limits = limits
@@ -57,7 +63,7 @@ class TaskService:
 
     # -- create ------------------------------------------------------------------------------
     async def create(self, owner_id: str, request: task_pb2.CreateTaskRequest) -> Document:
-        source, upload_bytes = self._validate_source(request)
+        source, inline = await self._validate_source(owner_id, request)
         parse_operations(request.operations)
         parse_output(request.output)
         key = request.idempotency_key
@@ -68,8 +74,8 @@ class TaskService:
             )
         operations = [message_to_document(op) for op in request.operations]
         output = message_to_document(request.output)
-        # Only a keyed request needs one (it hashes the whole upload).
-        fingerprint = _fingerprint(request, upload_bytes, operations, output) if key else ""
+        # Only a keyed request needs one (it hashes an inline upload).
+        fingerprint = _fingerprint(request, inline, operations, output) if key else ""
         task_id = uuid.uuid4().hex
         now = utcnow()
         document: Document = {
@@ -85,16 +91,12 @@ class TaskService:
             "created_at": now,
             "updated_at": now,
         }
-        if upload_bytes is not None:
-            upload = source["upload"]
-            upload["blob_id"] = await self._repository.blobs.put(
-                upload_bytes, filename=upload["filename"], metadata={"owner_id": owner_id, "task_id": task_id}
-            )
+        if inline is not None:
+            await self.uploads.store_inline(task_id, source, inline)
         try:
             await self._repository.insert(document)
         except BaseException:
-            if upload_bytes is not None:
-                await self._repository.blobs.delete(source["upload"]["blob_id"])
+            await self._delete_owned_blobs(document)
             raise
         if key:
             earlier = await self._repository.claim_idempotency_key(owner_id, key, task_id, fingerprint)
@@ -105,31 +107,18 @@ class TaskService:
         log.info("task created", extra={"task_id": task_id, "owner_id": owner_id})
         return document
 
-    def _validate_source(self, request: task_pb2.CreateTaskRequest) -> tuple[Document, bytes | None]:
-        which = request.WhichOneof("source")
-        if which == "source_url":
-            return {"url": validate_source_url(request.source_url)}, None
-        if which != "upload":
-            raise InvalidArgument("give the image as source_url or as upload (exactly one)", field="source")
-        content = request.upload.content
-        if not content:
-            raise InvalidArgument("upload.content is empty", field="upload.content")
-        if len(content) > self._limits.max_upload_bytes:
-            raise InvalidArgument(
-                f"the upload is {len(content)} bytes; the limit is {self._limits.max_upload_bytes} bytes",
-                field="upload.content",
-            )
-        kind = detect_format(content)
-        if kind is None:
-            raise InvalidArgument(
-                "the upload is not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, BMP or AVIF)",
-                field="upload.content",
-            )
-        filename = request.upload.filename.strip()
-        if len(filename) > MAX_FILENAME_LENGTH or not filename.isprintable():
-            raise InvalidArgument("upload.filename must be printable, at most 255 characters", field="upload.filename")
-        upload = {"filename": filename, "content_type": CONTENT_TYPES[kind], "size_bytes": len(content)}
-        return {"upload": upload}, content
+    async def _validate_source(
+        self, owner_id: str, request: task_pb2.CreateTaskRequest
+    ) -> tuple[Document, bytes | None]:
+        match request.WhichOneof("source"):
+            case "source_url":
+                return {"url": validate_source_url(request.source_url)}, None
+            case "upload_id":
+                return await self.uploads.source_from_upload(owner_id, request.upload_id), None
+            case "upload":
+                content = request.upload.content
+                return self.uploads.inline_source(content, request.upload.filename), content
+        raise InvalidArgument("give the image as source_url, upload_id or upload (exactly one)", field="source")
 
     async def _replay(self, owner_id: str, earlier: Document, fingerprint: str) -> Document:
         if earlier["fingerprint"] != fingerprint:
@@ -141,8 +130,15 @@ class TaskService:
 
     async def _discard(self, document: Document) -> None:
         await self._repository.remove_unreferenced(document["_id"])
-        if "upload" in document["source"]:
-            await self._repository.blobs.delete(document["source"]["upload"]["blob_id"])
+        await self._delete_owned_blobs(document)
+
+    async def _delete_owned_blobs(self, document: Document) -> None:
+        """The task's own blobs (an inline source, its result); an upload outlives its tasks.
+        A result of an earlier attempt that lost its task is the sweep's (api_svc.blob_sweep)."""
+        keys = [document["source"].get("upload", {}).get("blob_key"), (document.get("result") or {}).get("blob_key")]
+        for key in keys:
+            if key and owned_by_task(key, document["_id"]):
+                await self._blobs.delete(key)
 
     async def publish(self, task_id: str) -> bool:
         """Queues the task; False (and the outbox retries later) when Kafka does not confirm."""
@@ -245,16 +241,18 @@ class TaskService:
                     last_seen = seen
                     yield document
 
-    async def result(self, owner_id: str, task_id: str) -> tuple[bytes, str]:
+    async def result(self, owner_id: str, task_id: str) -> tuple[Blob, str]:
+        """The result, open for streaming, and its content type."""
         document = await self.get(owner_id, task_id)
         if document["status"] != Status.COMPLETED.value:
             raise FailedPrecondition(
                 f"task {task_id} is {document['status']}; its result can be fetched once it is COMPLETED"
             )
-        data = await self._repository.blobs.get(document["result"]["blob_id"])
-        if data is None:
-            raise NotFound(f"the result of task {task_id} is gone")
-        return data, document["result"]["content_type"]
+        try:
+            blob = await self._blobs.open(document["result"]["blob_key"])
+        except (BlobNotFound, KeyError) as exc:
+            raise NotFound(f"the result of task {task_id} is gone") from exc
+        return blob, document["result"]["content_type"]
 
     # -- change ------------------------------------------------------------------------------
     async def cancel(self, owner_id: str, task_id: str) -> Document:
@@ -269,9 +267,7 @@ class TaskService:
         document = await self._repository.delete(owner_id, _checked_id(task_id))
         if document is None:
             raise NotFound(f"no task {task_id}")
-        blob_ids = [document["source"].get("upload", {}).get("blob_id"), (document.get("result") or {}).get("blob_id")]
-        for blob_id in filter(None, blob_ids):
-            await self._repository.blobs.delete(blob_id)
+        await self._delete_owned_blobs(document)
         self._hub.notify(task_id)
         log.info("task deleted", extra={"task_id": task_id})
 
@@ -283,12 +279,14 @@ def _checked_id(task_id: str) -> str:
 
 
 def _fingerprint(
-    request: task_pb2.CreateTaskRequest, upload: bytes | None, operations: list[Document], output: Document
+    request: task_pb2.CreateTaskRequest, inline: bytes | None, operations: list[Document], output: Document
 ) -> str:
     """What makes two requests 'the same' for idempotency: everything but the key."""
+    which = request.WhichOneof("source")
     canonical: dict[str, Any] = {
-        "source_url": request.source_url if request.WhichOneof("source") == "source_url" else None,
-        "upload_sha256": hashlib.sha256(upload).hexdigest() if upload is not None else None,
+        "source_url": request.source_url if which == "source_url" else None,
+        "upload_id": request.upload_id if which == "upload_id" else None,
+        "upload_sha256": hashlib.sha256(inline).hexdigest() if inline is not None else None,
         "operations": operations,
         "output": output,
         "skip_auto_orient": request.skip_auto_orient,

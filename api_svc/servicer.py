@@ -11,7 +11,7 @@ from pixelflow.v1 import task_pb2, task_pb2_grpc
 
 from api_svc.service import TaskService
 from common.auth_client import TokenVerifier
-from common.tasks import task_to_proto
+from common.tasks import task_to_proto, upload_to_proto
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -27,6 +27,22 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
 
     def _task(self, document: dict[str, Any]) -> task_pb2.Task:
         return task_to_proto(document, self._base_url)
+
+    async def CreateUpload(
+        self, request_iterator: AsyncIterator[task_pb2.CreateUploadRequest], context: Context
+    ) -> task_pb2.Upload:
+        owner = await self._owner(context)
+        first = await anext(aiter(request_iterator), None)
+        filename = first.filename if first is not None else ""
+
+        async def chunks() -> AsyncIterator[bytes]:
+            if first is None:
+                return
+            yield first.body.data
+            async for message in request_iterator:
+                yield message.body.data
+
+        return upload_to_proto(await self._service.uploads.create(owner, filename, chunks()))
 
     async def CreateTask(self, request: task_pb2.CreateTaskRequest, context: Context) -> task_pb2.Task:
         return self._task(await self._service.create(await self._owner(context), request))
@@ -54,6 +70,14 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
         await self._service.delete(await self._owner(context), request.task_id)
         return task_pb2.DeleteTaskResponse()
 
-    async def GetTaskResult(self, request: task_pb2.GetTaskResultRequest, context: Context) -> httpbody_pb2.HttpBody:
-        data, content_type = await self._service.result(await self._owner(context), request.task_id)
-        return httpbody_pb2.HttpBody(content_type=content_type, data=data)
+    async def GetTaskResult(
+        self, request: task_pb2.GetTaskResultRequest, context: Context
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        blob, content_type = await self._service.result(await self._owner(context), request.task_id)
+        # The content type rides on the first chunk (the gateway sets the HTTP header from it).
+        chunk_type = content_type
+        async for chunk in blob.chunks():
+            yield httpbody_pb2.HttpBody(content_type=chunk_type, data=chunk)
+            chunk_type = ""
+        if chunk_type:  # an empty result still answers its content type
+            yield httpbody_pb2.HttpBody(content_type=chunk_type)

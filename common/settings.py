@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +35,18 @@ class DataStoreSettings(BaseSettings):
     # How long a call waits for MongoDB before answering UNAVAILABLE.
     mongo_timeout_ms: int = Field(default=3000, ge=100)
     kafka_bootstrap: str = "127.0.0.1:19092"
+    # Where image bytes live: "filesystem" (one machine) or "s3" (any S3-compatible store,
+    # shared by containers on several hosts). The task store keeps only keys.
+    blob_backend: Literal["filesystem", "s3"] = "filesystem"
+    # The filesystem backend's directory; <data_dir>/blobs when empty.
+    blob_dir: Path | None = None
+    # S3 backend. An empty endpoint means AWS itself; set it for SeaweedFS, MinIO and others.
+    s3_endpoint_url: str = ""
+    s3_bucket: str = "pixelflow"
+    s3_region: str = "us-east-1"
+    # Empty keys send unsigned requests (a local SeaweedFS without identities).
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")
 
 
 class TokenVerifierSettings(BaseSettings):

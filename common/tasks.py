@@ -17,6 +17,7 @@ from pixelflow.v1 import task_pb2
 TASKS = "tasks"
 IDEMPOTENCY = "idempotency_keys"
 OUTBOX = "task_outbox"
+UPLOADS = "uploads"
 
 
 class Status(enum.StrEnum):
@@ -77,6 +78,18 @@ def result_url(public_base_url: str, task_id: str) -> str:
     return f"{public_base_url.rstrip('/')}/v1/tasks/{task_id}/result"
 
 
+def upload_to_proto(doc: dict[str, Any]) -> task_pb2.Upload:
+    upload = task_pb2.Upload(
+        id=doc["_id"],
+        filename=doc["filename"],
+        content_type=doc["content_type"],
+        size_bytes=doc["size_bytes"],
+        sha256=doc["sha256"],
+    )
+    upload.created_at.FromDatetime(as_utc(doc["created_at"]))
+    return upload
+
+
 def task_to_proto(doc: dict[str, Any], public_base_url: str) -> task_pb2.Task:
     status = Status(doc["status"])
     task = task_pb2.Task(
@@ -100,6 +113,8 @@ def task_to_proto(doc: dict[str, Any], public_base_url: str) -> task_pb2.Task:
                 filename=upload.get("filename", ""),
                 content_type=upload.get("content_type", ""),
                 size_bytes=int(upload["size_bytes"]),
+                upload_id=upload.get("upload_id", ""),
+                sha256=upload.get("sha256", ""),
             )
         )
     for field in ("created_at", "started_at", "completed_at", "updated_at"):

@@ -50,14 +50,18 @@ DEFAULT_DESCRIPTOR = str(Path(__file__).resolve().parent.parent / "gen" / "pixel
 UPLOAD_BODY_BYTES = 36 * 1024 * 1024
 # Everything else is small JSON or protobuf.
 SMALL_BODY_BYTES = 1024 * 1024
-# Routes (after transcoding, i.e. gRPC paths) that carry image bytes.
+# Routes (after transcoding, i.e. gRPC paths) that carry image bytes: an inline upload inside
+# CreateTask (buffered, bounded), and CreateUpload, streamed through unbuffered at any size (the
+# API counts the bytes and refuses past its limit).
 UPLOAD_METHODS = ("/pixelflow.v1.TaskService/CreateTask",)
+STREAMED_UPLOAD_METHODS = ("/pixelflow.v1.TaskService/CreateUpload",)
 DOWNLOAD_METHODS = ("/pixelflow.v1.TaskService/GetTaskResult",)
 # Routes that pay bcrypt: throttled at the gateway so a flood never reaches auth_svc.
 THROTTLED_METHODS = ("/pixelflow.v1.AuthService/Login", "/pixelflow.v1.AuthService/Register")
 # Browser-facing REST paths (before transcoding), for CORS and body-size lookups.
 REST_PREFIXES = ("/v1/", "/api/", "/register", "/login", "/validate")
 REST_UPLOAD_PATHS = ("/v1/tasks", "/api/upload")
+REST_STREAMED_UPLOAD_PATHS = ("/v1/uploads",)
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,12 @@ def _buffer_limit(max_bytes: int) -> dict[str, Any]:
     return {"envoy.filters.http.buffer": {"@type": _BUFFER_PER_ROUTE, "buffer": {"max_request_bytes": max_bytes}}}
 
 
+def _unbuffered() -> dict[str, Any]:
+    # The body streams to the upstream under HTTP/2 flow control: Envoy holds at most its
+    # connection buffer limits of it at a time.
+    return {"envoy.filters.http.buffer": {"@type": _BUFFER_PER_ROUTE, "disabled": True}}
+
+
 def _rate_limit(settings: GatewaySettings) -> dict[str, Any]:
     return {
         "envoy.filters.http.local_ratelimit": {
@@ -222,9 +232,11 @@ def _routes(settings: GatewaySettings) -> list[dict[str, Any]]:
     routes: list[dict[str, Any]] = []
     for upstream in settings.upstreams:
         for service in upstream.services:
-            for method in (*UPLOAD_METHODS, *DOWNLOAD_METHODS, *THROTTLED_METHODS):
+            for method in (*UPLOAD_METHODS, *STREAMED_UPLOAD_METHODS, *DOWNLOAD_METHODS, *THROTTLED_METHODS):
                 if method.startswith(f"/{service}/"):
                     per_filter = _buffer_limit(UPLOAD_BODY_BYTES) if method in UPLOAD_METHODS else {}
+                    if method in STREAMED_UPLOAD_METHODS:
+                        per_filter = _unbuffered()
                     if method in THROTTLED_METHODS:
                         per_filter |= _rate_limit(settings)
                     routes.append(
@@ -249,6 +261,14 @@ def _routes(settings: GatewaySettings) -> list[dict[str, Any]]:
                 "match": {"path": path, "headers": [{"name": ":method", "string_match": {"exact": "POST"}}]},
                 "route": {"cluster": fallback, "timeout": "0s"},
                 "typed_per_filter_config": _buffer_limit(UPLOAD_BODY_BYTES),
+            }
+        )
+    for path in REST_STREAMED_UPLOAD_PATHS:
+        routes.append(
+            {
+                "match": {"path": path, "headers": [{"name": ":method", "string_match": {"exact": "POST"}}]},
+                "route": {"cluster": fallback, "timeout": "0s"},
+                "typed_per_filter_config": _unbuffered(),
             }
         )
     routes.extend(

@@ -27,6 +27,7 @@ from infra.log import say
 PACKAGE_DIR = Path(__file__).resolve().parent
 KAFKA_POM = PACKAGE_DIR / "kafka" / "pom.xml"
 FERRETDB_SRC = PACKAGE_DIR / "ferretdb"
+SEAWEEDFS_SRC = PACKAGE_DIR / "seaweedfs"
 POSTGRES_MAJOR = 15
 POSTGRES_BIN = Path(f"/usr/lib/postgresql/{POSTGRES_MAJOR}/bin")
 MARKER = ".complete"
@@ -57,6 +58,15 @@ def ferretdb_version() -> str:
     match = re.search(r"^\s*(?:require\s+)?github\.com/FerretDB/FerretDB\s+(v\S+)", text, re.M)
     if match is None:
         raise RuntimeError(f"{FERRETDB_SRC / 'go.mod'} does not require github.com/FerretDB/FerretDB")
+    return match.group(1)
+
+
+def seaweedfs_version() -> str:
+    """The SeaweedFS pseudo-version required by the wrapper's ``go.mod``."""
+    text = (SEAWEEDFS_SRC / "go.mod").read_text()
+    match = re.search(r"^\s*github\.com/seaweedfs/seaweedfs\s+(v\S+)", text, re.M)
+    if match is None:
+        raise RuntimeError(f"{SEAWEEDFS_SRC / 'go.mod'} does not require github.com/seaweedfs/seaweedfs")
     return match.group(1)
 
 
@@ -156,30 +166,54 @@ def ensure_kafka() -> Path:
     return target / "libs"
 
 
+def _go_build(source: Path, package: str, output: Path) -> None:
+    # Debian's golang-go may be older than go.mod wants; GOTOOLCHAIN=auto then fetches the
+    # right toolchain (itself a Go module) from the module proxy.
+    go = require_tool("go", "golang-go")
+    env = {
+        **os.environ,
+        # Module and build caches inside our cache: deleting it gives a true cold start.
+        "GOPATH": str(cache_root() / "go"),
+        "GOCACHE": str(cache_root() / "go" / "build-cache"),
+        "GOFLAGS": "-modcacherw",  # otherwise the module cache is read-only and rm -rf fails
+        "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "auto"),
+        "CGO_ENABLED": "0",
+    }
+    run_command([go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(output), package], cwd=source, env=env)
+
+
+def _go_sources(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.suffix in {".go", ".mod", ".sum"})
+
+
 def ensure_ferretdb() -> Path:
     """Path of the FerretDB wrapper binary (built from ``infra/ferretdb`` with Go)."""
     version = ferretdb_version()
     target = cache_root() / f"ferretdb-{version}"
-    sources = sorted(p for p in FERRETDB_SRC.iterdir() if p.suffix in {".go", ".mod", ".sum"})
 
     def build(tmp: Path) -> None:
-        # Debian's golang-go may be older than go.mod wants; GOTOOLCHAIN=auto then fetches the
-        # right toolchain (itself a Go module) from the module proxy.
-        go = require_tool("go", "golang-go")
         say(f"ferretdb {version}: building with Go (about a minute when cold)")
-        env = {
-            **os.environ,
-            # Module and build caches inside our cache: deleting it gives a true cold start.
-            "GOPATH": str(cache_root() / "go"),
-            "GOCACHE": str(cache_root() / "go" / "build-cache"),
-            "GOFLAGS": "-modcacherw",  # otherwise the module cache is read-only and rm -rf fails
-            "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "auto"),
-            "CGO_ENABLED": "0",
-        }
-        run_command([go, "build", "-trimpath", "-o", str(tmp / "ferretdb"), "."], cwd=FERRETDB_SRC, env=env)
+        _go_build(FERRETDB_SRC, ".", tmp / "ferretdb")
 
-    build_once(f"ferretdb-{version}", target, files_fingerprint(*sources), build)
+    build_once(f"ferretdb-{version}", target, files_fingerprint(*_go_sources(FERRETDB_SRC)), build)
     return target / "ferretdb"
+
+
+def ensure_seaweedfs() -> Path:
+    """Path of the SeaweedFS ``weed`` binary, the S3 server the S3 blob backend is tested on.
+
+    Built from ``infra/seaweedfs``, a module of ours that requires SeaweedFS as a tool and
+    repeats its one replace directive (``go install`` refuses modules that have one).
+    """
+    version = seaweedfs_version()
+    target = cache_root() / f"seaweedfs-{version}"
+
+    def build(tmp: Path) -> None:
+        say(f"seaweedfs {version}: building with Go (about 6 minutes on 2 cores when cold)")
+        _go_build(SEAWEEDFS_SRC, "github.com/seaweedfs/seaweedfs/weed", tmp / "weed")
+
+    build_once(f"seaweedfs-{version}", target, files_fingerprint(*_go_sources(SEAWEEDFS_SRC)), build)
+    return target / "weed"
 
 
 def ensure_postgres() -> Path:
@@ -208,6 +242,7 @@ def fetch_all() -> dict[str, float]:
         "postgres": ensure_postgres,
         "kafka": ensure_kafka,
         "ferretdb": ensure_ferretdb,
+        "seaweedfs": ensure_seaweedfs,
         "envoy": envoy_binary,
     }
     for name, step in steps.items():

@@ -26,6 +26,8 @@ from infra.ferretdb import Backend
 from infra.infrastructure import InfraPorts, Infrastructure
 from infra.log import say
 from infra.process import ManagedProcess, free_ports
+from infra.seaweedfs import BUCKET as SEAWEEDFS_BUCKET
+from infra.seaweedfs import SeaweedFSServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 UI_DIR = REPO_ROOT / "ui"
@@ -45,11 +47,13 @@ class StackPorts:
     gateway: int = 8080
     envoy_admin: int = 9901
     ui: int = 3000
+    # SeaweedFS's S3 API, started only for PIXELFLOW_BLOB_BACKEND=s3 without an endpoint of its own.
+    s3: int = 18333
 
     @classmethod
     def free(cls) -> StackPorts:
-        postgres, ferretdb, kafka, controller, auth, api, worker, gateway, admin, ui = free_ports(10)
-        return cls(InfraPorts(postgres, ferretdb, kafka, controller), auth, api, worker, gateway, admin, ui)
+        postgres, ferretdb, kafka, controller, auth, api, worker, gateway, admin, ui, s3 = free_ports(11)
+        return cls(InfraPorts(postgres, ferretdb, kafka, controller), auth, api, worker, gateway, admin, ui, s3)
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,14 @@ class Stack:
         self.infra = Infrastructure(self.root, self.ports.infra, throwaway=throwaway, ferretdb_backend=backend)
         # Extra PIXELFLOW_* settings for the services (tests lower the bcrypt cost, say).
         self.environment = dict(environment or {})
+        setting = {**os.environ, **self.environment}.get
+        self.blob_backend = setting("PIXELFLOW_BLOB_BACKEND") or "filesystem"
+        # The S3 backend on a stack of its own gets a real S3 server of its own, like FerretDB.
+        self.seaweedfs = (
+            SeaweedFSServer(self.root / "seaweedfs", self.ports.s3)
+            if self.blob_backend == "s3" and not setting("PIXELFLOW_S3_ENDPOINT_URL")
+            else None
+        )
         self.specs = (
             ServiceSpec("auth_svc", self.ports.auth, ("pixelflow.v1.AuthService",)),
             ServiceSpec("api_svc", self.ports.api, ("pixelflow.v1.TaskService",)),
@@ -112,9 +124,21 @@ class Stack:
     def envoy_config_path(self) -> Path:
         return self.root / "gateway" / "envoy.json"
 
+    @property
+    def blob_dir(self) -> Path:
+        """The filesystem backend's directory (shared by api_svc and the workers)."""
+        return self.root / "blobs"
+
+    def blob_environment(self) -> dict[str, str]:
+        if self.seaweedfs is not None:
+            return {"PIXELFLOW_S3_ENDPOINT_URL": self.seaweedfs.endpoint_url, "PIXELFLOW_S3_BUCKET": SEAWEEDFS_BUCKET}
+        return {"PIXELFLOW_BLOB_DIR": str(self.blob_dir)}
+
     def service_environment(self) -> dict[str, str]:
         """The PIXELFLOW_* variables every service is started with."""
         return {
+            "PIXELFLOW_BLOB_BACKEND": self.blob_backend,
+            **self.blob_environment(),
             "PIXELFLOW_DATA_DIR": str(self.root / "services"),
             "PIXELFLOW_AUTH_PORT": str(self.ports.auth),
             "PIXELFLOW_API_PORT": str(self.ports.api),
@@ -130,7 +154,12 @@ class Stack:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         try:
-            self.infra.start()
+            with ThreadPoolExecutor(2) as pool:
+                servers = [pool.submit(self.infra.start)]
+                if self.seaweedfs is not None:
+                    servers.append(pool.submit(self.seaweedfs.start))
+                for server in servers:
+                    server.result()
             self.infra.postgres.create_database(AUTH_DATABASE)
             started = time.monotonic()
             with ThreadPoolExecutor(len(self.specs)) as pool:
@@ -226,6 +255,8 @@ class Stack:
             self.envoy.stop()
         for process in reversed(list(self.services.values())):
             process.stop()
+        if self.seaweedfs is not None:
+            self.seaweedfs.stop()
         self.infra.stop()
 
     def __enter__(self) -> Self:

@@ -22,13 +22,15 @@ from typing import Annotated
 
 import typer
 
+from api_svc.config import ApiSettings
+
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-# api_svc's default PIXELFLOW_MAX_UPLOAD_BYTES (25 MiB).
-DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+# api_svc's default PIXELFLOW_MAX_UPLOAD_BYTES (one fact: read from its settings).
+DEFAULT_MAX_UPLOAD_BYTES: int = ApiSettings.model_fields["max_upload_bytes"].default
 
 
 def config_json(gateway_url: str, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> bytes:

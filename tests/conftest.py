@@ -14,9 +14,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from pixelflow.v1 import auth_pb2, auth_pb2_grpc
+from pixelflow.v1 import auth_pb2, auth_pb2_grpc, task_pb2, task_pb2_grpc
 
+from common.blobstore import BlobStore
+from common.blobstore.filesystem import FilesystemBlobStore
+from common.blobstore.s3 import S3BlobStore
 from infra.infrastructure import make_temp_root
+from infra.seaweedfs import BUCKET as SEAWEEDFS_BUCKET
 from infra.stack import REPO_ROOT, Stack, StackPorts
 
 ARTIFACTS = REPO_ROOT / "artifacts"
@@ -93,6 +97,27 @@ def register_and_login(
     auth.Register(auth_pb2.RegisterRequest(email=email, password=password, display_name="Test User"))
     response: auth_pb2.LoginResponse = auth.Login(auth_pb2.LoginRequest(email=email, password=password))
     return response
+
+
+def blob_store_of(stack: Stack) -> BlobStore:
+    """The blob store the stack's services use, opened from the test."""
+    if stack.seaweedfs is not None:
+        return S3BlobStore(
+            bucket=SEAWEEDFS_BUCKET,
+            endpoint_url=stack.seaweedfs.endpoint_url,
+            region="us-east-1",
+            access_key_id="",
+            secret_access_key="",
+        )
+    return FilesystemBlobStore(stack.blob_dir)
+
+
+def result_bytes(
+    tasks: task_pb2_grpc.TaskServiceStub, task_id: str, metadata: tuple[tuple[str, str], ...]
+) -> tuple[str, bytes]:
+    """GetTaskResult's stream put together: (content type, bytes)."""
+    chunks = list(tasks.GetTaskResult(task_pb2.GetTaskResultRequest(task_id=task_id), metadata=metadata))
+    return chunks[0].content_type, b"".join(chunk.data for chunk in chunks)
 
 
 def signing_key_path(stack: Stack) -> Path:

@@ -16,7 +16,7 @@ from pixelflow.v1 import worker_pb2, worker_pb2_grpc
 from pymongo import AsyncMongoClient
 
 from common.auth_client import TokenVerifier
-from common.blobs import BlobStore
+from common.blobstore import open_blob_store
 from common.kafka import HEARTBEATS_TOPIC, AsyncProducer, TopicListener
 from common.logging import configure_logging
 from common.server import serve
@@ -55,11 +55,12 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
     in_flight_limit = settings.worker_concurrency * 4
     stats = WorkerStats(capacity=in_flight_limit)
 
+    blobs = open_blob_store(settings)
     processor = TaskProcessor(
         claims=TaskClaims(
             database[TASKS], database[TASK_LOCKS], worker_id, timedelta(seconds=settings.worker_lease_seconds)
         ),
-        blobs=BlobStore(database),
+        blobs=blobs,
         fetcher=SourceFetcher(
             FetchPolicy(
                 max_bytes=settings.fetch_max_bytes,
@@ -111,6 +112,7 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
         producer.close()
         pool.stop()  # type: ignore[no-untyped-call]
         pool.join(timeout=5)
+        await blobs.close()
         await mongo.close()
 
     await serve(

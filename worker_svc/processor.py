@@ -4,7 +4,6 @@ store the result, record the outcome. Failures become a stable code on the task.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import time
@@ -15,7 +14,8 @@ from typing import Any
 from pebble import ProcessExpired, ProcessPool
 from pymongo.errors import ConnectionFailure
 
-from common.blobs import BlobStore
+from common.blobstore import BlobNotFound, BlobStore
+from common.blobstore.keys import result_key
 from common.kafka import DEAD_LETTER_TOPIC, STATUS_TOPIC, AsyncProducer, PublishError
 from common.logging import task_id_var
 from common.operations import parse_operations, parse_output
@@ -158,17 +158,18 @@ class TaskProcessor:
             **{name: round(value, 2) for name, value in result.timings.items()},
             "total_ms": round((time.perf_counter() - started) * 1000, 2),
         }
-        blob_id = await self._blobs.put(
-            result.data, filename=f"{task['_id']}.{result.format.lower()}", metadata={"task_id": task["_id"]}
-        )
+        # A key per attempt: a worker that lost the task meanwhile cannot overwrite the result
+        # of the one that won it (and deletes only its own below).
+        key = result_key(task["_id"], claim.attempt)
+        stored = await self._blobs.put(key, result.data)
         record = {
-            "blob_id": blob_id,
+            "blob_key": key,
             "width": result.width,
             "height": result.height,
             "format": result.format.name,
             "content_type": result.content_type,
-            "size_bytes": len(result.data),
-            "sha256": hashlib.sha256(result.data).hexdigest(),
+            "size_bytes": stored.size,
+            "sha256": stored.sha256,
             "timings": timings,
         }
         if await self._claims.complete(claim, record):
@@ -177,7 +178,7 @@ class TaskProcessor:
             await self._announce(task["_id"], Status.COMPLETED)
         else:
             # Cancelled, deleted or taken over meanwhile: this result belongs to nobody.
-            await self._blobs.delete(blob_id)
+            await self._blobs.delete(key)
             log.info("task changed hands while processing; result discarded")
 
     async def _load_source(self, task: dict[str, Any]) -> bytes:
@@ -187,10 +188,10 @@ class TaskProcessor:
                 return (await self._fetcher.fetch(source["url"])).data
             except SourceError as exc:
                 raise TaskFailedError(exc.code.value, exc.message, retryable=exc.retryable) from exc
-        data = await self._blobs.get(source["upload"]["blob_id"])
-        if data is None:
-            raise TaskFailedError("SOURCE_NOT_FOUND", "the uploaded image is no longer stored")
-        return data
+        try:
+            return await self._blobs.get(source["upload"]["blob_key"])
+        except (BlobNotFound, KeyError) as exc:
+            raise TaskFailedError("SOURCE_NOT_FOUND", "the uploaded image is no longer stored") from exc
 
     async def _fail(self, claim: Claim, failure: TaskFailedError) -> None:
         assert claim.task is not None

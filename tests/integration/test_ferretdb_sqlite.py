@@ -1,10 +1,9 @@
 """FerretDB's SQLite backend (PIXELFLOW_FERRETDB_BACKEND=sqlite) still carries what the pipeline
-relies on: GridFS blobs and the unique-_id claim locks under racing workers."""
+relies on from its task store: the unique-_id claim locks under racing workers."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,7 +13,6 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from common.blobs import BlobStore
 from common.task_locks import TASK_LOCKS
 from common.tasks import TASKS, Status, utcnow
 from infra.ferretdb import FerretDBServer
@@ -44,15 +42,6 @@ async def database(sqlite_ferretdb: FerretDBServer) -> AsyncIterator[Any]:
         yield client[f"db_{uuid.uuid4().hex[:8]}"]
     finally:
         await client.close()
-
-
-async def test_blobs_round_trip(database: Any) -> None:
-    blobs = BlobStore(database)
-    data = os.urandom(3 * 1024 * 1024 + 17)  # several GridFS chunks
-    blob_id = await blobs.put(data, filename="x.bin", metadata={"task_id": "t"})
-    assert await blobs.get(blob_id) == data
-    await blobs.delete(blob_id)
-    assert await blobs.get(blob_id) is None
 
 
 async def test_racing_claims_have_one_winner(database: Any) -> None:

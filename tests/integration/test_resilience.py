@@ -15,8 +15,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from PIL import Image
 from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc
-from pymongo import MongoClient
 
+from common.blobstore.keys import task_prefix
 from common.kafka import TASKS_TOPIC
 from infra.stack import Stack
 from tests.conftest import TEST_ENVIRONMENT, bearer, register_and_login, running_stack
@@ -73,12 +73,9 @@ def _wait_until_processing(
         time.sleep(0.05)
 
 
-def _result_blobs(stack: Stack, task_id: str) -> int:
-    mongo: MongoClient[dict[str, object]]
-    with MongoClient(stack.infra.mongo_uri) as mongo:
-        return mongo["pixelflow"]["blobs.files"].count_documents(
-            {"metadata.task_id": task_id, "filename": {"$regex": "^" + task_id + r"\."}}
-        )
+def _result_blobs(stack: Stack, task_id: str) -> list[str]:
+    """The result blobs of the task in the stack's (filesystem) blob store, one per attempt that stored one."""
+    return sorted(path.name for path in (stack.blob_dir / task_prefix(task_id)).glob("result-*"))
 
 
 def test_a_worker_killed_mid_task_leaves_exactly_one_result(fragile_stack: Stack, images: ImageServer) -> None:
@@ -96,7 +93,7 @@ def test_a_worker_killed_mid_task_leaves_exactly_one_result(fragile_stack: Stack
         final = _wait_for(tasks, metadata, task.id, timeout=60)
     assert final.status == task_pb2.TASK_STATUS_COMPLETED, final.error
     assert final.attempts == 2  # the crashed attempt and the one that finished
-    assert _result_blobs(fragile_stack, task.id) == 1
+    assert _result_blobs(fragile_stack, task.id) == ["result-2"]
 
 
 def test_tasks_created_while_kafka_is_down_all_complete_once(fragile_stack: Stack, images: ImageServer) -> None:
@@ -123,7 +120,7 @@ def test_tasks_created_while_kafka_is_down_all_complete_once(fragile_stack: Stac
     assert all(t.status == task_pb2.TASK_STATUS_COMPLETED for t in finals), [t.error for t in finals if t.error.code]
     assert all(t.attempts == 1 for t in finals)
     assert [t.result.width for t in finals] == [10 + i for i in range(50)]
-    assert all(_result_blobs(fragile_stack, t.id) == 1 for t in finals)
+    assert all(_result_blobs(fragile_stack, t.id) == ["result-1"] for t in finals)
 
 
 def _end_offsets(stack: Stack) -> int:
@@ -176,7 +173,7 @@ def test_sigterm_hands_in_flight_tasks_back(fragile_stack: Stack, images: ImageS
         fragile_stack.restart_service("worker_svc")
         final = _wait_for(tasks, metadata, task.id, timeout=60)
     assert final.status == task_pb2.TASK_STATUS_COMPLETED and final.attempts == 2
-    assert _result_blobs(fragile_stack, task.id) == 1
+    assert _result_blobs(fragile_stack, task.id) == ["result-2"]
 
 
 def test_health_names_the_upstream_that_is_down(fragile_stack: Stack) -> None:
@@ -207,7 +204,7 @@ def test_the_deadline_stops_the_process_working_on_a_slow_image(fragile_stack: S
         with channel:
             blurs = [task_pb2.Operation(blur=task_pb2.Blur(sigma=100))] * 20  # ~35 s of work here
             slow = tasks.CreateTask(
-                task_pb2.CreateTaskRequest(upload=task_pb2.Upload(content=heavy.getvalue()), operations=blurs),
+                task_pb2.CreateTaskRequest(upload=task_pb2.InlineUpload(content=heavy.getvalue()), operations=blurs),
                 metadata=metadata,
             )
             final = _wait_for(tasks, metadata, slow.id, timeout=60)

@@ -1,5 +1,6 @@
-"""The task pipeline end to end on the real stack: CreateTask → Kafka → worker → MongoDB →
-WatchTask / GetTaskResult, through the generated stubs, directly and through Envoy."""
+"""The task pipeline end to end on the real stack: CreateUpload / CreateTask → Kafka → worker →
+blob store + MongoDB → WatchTask / GetTaskResult, through the generated stubs, directly and
+through Envoy. Every test runs twice: with the filesystem blob backend and with S3 (SeaweedFS)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,28 @@ from PIL import Image
 from pixelflow.v1 import auth_pb2, auth_pb2_grpc, task_pb2, task_pb2_grpc, worker_pb2, worker_pb2_grpc
 
 from infra.stack import Stack
-from tests.conftest import bearer, register_and_login
+from tests.conftest import TEST_ENVIRONMENT, bearer, register_and_login, result_bytes, running_stack
 from tests.images import ImageServer, bomb_png, image_bytes
 
 pytestmark = pytest.mark.integration
 
 TERMINAL = {task_pb2.TASK_STATUS_COMPLETED, task_pb2.TASK_STATUS_FAILED, task_pb2.TASK_STATUS_CANCELLED}
+
+
+@pytest.fixture(scope="module", params=["filesystem", "s3"])
+def pipeline(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Stack]:
+    """The session's stack (filesystem blobs), then a stack of its own on S3 (SeaweedFS)."""
+    if request.param == "filesystem":
+        yield stack
+        return
+    with running_stack("pipeline-s3", {**TEST_ENVIRONMENT, "PIXELFLOW_BLOB_BACKEND": "s3"}) as on_s3:
+        yield on_s3
+
+
+@pytest.fixture(scope="module")
+def auth(pipeline: Stack) -> Iterator[auth_pb2_grpc.AuthServiceStub]:
+    with grpc.insecure_channel(pipeline.address("auth_svc")) as channel:
+        yield auth_pb2_grpc.AuthServiceStub(channel)
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +78,9 @@ class Client:
 
 
 @pytest.fixture(scope="module")
-def client(stack: Stack, auth_channel: grpc.Channel) -> Iterator[Client]:
-    with grpc.insecure_channel(stack.address("api_svc")) as channel:
-        yield Client(channel, auth_pb2_grpc.AuthServiceStub(auth_channel))
+def client(pipeline: Stack, auth: auth_pb2_grpc.AuthServiceStub) -> Iterator[Client]:
+    with grpc.insecure_channel(pipeline.address("api_svc")) as channel:
+        yield Client(channel, auth)
 
 
 def resize(
@@ -96,18 +113,18 @@ def test_url_task_streams_its_states_and_yields_the_requested_image(client: Clie
     assert done.processed_url.endswith(f"/v1/tasks/{created.id}/result")
     assert done.attempts == 1 and done.worker_id and done.result.timings.total_ms > 0
 
-    body = client.tasks.GetTaskResult(task_pb2.GetTaskResultRequest(task_id=created.id), metadata=client.metadata)
-    assert body.content_type == "image/png"
-    image = Image.open(io.BytesIO(body.data))
+    content_type, data = result_bytes(client.tasks, created.id, client.metadata)
+    assert content_type == "image/png"
+    image = Image.open(io.BytesIO(data))
     assert (image.format, image.size, image.mode) == ("PNG", (160, 120), "L")
 
 
-def test_upload_task_through_the_gateway(stack: Stack, client: Client) -> None:
-    with grpc.insecure_channel(stack.gateway_address) as channel:
+def test_upload_task_through_the_gateway(pipeline: Stack, client: Client) -> None:
+    with grpc.insecure_channel(pipeline.gateway_address) as channel:
         tasks = task_pb2_grpc.TaskServiceStub(channel)
         created = tasks.CreateTask(
             task_pb2.CreateTaskRequest(
-                upload=task_pb2.Upload(content=image_bytes(400, 300, "JPEG"), filename="holiday.jpg"),
+                upload=task_pb2.InlineUpload(content=image_bytes(400, 300, "JPEG"), filename="holiday.jpg"),
                 operations=[resize(100, 100, task_pb2.RESIZE_FIT_COVER)],
                 output=task_pb2.OutputOptions(format=task_pb2.IMAGE_FORMAT_WEBP, quality=80),
             ),
@@ -121,15 +138,15 @@ def test_upload_task_through_the_gateway(stack: Stack, client: Client) -> None:
             )
         ][-1]
         assert final.status == task_pb2.TASK_STATUS_COMPLETED, final.error
-        body = tasks.GetTaskResult(task_pb2.GetTaskResultRequest(task_id=created.id), metadata=client.metadata)
-    image = Image.open(io.BytesIO(body.data))
+        _, data = result_bytes(tasks, created.id, client.metadata)
+    image = Image.open(io.BytesIO(data))
     assert (image.format, image.size) == ("WEBP", (100, 100))
 
 
 def test_tasks_are_listed_newest_first_and_private_to_their_owner(
-    stack: Stack, client: Client, auth: auth_pb2_grpc.AuthServiceStub, images: ImageServer
+    pipeline: Stack, client: Client, auth: auth_pb2_grpc.AuthServiceStub, images: ImageServer
 ) -> None:
-    with grpc.insecure_channel(stack.address("api_svc")) as channel:
+    with grpc.insecure_channel(pipeline.address("api_svc")) as channel:
         owner = Client(channel, auth)
         ids = [owner.create(source_url=images.url("/photo.png"), operations=[resize(32)]).id for _ in range(3)]
         first = owner.tasks.ListTasks(task_pb2.ListTasksRequest(page_size=2), metadata=owner.metadata)
@@ -149,9 +166,7 @@ def test_tasks_are_listed_newest_first_and_private_to_their_owner(
         for call in (
             lambda: stranger.tasks.GetTask(task_pb2.GetTaskRequest(task_id=ids[0]), metadata=stranger.metadata),
             lambda: stranger.watch(ids[0]),
-            lambda: stranger.tasks.GetTaskResult(
-                task_pb2.GetTaskResultRequest(task_id=ids[0]), metadata=stranger.metadata
-            ),
+            lambda: result_bytes(stranger.tasks, ids[0], stranger.metadata),
             lambda: stranger.tasks.CancelTask(task_pb2.CancelTaskRequest(task_id=ids[1]), metadata=stranger.metadata),
             lambda: stranger.tasks.DeleteTask(task_pb2.DeleteTaskRequest(task_id=ids[1]), metadata=stranger.metadata),
         ):
@@ -167,9 +182,9 @@ def test_tasks_are_listed_newest_first_and_private_to_their_owner(
         ({"source_url": "ftp://example.com/a.png"}, "source_url"),
         ({"source_url": "http://user:secret@example.com/a.png"}, "source_url"),
         ({"source_url": "http://example.com/" + "a" * 3000}, "source_url"),
-        ({"upload": task_pb2.Upload(content=b"")}, "upload.content"),
-        ({"upload": task_pb2.Upload(content=b"definitely not an image")}, "upload.content"),
-        ({"upload": task_pb2.Upload(content=b'<svg xmlns="http://www.w3.org/2000/svg"/>')}, "upload.content"),
+        ({"upload": task_pb2.InlineUpload(content=b"")}, "upload.content"),
+        ({"upload": task_pb2.InlineUpload(content=b"definitely not an image")}, "upload.content"),
+        ({"upload": task_pb2.InlineUpload(content=b'<svg xmlns="http://www.w3.org/2000/svg"/>')}, "upload.content"),
         ({"source_url": "https://example.com/a.png", "operations": [resize(100_000, 100_000)]}, "operations[0]"),
         (
             {
@@ -195,20 +210,20 @@ def test_bad_requests_are_refused_before_anything_is_stored(client: Client, fiel
 
 def test_oversized_upload_is_refused(client: Client) -> None:
     big = image_bytes(8, 8, "PNG") + b"\x00" * (25 * 1024 * 1024)
-    code, message = code_of(lambda: client.create(upload=task_pb2.Upload(content=big)))
+    code, message = code_of(lambda: client.create(upload=task_pb2.InlineUpload(content=big)))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "limit" in message
 
 
-def test_calls_without_a_valid_token_are_unauthenticated(stack: Stack) -> None:
-    with grpc.insecure_channel(stack.address("api_svc")) as channel:
+def test_calls_without_a_valid_token_are_unauthenticated(pipeline: Stack) -> None:
+    with grpc.insecure_channel(pipeline.address("api_svc")) as channel:
         tasks = task_pb2_grpc.TaskServiceStub(channel)
         for metadata in ((), bearer("garbage"), (("authorization", "Basic dXNlcjpwYXNz"),)):
             code, _ = code_of(lambda m=metadata: tasks.ListTasks(task_pb2.ListTasksRequest(), metadata=m))
             assert code == grpc.StatusCode.UNAUTHENTICATED
 
 
-def test_logout_stops_task_calls_within_seconds(stack: Stack, auth: auth_pb2_grpc.AuthServiceStub) -> None:
-    with grpc.insecure_channel(stack.address("api_svc")) as channel:
+def test_logout_stops_task_calls_within_seconds(pipeline: Stack, auth: auth_pb2_grpc.AuthServiceStub) -> None:
+    with grpc.insecure_channel(pipeline.address("api_svc")) as channel:
         user = Client(channel, auth)
         user.tasks.ListTasks(task_pb2.ListTasksRequest(), metadata=user.metadata)
         auth.Logout(auth_pb2.LogoutRequest(refresh_token=user.login.refresh_token))
@@ -260,9 +275,7 @@ def test_cancel_and_delete(client: Client, images: ImageServer) -> None:
         lambda: client.tasks.CancelTask(task_pb2.CancelTaskRequest(task_id=task.id), metadata=client.metadata)
     )
     assert code == grpc.StatusCode.FAILED_PRECONDITION
-    code, _ = code_of(
-        lambda: client.tasks.GetTaskResult(task_pb2.GetTaskResultRequest(task_id=task.id), metadata=client.metadata)
-    )
+    code, _ = code_of(lambda: result_bytes(client.tasks, task.id, client.metadata))
     assert code == grpc.StatusCode.FAILED_PRECONDITION
 
     client.tasks.DeleteTask(task_pb2.DeleteTaskRequest(task_id=task.id), metadata=client.metadata)
@@ -287,9 +300,9 @@ def test_idempotency_key(client: Client, images: ImageServer) -> None:
     assert code == grpc.StatusCode.ALREADY_EXISTS and "idempotency_key" in message
 
 
-def test_worker_status(stack: Stack, client: Client, images: ImageServer) -> None:
+def test_worker_status(pipeline: Stack, client: Client, images: ImageServer) -> None:
     client.finished(client.create(source_url=images.url("/photo.png"), operations=[resize(30)]).id)
-    with grpc.insecure_channel(stack.address("worker_svc")) as channel:
+    with grpc.insecure_channel(pipeline.address("worker_svc")) as channel:
         status = worker_pb2_grpc.WorkerStatusServiceStub(channel)
         deadline = time.monotonic() + 15
         request = worker_pb2.ListWorkersRequest()
@@ -338,10 +351,12 @@ def _close(stream: Any) -> None:
     stream.cancel()
 
 
-def test_watches_per_user_are_bounded(stack: Stack, auth: auth_pb2_grpc.AuthServiceStub, images: ImageServer) -> None:
+def test_watches_per_user_are_bounded(
+    pipeline: Stack, auth: auth_pb2_grpc.AuthServiceStub, images: ImageServer
+) -> None:
     """Each open WatchTask holds a stream and a queue: a user gets 32 at once (the default), the
     33rd is RESOURCE_EXHAUSTED, and closing one frees its place."""
-    with grpc.insecure_channel(stack.address("api_svc")) as channel:
+    with grpc.insecure_channel(pipeline.address("api_svc")) as channel:
         user = Client(channel, auth)
         slow = user.create(source_url=images.url("/slow.jpg"))
         watches = [

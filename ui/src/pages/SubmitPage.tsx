@@ -1,6 +1,7 @@
 import type { FormEvent } from "react";
 import { useEffect, useMemo, useState } from "react";
 import { useNavigate } from "react-router";
+import { uploadFile } from "../api/uploads";
 import { useApi } from "../auth/AuthContext";
 import { useConfig } from "../config";
 import { Dropzone, checkFile } from "../components/Dropzone";
@@ -91,10 +92,7 @@ export function SubmitPage() {
           ? await api.tasks.createTask({ ...common, source: { case: "sourceUrl", value: url.trim() } })
           : await api.tasks.createTask({
               ...common,
-              source: {
-                case: "upload",
-                value: { content: new Uint8Array(await file!.arrayBuffer()), filename: file!.name, contentType: file!.type },
-              },
+              source: { case: "uploadId", value: (await uploadFile(api, file!)).id },
             });
       if (mode === "upload" && file) rememberPreview(task.id, file, file.name);
       navigate(`/tasks/${task.id}`);

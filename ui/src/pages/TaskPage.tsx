@@ -3,6 +3,7 @@ import type { ReactNode } from "react";
 import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import type { Api } from "../api/client";
+import { downloadResult } from "../api/uploads";
 import { useApi } from "../auth/AuthContext";
 import { StatusBadge } from "../components/StatusBadge";
 import { ArrowLeftIcon, DownloadIcon, StopIcon, TrashIcon } from "../components/icons";
@@ -249,12 +250,10 @@ function useResult(api: Api, task: Task): { url: string | null; contentType: str
     if (!completed) return;
     const controller = new AbortController();
     let objectUrl: string | null = null;
-    api.tasks
-      .getTaskResult({ taskId: task.id }, { signal: controller.signal })
-      .then((body) => {
-        const blob = new Blob([body.data as Uint8Array<ArrayBuffer>], { type: body.contentType });
+    downloadResult(api, task.id, controller.signal)
+      .then((blob) => {
         objectUrl = URL.createObjectURL(blob);
-        setState({ url: objectUrl, contentType: body.contentType, error: null });
+        setState({ url: objectUrl, contentType: blob.type, error: null });
       })
       .catch((caught: unknown) => {
         if (!controller.signal.aborted) setState({ url: null, contentType: null, error: describeError(caught) });
