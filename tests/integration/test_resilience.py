@@ -3,23 +3,34 @@ a worker killed mid-task, and Kafka down while tasks are created."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import io
+import os
+import signal
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import grpc
 import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from google.api import httpbody_pb2
 from PIL import Image
 from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc
+from pymongo import AsyncMongoClient
 
-from common.blobstore.keys import task_prefix
+from api_svc.blob_sweep import SweepReport, sweep
+from api_svc.repository import TaskRepository
+from common.blobstore.filesystem import FilesystemBlobStore
+from common.blobstore.keys import result_key, task_prefix, upload_key
 from common.kafka import TASKS_TOPIC
 from infra.stack import Stack
-from tests.conftest import TEST_ENVIRONMENT, bearer, register_and_login, running_stack
+from tests.conftest import TEST_ENVIRONMENT, bearer, register_and_login, result_bytes, running_stack
 from tests.images import ImageServer, image_bytes
 
 pytestmark = pytest.mark.integration
@@ -94,6 +105,76 @@ def test_a_worker_killed_mid_task_leaves_exactly_one_result(fragile_stack: Stack
     assert final.status == task_pb2.TASK_STATUS_COMPLETED, final.error
     assert final.attempts == 2  # the crashed attempt and the one that finished
     assert _result_blobs(fragile_stack, task.id) == ["result-2"]
+
+
+def _sweep(stack: Stack, grace: timedelta) -> SweepReport:
+    """api_svc's orphan sweep, run now against the stack's store and blobs."""
+
+    async def run() -> SweepReport:
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.infra.mongo_uri, tz_aware=True)
+        try:
+            return await sweep(TaskRepository(mongo["pixelflow"]), FilesystemBlobStore(stack.blob_dir), grace)
+        finally:
+            await mongo.close()
+
+    return asyncio.run(run())
+
+
+def test_a_worker_killed_between_storing_and_finishing_leaves_no_orphan(
+    fragile_stack: Stack, images: ImageServer
+) -> None:
+    """kill -9 after the result blob is written and before the task records it: the task is
+    taken over and completes with its own result; the sweep removes the dead attempt's blob."""
+    images.serve_bytes("/store-then-die.png", image_bytes(120, 80), "image/png", delay=1.0)
+    ferretdb = fragile_stack.infra.ferretdb.process
+    assert ferretdb is not None and ferretdb.pid is not None
+    tasks, metadata, channel = _user(fragile_stack)
+    with channel:
+        task = tasks.CreateTask(
+            task_pb2.CreateTaskRequest(source_url=images.url("/store-then-die.png")), metadata=metadata
+        )
+        # The claim is written before the fetch starts: freeze the task store once the worker
+        # fetches, so the worker processes and stores its result but cannot record it.
+        _until(lambda: images.hits.get("/store-then-die.png", 0) > 0, "the worker never fetched the source")
+        os.kill(ferretdb.pid, signal.SIGSTOP)
+        try:
+            _until(lambda: _result_blobs(fragile_stack, task.id) == ["result-1"], "the result was never stored")
+            fragile_stack.kill_service("worker_svc")
+        finally:
+            os.kill(ferretdb.pid, signal.SIGCONT)
+        fragile_stack.restart_service("worker_svc")
+        final = _wait_for(tasks, metadata, task.id, timeout=90)  # after the lease, the relay republishes it
+        assert final.status == task_pb2.TASK_STATUS_COMPLETED and final.attempts == 2, final
+        assert _result_blobs(fragile_stack, task.id) == ["result-1", "result-2"]  # the orphan is there
+        _sweep(fragile_stack, timedelta(0))
+        assert _result_blobs(fragile_stack, task.id) == ["result-2"]
+        _, data = result_bytes(tasks, task.id, metadata)
+        assert hashlib.sha256(data).hexdigest() == final.result.sha256
+
+
+def test_the_sweep_removes_blobs_nothing_references(fragile_stack: Stack) -> None:
+    tasks, metadata, channel = _user(fragile_stack)
+    with channel:
+        kept = tasks.CreateUpload(
+            iter([task_pb2.CreateUploadRequest(body=httpbody_pb2.HttpBody(data=image_bytes(20, 20)))]),
+            metadata=metadata,
+        )
+    blobs = FilesystemBlobStore(fragile_stack.blob_dir)
+    crashed_upload = upload_key(uuid.uuid4().hex)  # stored, then the process died before the record
+    deleted_task = result_key(uuid.uuid4().hex, 1)  # a result whose task is gone
+    for key in (crashed_upload, deleted_task):
+        asyncio.run(blobs.put(key, b"orphan"))
+    assert _sweep(fragile_stack, timedelta(hours=1)).deleted == 0  # too young: maybe a write in flight
+    assert _sweep(fragile_stack, timedelta(0)).deleted >= 2
+    assert not blobs.path(crashed_upload).exists() and not blobs.path(deleted_task).exists()
+    assert blobs.path(upload_key(kept.id)).exists()
+
+
+def _until(condition: Callable[[], bool], message: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.01)
 
 
 def test_tasks_created_while_kafka_is_down_all_complete_once(fragile_stack: Stack, images: ImageServer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import struct
@@ -12,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from google.api import httpbody_pb2
 from PIL import Image
 from pixelflow.v1 import auth_pb2, task_pb2
 
@@ -128,6 +130,46 @@ def test_upload_over_rest_as_base64_json(http: httpx.Client) -> None:
     assert bad.status_code == 400
 
 
+def test_raw_upload_over_rest_feeds_tasks(http: httpx.Client) -> None:
+    """The README's walkthrough: curl --data-binary @photo.jpg -H 'content-type: image/jpeg'."""
+    headers = login(http)
+    photo = image_bytes(240, 160, "JPEG")
+    stored = http.post("/v1/uploads", params={"filename": "photo.jpg"}, content=photo, headers=headers | _JPEG)
+    assert stored.status_code == 200, stored.text
+    upload = stored.json()
+    assert upload["filename"] == "photo.jpg" and upload["contentType"] == "image/jpeg"
+    assert int(upload["sizeBytes"]) == len(photo) and upload["sha256"] == hashlib.sha256(photo).hexdigest()
+
+    created = http.post(
+        "/v1/tasks",
+        headers=headers,
+        json={
+            "uploadId": upload["id"],
+            "operations": [{"resize": {"width": 60}}],
+            "output": {"format": "IMAGE_FORMAT_PNG"},
+        },
+    )
+    assert created.status_code == 200, created.text
+    task_id = created.json()["id"]
+    with http.stream("GET", f"/v1/tasks/{task_id}:watch", headers=headers) as stream:
+        final = [json.loads(line) for line in stream.iter_lines() if line.strip()][-1]["task"]
+    assert final["status"] == "TASK_STATUS_COMPLETED", final
+    result = http.get(f"/v1/tasks/{task_id}/result", headers=headers)
+    assert result.status_code == 200 and result.headers["content-type"] == "image/png"
+    assert hashlib.sha256(result.content).hexdigest() == final["result"]["sha256"]
+    assert Image.open(io.BytesIO(result.content)).size == (60, 40)
+
+    stranger = login(http)
+    assert http.post("/v1/tasks", headers=stranger, json={"uploadId": upload["id"]}).status_code == 404
+    assert http.post("/v1/uploads", content=photo, headers=_JPEG).status_code == 401
+    refused = http.post("/v1/uploads", content=b"<html>not an image</html>", headers=headers | _JPEG)
+    assert refused.status_code == 400 and "not an image" in refused.json()["message"]
+    assert http.post("/v1/uploads", content=b"", headers=headers | _JPEG).status_code == 400
+
+
+_JPEG = {"content-type": "image/jpeg"}
+
+
 def test_oversized_json_body_is_refused_at_the_gateway(http: httpx.Client) -> None:
     body = json.dumps({"email": "a@example.com", "password": "x" * (30 * 1024 * 1024)})
     response = http.post("/v1/auth/login", content=body, headers={"content-type": "application/json"})
@@ -197,7 +239,14 @@ def test_grpc_web_unary_and_server_stream(stack: Stack, http: httpx.Client, imag
     # An error without messages is "trailers-only": the status arrives in the response headers.
     assert not frames and headers["grpc-status"] == "16" and "incorrect" in headers["grpc-message"]
 
-    create = task_pb2.CreateTaskRequest(source_url=images.url("/photo.png"))
+    # A client stream of one message (what a gRPC-web client can send): CreateUpload.
+    photo = image_bytes(80, 60, "PNG")
+    chunk = task_pb2.CreateUploadRequest(filename="web.png", body=httpbody_pb2.HttpBody(data=photo))
+    frames, _ = call("/pixelflow.v1.TaskService/CreateUpload", chunk.SerializeToString(), token)
+    upload = task_pb2.Upload.FromString(frames[0][1])
+    assert upload.size_bytes == len(photo) and upload.content_type == "image/png"
+
+    create = task_pb2.CreateTaskRequest(upload_id=upload.id)
     frames, _ = call("/pixelflow.v1.TaskService/CreateTask", create.SerializeToString(), token)
     task = task_pb2.Task.FromString(frames[0][1])
     frames, _ = call(

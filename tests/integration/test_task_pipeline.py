@@ -4,6 +4,8 @@ through Envoy. Every test runs twice: with the filesystem blob backend and with 
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import io
 import time
 from collections.abc import Iterator
@@ -11,11 +13,13 @@ from typing import Any
 
 import grpc
 import pytest
+from google.api import httpbody_pb2
 from PIL import Image
 from pixelflow.v1 import auth_pb2, auth_pb2_grpc, task_pb2, task_pb2_grpc, worker_pb2, worker_pb2_grpc
 
+from common.blobstore.keys import inline_source_key, result_key, upload_key
 from infra.stack import Stack
-from tests.conftest import TEST_ENVIRONMENT, bearer, register_and_login, result_bytes, running_stack
+from tests.conftest import TEST_ENVIRONMENT, bearer, blob_store_of, register_and_login, result_bytes, running_stack
 from tests.images import ImageServer, bomb_png, image_bytes
 
 pytestmark = pytest.mark.integration
@@ -377,3 +381,74 @@ def test_watches_per_user_are_bounded(
         finally:
             for watch in watches:
                 _close(watch)
+
+
+def _upload_messages(data: bytes, filename: str, chunk: int = 64 * 1024) -> Iterator[task_pb2.CreateUploadRequest]:
+    for start in range(0, max(len(data), 1), chunk):
+        yield task_pb2.CreateUploadRequest(
+            filename=filename if start == 0 else "", body=httpbody_pb2.HttpBody(data=data[start : start + chunk])
+        )
+
+
+def test_one_streamed_upload_feeds_several_tasks(pipeline: Stack, client: Client, auth: Any) -> None:
+    photo = image_bytes(500, 400, "PNG")
+    upload = client.tasks.CreateUpload(_upload_messages(photo, "beach.png"), metadata=client.metadata)
+    assert len(upload.id) == 32 and upload.filename == "beach.png" and upload.content_type == "image/png"
+    assert upload.size_bytes == len(photo) and upload.sha256 == hashlib.sha256(photo).hexdigest()
+
+    widths = (50, 120)
+    created = [client.create(upload_id=upload.id, operations=[resize(width)]) for width in widths]
+    assert all(task.upload.upload_id == upload.id and task.upload.sha256 == upload.sha256 for task in created)
+    for task, width in zip(created, widths, strict=True):
+        assert client.finished(task.id).status == task_pb2.TASK_STATUS_COMPLETED
+        _, data = result_bytes(client.tasks, task.id, client.metadata)
+        assert Image.open(io.BytesIO(data)).size[0] == width
+
+    # Deleting a task deletes its result, never the upload that other tasks share.
+    blobs = blob_store_of(pipeline)
+    done = client.tasks.GetTask(task_pb2.GetTaskRequest(task_id=created[0].id), metadata=client.metadata)
+    assert asyncio.run(blobs.exists(result_key(done.id, done.attempts)))
+    client.tasks.DeleteTask(task_pb2.DeleteTaskRequest(task_id=done.id), metadata=client.metadata)
+    assert not asyncio.run(blobs.exists(result_key(done.id, done.attempts)))
+    assert asyncio.run(blobs.exists(upload_key(upload.id)))
+    again = client.create(upload_id=upload.id, operations=[resize(10)])
+    assert client.finished(again.id).status == task_pb2.TASK_STATUS_COMPLETED
+
+    stranger = Client(grpc.insecure_channel(pipeline.address("api_svc")), auth)
+    code, _ = code_of(lambda: stranger.create(upload_id=upload.id))
+    assert code == grpc.StatusCode.NOT_FOUND
+
+
+def test_an_inline_upload_is_deleted_with_its_task(pipeline: Stack, client: Client) -> None:
+    task = client.create(upload=task_pb2.InlineUpload(content=image_bytes(64, 64, "PNG")), operations=[resize(8)])
+    client.finished(task.id)
+    blobs = blob_store_of(pipeline)
+    assert asyncio.run(blobs.exists(inline_source_key(task.id)))
+    client.tasks.DeleteTask(task_pb2.DeleteTaskRequest(task_id=task.id), metadata=client.metadata)
+    assert not asyncio.run(blobs.exists(inline_source_key(task.id)))
+    assert not asyncio.run(blobs.exists(result_key(task.id, 1)))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [(b"", "empty"), (b"%PDF-1.7 not an image" * 100, "not an image"), (b"\x89PNG", "not an image")],
+)
+def test_bad_streamed_uploads_are_refused_and_store_nothing(
+    pipeline: Stack, client: Client, data: bytes, message: str
+) -> None:
+    before = _upload_blobs(pipeline)
+    code, details = code_of(lambda: client.tasks.CreateUpload(_upload_messages(data, "x"), metadata=client.metadata))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and message in details
+    assert _upload_blobs(pipeline) == before
+
+
+def test_bad_upload_ids(client: Client) -> None:
+    assert code_of(lambda: client.create(upload_id="nope"))[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert code_of(lambda: client.create(upload_id="0" * 32))[0] == grpc.StatusCode.NOT_FOUND
+
+
+def _upload_blobs(stack: Stack) -> set[str]:
+    async def keys() -> set[str]:
+        return {stored.key async for stored in blob_store_of(stack).list("uploads/")}
+
+    return asyncio.run(keys())
