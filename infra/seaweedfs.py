@@ -1,15 +1,20 @@
 """SeaweedFS as one process (master, volume server, filer and S3 gateway): the real S3 API on
 127.0.0.1, for the S3 blob backend. Built from the Go module proxy (infra.cache).
 
-It runs without an identities file, so it accepts unsigned requests: a local server only
-(bound to loopback). docker-compose gives its S3 service keys.
+Like a deployed S3 it refuses unsigned requests: each server gets a fresh admin key pair
+(SeaweedFS takes it from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), which the stack hands to the
+services, so the tests exercise the signed requests production makes.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
 import httpx
+import obstore
+from obstore.store import S3Store
 
 from infra.cache import ensure_seaweedfs
 from infra.process import ManagedProcess, free_ports
@@ -23,6 +28,8 @@ class SeaweedFSServer:
         self.s3_port = s3_port
         self._binary = binary
         self.process: ManagedProcess | None = None
+        self.access_key_id = "pf" + secrets.token_hex(8)
+        self.secret_access_key = secrets.token_urlsafe(24)
 
     @property
     def endpoint_url(self) -> str:
@@ -62,7 +69,8 @@ class SeaweedFSServer:
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
         ]
-        self.process = ManagedProcess("seaweedfs", argv, self.data_dir / "seaweedfs.log", cwd=self.data_dir)
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": self.access_key_id, "AWS_SECRET_ACCESS_KEY": self.secret_access_key}
+        self.process = ManagedProcess("seaweedfs", argv, self.data_dir / "seaweedfs.log", env=env, cwd=self.data_dir)
         self.process.start()
         try:
             self.process.wait_ready(self._bucket_ready, timeout, interval=0.25)
@@ -71,12 +79,23 @@ class SeaweedFSServer:
             raise
 
     def _bucket_ready(self) -> bool:
-        """Creates the bucket (idempotent) and checks an object can be listed in it."""
-        with httpx.Client(base_url=self.endpoint_url, timeout=2) as client:
-            created = client.put(f"/{BUCKET}")
-            if created.status_code not in (200, 409):
-                return False
-            return client.get(f"/{BUCKET}", params={"list-type": "2"}).status_code == 200
+        """Ready once the S3 API answers and a signed write lands, which creates the bucket
+        (an admin identity's first write to a missing bucket creates it)."""
+        if httpx.get(f"{self.endpoint_url}/healthz", timeout=2).status_code != 200:
+            return False
+        store = S3Store(
+            BUCKET,
+            config={
+                "endpoint": self.endpoint_url,
+                "region": "us-east-1",
+                "access_key_id": self.access_key_id,
+                "secret_access_key": self.secret_access_key,
+                "virtual_hosted_style_request": False,
+            },
+            client_options={"allow_http": True},
+        )
+        obstore.put(store, "ready", b"")  # outside the blob key layout: the sweep never touches it
+        return True
 
     def stop(self) -> None:
         if self.process is not None:

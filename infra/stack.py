@@ -131,7 +131,12 @@ class Stack:
 
     def blob_environment(self) -> dict[str, str]:
         if self.seaweedfs is not None:
-            return {"PIXELFLOW_S3_ENDPOINT_URL": self.seaweedfs.endpoint_url, "PIXELFLOW_S3_BUCKET": SEAWEEDFS_BUCKET}
+            return {
+                "PIXELFLOW_S3_ENDPOINT_URL": self.seaweedfs.endpoint_url,
+                "PIXELFLOW_S3_BUCKET": SEAWEEDFS_BUCKET,
+                "PIXELFLOW_S3_ACCESS_KEY_ID": self.seaweedfs.access_key_id,
+                "PIXELFLOW_S3_SECRET_ACCESS_KEY": self.seaweedfs.secret_access_key,
+            }
         return {"PIXELFLOW_BLOB_DIR": str(self.blob_dir)}
 
     def service_environment(self) -> dict[str, str]:

@@ -16,8 +16,10 @@ Envoy's, or because a fact is not in the protos (see docs/decisions/0007-openapi
   1. host/schemes: where "Try it out" sends requests is a deployment setting (--gateway-url).
   2. WatchTask: Envoy (stream_newline_delimited) writes each WatchTaskResponse as a bare JSON
      object per line; grpc-gateway wraps each in {"result": ..., "error": ...}.
-  3. GetTaskResult: Envoy sends a google.api.HttpBody as raw bytes with its own content type;
-     grpc-gateway's schema describes the HttpBody message as JSON.
+  3. GetTaskResult: Envoy streams the google.api.HttpBody chunks as raw bytes with their own
+     content type; grpc-gateway's schema describes a stream (or the HttpBody message as JSON).
+  5. CreateUpload: the request body is the image's raw bytes (a streamed google.api.HttpBody),
+     not JSON.
   4. Logout and ValidateToken take the token from the body/query OR the Authorization header:
      auth is optional there, which the plugin's configuration cannot express.
 Security definitions, the public operations and the title come from the plugin's own
@@ -82,10 +84,16 @@ PLUGIN_OPTIONS = (
 
 WATCH_OPERATION = "TaskService_WatchTask"
 RESULT_OPERATION = "TaskService_GetTaskResult"
+UPLOAD_OPERATION = "TaskService_CreateUpload"
 OPTIONAL_AUTH_OPERATIONS = ("AuthService_Logout", "AuthService_ValidateToken", "AuthService_ValidateToken2")
 SECURITY_SCHEME = "bearer"
 # Encoders the worker has (ImageFormat); GetTaskResult answers with one of these.
 RESULT_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/avif", "image/gif", "image/tiff")
+# What CreateUpload takes (the service sniffs the real type from the bytes).
+UPLOAD_CONTENT_TYPES = (*RESULT_CONTENT_TYPES, "image/bmp", "application/octet-stream")
+# Swagger 2.0's own word is `type: file`, but several validators (openapi-spec-validator among
+# them) reject it outside formData; a binary string means the same and passes all.
+BINARY = {"type": "string", "format": "binary"}
 
 
 # -- building the plugin ---------------------------------------------------------------------
@@ -217,16 +225,23 @@ def post_process(document: dict[str, Any], gateway_url: str) -> dict[str, Any]:
 
     # 3. GetTaskResult: the image bytes themselves.
     result = operations[RESULT_OPERATION]
-    if result["responses"]["200"]["schema"].get("$ref") != "#/definitions/apiHttpBody":
-        raise RuntimeError(f"unexpected response schema for {RESULT_OPERATION}")
+    schema = result["responses"]["200"]["schema"]
+    if schema.get("$ref") != "#/definitions/apiHttpBody" and schema.get("format") != "binary":
+        raise RuntimeError(f"unexpected response schema for {RESULT_OPERATION}: {schema}")
     result["responses"]["200"] = {
-        "description": "The processed image's bytes; Content-Type is the result's (TaskResult.contentType).",
-        # Swagger 2.0's own word is `type: file`, but several validators (openapi-spec-validator
-        # among them) reject it outside formData; a binary string means the same and passes all.
-        "schema": {"type": "string", "format": "binary"},
+        "description": "The processed image's bytes, streamed; Content-Type is the result's (TaskResult.contentType).",
+        "schema": dict(BINARY),
     }
     # Errors stay google.rpc.Status JSON, hence application/json in the list too.
     result["produces"] = [*RESULT_CONTENT_TYPES, "application/json"]
+    # 5. CreateUpload: the body is the image itself.
+    upload = operations[UPLOAD_OPERATION]
+    (body,) = [p for p in upload["parameters"] if p["in"] == "body"]
+    if body["schema"].get("$ref") != "#/definitions/apiHttpBody":
+        raise RuntimeError(f"unexpected request schema for {UPLOAD_OPERATION}: {body}")
+    body["schema"] = dict(BINARY)
+    body["description"] = "The image's bytes, streamed (e.g. curl --data-binary @photo.jpg)."
+    upload["consumes"] = list(UPLOAD_CONTENT_TYPES)
     if "apiHttpBody" not in json.dumps(document["paths"]):
         definitions.pop("apiHttpBody", None)
 

@@ -106,8 +106,8 @@ def blob_store_of(stack: Stack) -> BlobStore:
             bucket=SEAWEEDFS_BUCKET,
             endpoint_url=stack.seaweedfs.endpoint_url,
             region="us-east-1",
-            access_key_id="",
-            secret_access_key="",
+            access_key_id=stack.seaweedfs.access_key_id,
+            secret_access_key=stack.seaweedfs.secret_access_key,
         )
     return FilesystemBlobStore(stack.blob_dir)
 

@@ -117,7 +117,10 @@ class S3BlobStore(BlobStore):
         return int(meta["size"])
 
     async def list(self, prefix: str) -> AsyncIterator[StoredKey]:
-        async for page in obstore.list(self._store, prefix=prefix or None, chunk_size=1000):
-            for meta in page:
-                modified = meta["last_modified"]
-                yield StoredKey(str(meta["path"]), modified if modified.tzinfo else modified.replace(tzinfo=UTC))
+        try:
+            async for page in obstore.list(self._store, prefix=prefix or None, chunk_size=1000):
+                for meta in page:
+                    modified = meta["last_modified"]
+                    yield StoredKey(str(meta["path"]), modified if modified.tzinfo else modified.replace(tzinfo=UTC))
+        except (NotFoundError, FileNotFoundError):
+            return  # no bucket yet (created by the first write): nothing is stored

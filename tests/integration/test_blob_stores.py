@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from obstore.exceptions import PermissionDeniedError
 
 from common.blobstore import BlobNotFound, BlobStore, BlobTooLarge
 from common.blobstore.filesystem import PARTIAL_DIR, FilesystemBlobStore
@@ -41,7 +42,11 @@ def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
         return FilesystemBlobStore(tmp_path / "blobs")
     server: SeaweedFSServer = request.getfixturevalue("seaweedfs")
     return S3BlobStore(
-        bucket=BUCKET, endpoint_url=server.endpoint_url, region="us-east-1", access_key_id="", secret_access_key=""
+        bucket=BUCKET,
+        endpoint_url=server.endpoint_url,
+        region="us-east-1",
+        access_key_id=server.access_key_id,
+        secret_access_key=server.secret_access_key,
     )
 
 
@@ -156,6 +161,20 @@ async def test_list_by_prefix(blobs: BlobStore) -> None:
 async def test_keys_outside_the_layout_are_refused(blobs: BlobStore, key: str) -> None:
     with pytest.raises(ValueError, match="not a blob key"):
         await blobs.put(key, b"x")
+
+
+async def test_unsigned_and_wrongly_signed_requests_are_refused(seaweedfs: SeaweedFSServer) -> None:
+    """The test server checks signatures as a deployed S3 does (so the tests prove ours)."""
+    for key_id, secret in (("", ""), (seaweedfs.access_key_id, "not-the-secret")):
+        intruder = S3BlobStore(
+            bucket=BUCKET,
+            endpoint_url=seaweedfs.endpoint_url,
+            region="us-east-1",
+            access_key_id=key_id,
+            secret_access_key=secret,
+        )
+        with pytest.raises(PermissionDeniedError):
+            await intruder.put(_key(), b"x")
 
 
 def _assert_no_partial_files(blobs: BlobStore) -> None:

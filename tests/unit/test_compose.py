@@ -53,7 +53,7 @@ APP_SERVICES: dict[str, tuple[type[CommonSettings], str, int]] = {
     "api": (ApiSettings, "api_svc", PORTS.api),
     "worker": (WorkerSettings, "worker_svc", PORTS.worker_status),
 }
-EXPECTED_SERVICES = {"postgres", "mongo", "kafka", "kafka-init", "auth", "api", "worker", "envoy", "ui"}
+EXPECTED_SERVICES = {"postgres", "mongo", "s3", "kafka", "kafka-init", "auth", "api", "worker", "envoy", "ui"}
 ONE_SHOT = {"kafka-init"}
 # Keys of the compose specification this file may use (a subset; the CLI check knows them all).
 TOP_LEVEL_KEYS = {"services", "volumes", "networks", "configs", "secrets"}
@@ -142,8 +142,8 @@ def test_depends_on_always_waits_for_health_or_completion(services: dict[str, di
     wanted = {
         "kafka-init": {"kafka"},
         "auth": {"postgres"},
-        "api": {"mongo", "kafka", "kafka-init", "auth"},
-        "worker": {"mongo", "kafka", "kafka-init", "auth"},  # auth: it verifies tokens
+        "api": {"mongo", "s3", "kafka", "kafka-init", "auth"},
+        "worker": {"mongo", "s3", "kafka", "kafka-init", "auth"},  # auth: it verifies tokens
         "envoy": {"auth", "api", "worker"},
         "ui": {"envoy"},
     }
@@ -164,6 +164,7 @@ def test_data_lives_in_named_volumes(compose: dict[str, Any], services: dict[str
     mounts = {
         "postgres": "postgres-data:/var/lib/postgresql/data",
         "mongo": "mongo-data:/data/db",
+        "s3": "s3-data:/data",
         "kafka": "kafka-data:/var/lib/kafka/data",
         "auth": "auth-data:/data",
     }
@@ -236,6 +237,12 @@ def test_services_reach_each_other_by_compose_name(services: dict[str, dict[str,
     for env in (api, worker):
         assert env["PIXELFLOW_MONGO_URI"] == "mongodb://mongo:27017/"
         assert env["PIXELFLOW_KAFKA_BOOTSTRAP"] == "kafka:9092"
+        # Every replica on every host shares image bytes through the S3 service, signed with
+        # the key pair that service holds.
+        assert env["PIXELFLOW_BLOB_BACKEND"] == "s3" and env["PIXELFLOW_S3_ENDPOINT_URL"] == "http://s3:8333"
+        s3 = environment(services["s3"])
+        assert env["PIXELFLOW_S3_ACCESS_KEY_ID"] == s3["AWS_ACCESS_KEY_ID"]
+        assert env["PIXELFLOW_S3_SECRET_ACCESS_KEY"] == s3["AWS_SECRET_ACCESS_KEY"]
     assert environment(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://kafka:9092"
     assert auth["PIXELFLOW_AUTH_DATABASE_URL"] == (
         "postgresql+asyncpg://postgres:pixelflow-dev-only@postgres:5432/pixelflow_auth"
