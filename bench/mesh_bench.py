@@ -1,15 +1,19 @@
-"""Throughput and latency of the whole mesh against the engine alone, on the same work.
+"""The whole mesh against the engine alone, on the same work: throughput, latency and CPU per
+task by process.
 
 Run with `python -m bench.mesh_bench` (`make bench`). It starts its own throwaway stack on free
 ports and measures, in one run, with medians over rounds:
-- engine only: `worker_svc.imaging.process` in a process pool of 2 (this machine's cores);
-- mesh: CreateTask → Kafka → worker → MongoDB → COMPLETED (seen through WatchTask), with
-  1 worker process × 2 pool processes, then 2 worker processes × 1 pool process each.
-The same source (a 12 MP JPEG of a real photograph, served over HTTP on loopback) and the same
-job (fit to 800 px → JPEG q85) everywhere. Latency is submit → COMPLETED event; "overhead" is that
-minus the worker's own decode+process+encode time for the task. Throughput rounds submit all
-tasks at once (latency then includes queueing); the "one at a time" row submits each task after
-the previous one completed, which is the latency a lone user sees.
+- engine only: `worker_svc.imaging.process` in a process pool of 2 (this machine's cores), its
+  rate and its own CPU time per task (`time.process_time` inside the job): the image work;
+- the mesh, for a source by URL and an uploaded source (CreateUpload, then CreateTask with its
+  upload_id): CreateTask → Kafka → worker → blob store + MongoDB → COMPLETED seen on WatchTask,
+  16 clients at once; the CPU every process of the stack used per task, read from /proc
+  (bench.cpu), and the share of it that is image work;
+- throughput with 1, 2 and 4 worker processes (one pool process each);
+- a lone task's latency (submit → COMPLETED seen on WatchTask) minus its image work: a 12 MP URL
+  source, and a 600×400 upload resized to 300 px.
+The same 12 MP JPEG of a real photograph (served over HTTP on loopback for URL sources) and the
+same job (fit to 800 px → JPEG q85) everywhere but the small lone task.
 """
 
 from __future__ import annotations
@@ -18,18 +22,22 @@ import asyncio
 import multiprocessing
 import statistics
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Annotated
 
 import grpc
 import typer
+from google.api import httpbody_pb2
 from pixelflow.v1 import auth_pb2, auth_pb2_grpc, task_pb2, task_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
+from bench.cpu import per_task, snapshot
 from bench.photos import photo
 from common.operations import OutputFormat, OutputSpec, Resize, ResizeFit
 from infra.infrastructure import make_temp_root
+from infra.process import ManagedProcess
 from infra.stack import Stack, StackPorts
 from tests.images import ImageServer
 from worker_svc.imaging import process
@@ -43,46 +51,71 @@ ENVIRONMENT = {
 }
 
 
-def _engine_job(data: bytes) -> float:
-    started = time.perf_counter()
+RESIZE_800 = task_pb2.Operation(resize=task_pb2.Resize(width=800, height=800, fit=task_pb2.RESIZE_FIT_INSIDE))
+JPEG_85 = task_pb2.OutputOptions(format=task_pb2.IMAGE_FORMAT_JPEG, quality=85)
+CLIENTS = 16
+
+
+def _engine_job(data: bytes) -> tuple[float, float]:
+    started, cpu = time.perf_counter(), time.process_time()
     process(data, [Resize(800, 800, ResizeFit.INSIDE)], OutputSpec(OutputFormat.JPEG, 85, False, False))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
-def engine_rate(data: bytes, tasks: int) -> float:
+def engine_round(data: bytes, tasks: int) -> tuple[float, float]:
+    """(tasks/s, CPU seconds per task) of the engine alone in a pool of 2."""
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver")) as pool:
         list(pool.map(_engine_job, [data] * 4))  # warm the pool
         started = time.perf_counter()
-        list(pool.map(_engine_job, [data] * tasks))
-        return tasks / (time.perf_counter() - started)
+        results = list(pool.map(_engine_job, [data] * tasks))
+        rate = tasks / (time.perf_counter() - started)
+    return rate, statistics.median(cpu for _, cpu in results)
 
 
-async def mesh_round(stack: Stack, url: str, tasks: int, token: str) -> tuple[float, list[float], list[float]]:
-    metadata = (("authorization", f"Bearer {token}"),)
-    request = task_pb2.CreateTaskRequest(
-        source_url=url,
-        operations=[task_pb2.Operation(resize=task_pb2.Resize(width=800, height=800, fit=task_pb2.RESIZE_FIT_INSIDE))],
-        output=task_pb2.OutputOptions(format=task_pb2.IMAGE_FORMAT_JPEG, quality=85),
-    )
+class Client:
+    def __init__(self, stub: task_pb2_grpc.TaskServiceAsyncStub, token: str) -> None:
+        self.stub = stub
+        self.metadata = (("authorization", f"Bearer {token}"),)
+
+    async def upload(self, data: bytes) -> str:
+        async def chunks() -> AsyncIterator[task_pb2.CreateUploadRequest]:
+            for start in range(0, len(data), 256 * 1024):
+                yield task_pb2.CreateUploadRequest(body=httpbody_pb2.HttpBody(data=data[start : start + 256 * 1024]))
+
+        return str((await self.stub.CreateUpload(chunks(), metadata=self.metadata)).id)
+
+    async def run(self, request: task_pb2.CreateTaskRequest, upload: bytes | None = None) -> tuple[float, float]:
+        """One task: (submit → COMPLETED seen on WatchTask, that minus the task's image work)."""
+        submitted = time.perf_counter()
+        if upload is not None:
+            request = task_pb2.CreateTaskRequest(
+                upload_id=await self.upload(upload), operations=request.operations, output=request.output
+            )
+        task = await self.stub.CreateTask(request, metadata=self.metadata)
+        final = None
+        async for update in self.stub.WatchTask(task_pb2.WatchTaskRequest(task_id=task.id), metadata=self.metadata):
+            final = update.task
+        assert final is not None and final.status == task_pb2.TASK_STATUS_COMPLETED, final
+        latency = time.perf_counter() - submitted
+        timings = final.result.timings
+        return latency, latency - (timings.decode_ms + timings.process_ms + timings.encode_ms) / 1000
+
+
+async def mesh_round(
+    stack: Stack, token: str, request: task_pb2.CreateTaskRequest, tasks: int, upload: bytes | None = None
+) -> tuple[float, list[tuple[float, float]]]:
+    """`tasks` tasks from CLIENTS concurrent clients: (tasks/s, [(latency, overhead)])."""
     async with grpc.aio.insecure_channel(stack.address("api_svc")) as channel:
-        stub = task_pb2_grpc.TaskServiceStub(channel)
+        client = Client(task_pb2_grpc.TaskServiceStub(channel), token)
+        slots = asyncio.Semaphore(CLIENTS)
 
         async def one() -> tuple[float, float]:
-            submitted = time.perf_counter()
-            task = await stub.CreateTask(request, metadata=metadata)
-            final = None
-            async for update in stub.WatchTask(task_pb2.WatchTaskRequest(task_id=task.id), metadata=metadata):
-                final = update.task
-            assert final is not None and final.status == task_pb2.TASK_STATUS_COMPLETED, final
-            latency = time.perf_counter() - submitted
-            timings = final.result.timings
-            work = (timings.decode_ms + timings.process_ms + timings.encode_ms) / 1000
-            return latency, latency - work
+            async with slots:
+                return await client.run(request, upload)
 
         started = time.perf_counter()
         results = await asyncio.gather(*(one() for _ in range(tasks)))
-        elapsed = time.perf_counter() - started
-    return tasks / elapsed, [r[0] for r in results], [r[1] for r in results]
+        return tasks / (time.perf_counter() - started), list(results)
 
 
 def _login(stack: Stack) -> str:
@@ -98,64 +131,123 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def _workers(stack: Stack, count: int) -> list[ManagedProcess]:
+    """`count` worker processes with one pool process each; returns the extra ones to stop."""
+    stack.environment["PIXELFLOW_WORKER_CONCURRENCY"] = "1"
+    stack.restart_service("worker_svc")
+    return [stack.add_worker() for _ in range(count - 1)]
+
+
 def main(
     rounds: Annotated[int, typer.Option(min=1)] = 3,
     tasks: Annotated[int, typer.Option(min=1, help="Tasks per round.")] = 60,
 ) -> None:
     data = photo("JPEG", SOURCE_SIZE)
-    engine = [engine_rate(data, tasks) for _ in range(rounds)]
-    rows: dict[str, tuple[list[float], list[float], list[float]]] = {}
+    small = photo("JPEG", (600, 400))
+    engine = [engine_round(data, tasks) for _ in range(rounds)]
+    engine_rate = statistics.median(rate for rate, _ in engine)
+    image_cpu_ms = statistics.median(cpu for _, cpu in engine) * 1000
     server = ImageServer()
     server.serve_bytes("/photo.jpg", data, "image/jpeg")
+    url_request = task_pb2.CreateTaskRequest(
+        source_url=server.url("/photo.jpg"), operations=[RESIZE_800], output=JPEG_85
+    )
     root = make_temp_root("pixelflow-bench-")
+    console = Console(width=140)
     with server.running(), Stack(root, StackPorts.free(), throwaway=True, environment=ENVIRONMENT) as stack:
         token = _login(stack)
-        configurations = {
-            "mesh, 1 worker × 2 processes": ("2", False),
-            "mesh, 2 workers × 1 process": ("1", True),
-        }
-        for name, (concurrency, second_worker) in configurations.items():
-            stack.environment["PIXELFLOW_WORKER_CONCURRENCY"] = concurrency
-            stack.restart_service("worker_svc")
-            extra = stack.add_worker() if second_worker else None
-            try:
-                asyncio.run(mesh_round(stack, server.url("/photo.jpg"), 12, token))  # warm-up, rebalance
-                rates, latencies, overheads = [], [], []
-                for _ in range(rounds):
-                    rate, latency, overhead = asyncio.run(mesh_round(stack, server.url("/photo.jpg"), tasks, token))
-                    rates.append(rate)
-                    latencies += latency
-                    overheads += overhead
-                rows[name] = (rates, latencies, overheads)
-                if not second_worker:
-                    sequential = [asyncio.run(mesh_round(stack, server.url("/photo.jpg"), 1, token)) for _ in range(20)]
-                    rows["one at a time, 1 worker"] = (
-                        [r[0] for r in sequential],
-                        [r[1][0] for r in sequential],
-                        [r[2][0] for r in sequential],
-                    )
-            finally:
-                if extra is not None:
-                    extra.stop()
+        stack.environment["PIXELFLOW_WORKER_CONCURRENCY"] = "2"
+        stack.restart_service("worker_svc")
+        asyncio.run(mesh_round(stack, token, url_request, 12))  # warm-up
 
-    engine_median = statistics.median(engine)
-    table = Table(
-        title=f"{tasks} tasks a round, {rounds} rounds, source {SOURCE_SIZE[0]}×{SOURCE_SIZE[1]} JPEG → 800 px JPEG q85"
-    )
-    for column in ("pipeline", "tasks/s (median)", "× engine only", "latency p50", "latency p95", "overhead p50"):
-        table.add_column(column, justify="left" if column == "pipeline" else "right")
-    table.add_row("engine only, pool of 2", f"{engine_median:.1f}", "1.00", "", "", "")
-    for name, (rates, latencies, overheads) in rows.items():
-        median = statistics.median(rates)
-        table.add_row(
-            name,
-            f"{median:.1f}",
-            f"{median / engine_median:.2f}",
-            f"{_percentile(latencies, 0.5) * 1000:.0f} ms",
-            f"{_percentile(latencies, 0.95) * 1000:.0f} ms",
-            f"{_percentile(overheads, 0.5) * 1000:.0f} ms",
+        # 1. CPU per task by process, URL and upload sources, 1 worker × 2 pool processes.
+        breakdown: dict[str, dict[str, float]] = {}
+        rates: dict[str, float] = {}
+        for source, upload in (("source by URL", None), ("uploaded source", data)):
+            runs = []
+            for _ in range(rounds):
+                before = snapshot(stack)
+                rate, _ = asyncio.run(mesh_round(stack, token, url_request, tasks, upload))
+                runs.append((rate, per_task(before, snapshot(stack), tasks)))
+            rates[source] = statistics.median(rate for rate, _ in runs)
+            breakdown[source] = {name: statistics.median(run[name] for _, run in runs) for name in runs[0][1]}
+        _print_breakdown(
+            console,
+            breakdown=breakdown,
+            rates=rates,
+            engine_rate=engine_rate,
+            image_cpu_ms=image_cpu_ms,
+            tasks=tasks,
+            rounds=rounds,
         )
-    Console(width=130).print(table)
+
+        # 2. A lone task: its latency beyond its own image work.
+        lone: dict[str, list[tuple[float, float]]] = {"12 MP by URL → 800 px": [], "600×400 upload → 300 px": []}
+        small_request = task_pb2.CreateTaskRequest(
+            operations=[task_pb2.Operation(resize=task_pb2.Resize(width=300))], output=JPEG_85
+        )
+        for _ in range(15):
+            lone["12 MP by URL → 800 px"] += asyncio.run(mesh_round(stack, token, url_request, 1))[1]
+            lone["600×400 upload → 300 px"] += asyncio.run(mesh_round(stack, token, small_request, 1, small))[1]
+        table = Table(title="A lone task, 15 tries each: submit → COMPLETED seen on WatchTask")
+        for column in ("task", "latency p50", "beyond its image work p50", "p95"):
+            table.add_column(column, justify="left" if column == "task" else "right")
+        for name, results in lone.items():
+            overheads = [overhead for _, overhead in results]
+            table.add_row(
+                name,
+                f"{statistics.median(latency for latency, _ in results) * 1000:.0f} ms",
+                f"{statistics.median(overheads) * 1000:.0f} ms",
+                f"{_percentile(overheads, 0.95) * 1000:.0f} ms",
+            )
+        console.print(table)
+
+        # 3. Throughput with 1, 2 and 4 worker processes.
+        table = Table(title=f"Throughput by worker processes (one pool process each), {tasks} URL tasks a round")
+        for column in ("worker processes", "tasks/s (median)", "× engine only (pool of 2)"):
+            table.add_column(column, justify="right")
+        for count in (1, 2, 4):
+            extra = _workers(stack, count)
+            try:
+                asyncio.run(mesh_round(stack, token, url_request, 12))  # warm-up, rebalance
+                rate = statistics.median(
+                    asyncio.run(mesh_round(stack, token, url_request, tasks))[0] for _ in range(rounds)
+                )
+            finally:
+                for process in extra:
+                    process.stop()
+            table.add_row(str(count), f"{rate:.1f}", f"{rate / engine_rate:.2f}")
+        console.print(table)
+
+
+def _print_breakdown(
+    console: Console,
+    *,
+    breakdown: dict[str, dict[str, float]],
+    rates: dict[str, float],
+    engine_rate: float,
+    image_cpu_ms: float,
+    tasks: int,
+    rounds: int,
+) -> None:
+    sources = list(breakdown)
+    table = Table(
+        title=f"CPU per task by process (ms, medians of {rounds} rounds of {tasks} tasks, {CLIENTS} clients; "
+        f"{SOURCE_SIZE[0]}×{SOURCE_SIZE[1]} JPEG → 800 px JPEG q85, 1 worker × 2 pool processes)"
+    )
+    table.add_column("process")
+    for source in sources:
+        table.add_column(source, justify="right")
+    names = sorted({name for run in breakdown.values() for name in run}, key=lambda n: -breakdown[sources[0]].get(n, 0))
+    for name in names:
+        table.add_row(name, *(f"{breakdown[source].get(name, 0.0):.1f}" for source in sources))
+    totals = {source: sum(breakdown[source].values()) for source in sources}
+    table.add_row("whole stack", *(f"{totals[source]:.1f}" for source in sources))
+    table.add_row("image work (the engine's own CPU, in-process)", *(f"{image_cpu_ms:.1f}" for _ in sources))
+    table.add_row("share of the stack's CPU doing image work", *(f"{image_cpu_ms / totals[s]:.0%}" for s in sources))
+    table.add_row(f"tasks/s (engine only: {engine_rate:.1f})", *(f"{rates[s]:.1f}" for s in sources))
+    table.add_row("× engine only", *(f"{rates[s] / engine_rate:.2f}" for s in sources))
+    console.print(table)
 
 
 if __name__ == "__main__":

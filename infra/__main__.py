@@ -105,6 +105,7 @@ def run(
             ("worker status", stack.address("worker_svc")),
             ("envoy admin", f"http://127.0.0.1:{ports.envoy_admin}"),
             *stack.infra.endpoints().items(),
+            ("blob store", stack.seaweedfs.endpoint_url if stack.seaweedfs is not None else str(stack.blob_dir)),
             ("logs", str(stack.root / "logs")),
         ]
         for name, where in rows:
@@ -115,6 +116,8 @@ def run(
             names = [name for name, process in stack.services.items() if not process.running]
             if len(stack.infra.processes()) < 3:
                 names.append("a server")
+            if stack.seaweedfs is not None and not (stack.seaweedfs.process and stack.seaweedfs.process.running):
+                names.append("seaweedfs")
             return ", ".join(names) or None
 
         _run_until(stop_requested, dead, stack.root / "logs")

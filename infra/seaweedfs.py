@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import httpx
@@ -22,10 +23,34 @@ from infra.process import ManagedProcess, free_ports
 BUCKET = "pixelflow"
 
 
+@dataclass(frozen=True)
+class SeaweedFSPorts:
+    """Every port explicit: the defaults include 8080 and 8333, and each gRPC port would
+    otherwise be its HTTP port + 10000 (past 65535 for a high free port). Chosen together with
+    the stack's other ports (one free_ports call), so no two components race for one."""
+
+    s3: int = 18333
+    s3_grpc: int = 18334
+    master: int = 18335
+    master_grpc: int = 18336
+    volume: int = 18337
+    volume_grpc: int = 18338
+    filer: int = 18339
+    filer_grpc: int = 18340
+
+    @classmethod
+    def from_free(cls, ports: list[int]) -> SeaweedFSPorts:
+        return cls(*ports)
+
+    @classmethod
+    def free(cls) -> SeaweedFSPorts:
+        return cls(*free_ports(len(fields(cls))))
+
+
 class SeaweedFSServer:
-    def __init__(self, data_dir: Path, s3_port: int, binary: Path | None = None) -> None:
+    def __init__(self, data_dir: Path, ports: SeaweedFSPorts, binary: Path | None = None) -> None:
         self.data_dir = data_dir.resolve()
-        self.s3_port = s3_port
+        self.ports = ports
         self._binary = binary
         self.process: ManagedProcess | None = None
         self.access_key_id = "pf" + secrets.token_hex(8)
@@ -33,7 +58,7 @@ class SeaweedFSServer:
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.s3_port}"
+        return f"http://127.0.0.1:{self.ports.s3}"
 
     @property
     def binary(self) -> Path:
@@ -43,28 +68,26 @@ class SeaweedFSServer:
 
     def start(self, timeout: float = 60.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        # Every port explicit: the defaults include 8080 and 8333, and each gRPC port would
-        # otherwise be its HTTP port + 10000 (past 65535 for a high free port).
-        master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3_grpc = free_ports(7)
+        ports = self.ports
         argv = [
             str(self.binary),
             "server",
             "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1",
             f"-dir={self.data_dir}",
-            f"-master.port={master}",
-            f"-master.port.grpc={master_grpc}",
+            f"-master.port={ports.master}",
+            f"-master.port.grpc={ports.master_grpc}",
             # Small volumes: a test server must not reserve gigabytes of disk.
             "-master.volumeSizeLimitMB=256",
-            f"-volume.port={volume}",
-            f"-volume.port.grpc={volume_grpc}",
+            f"-volume.port={ports.volume}",
+            f"-volume.port.grpc={ports.volume_grpc}",
             "-volume.max=0",
             "-filer",
-            f"-filer.port={filer}",
-            f"-filer.port.grpc={filer_grpc}",
+            f"-filer.port={ports.filer}",
+            f"-filer.port.grpc={ports.filer_grpc}",
             "-s3",
-            f"-s3.port={self.s3_port}",
-            f"-s3.port.grpc={s3_grpc}",
+            f"-s3.port={ports.s3}",
+            f"-s3.port.grpc={ports.s3_grpc}",
             # Catalog servers we do not use, on fixed default ports: off.
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",

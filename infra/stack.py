@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -27,7 +27,7 @@ from infra.infrastructure import InfraPorts, Infrastructure
 from infra.log import say
 from infra.process import ManagedProcess, free_ports
 from infra.seaweedfs import BUCKET as SEAWEEDFS_BUCKET
-from infra.seaweedfs import SeaweedFSServer
+from infra.seaweedfs import SeaweedFSPorts, SeaweedFSServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 UI_DIR = REPO_ROOT / "ui"
@@ -47,13 +47,15 @@ class StackPorts:
     gateway: int = 8080
     envoy_admin: int = 9901
     ui: int = 3000
-    # SeaweedFS's S3 API, started only for PIXELFLOW_BLOB_BACKEND=s3 without an endpoint of its own.
-    s3: int = 18333
+    # SeaweedFS (its S3 API first), started only for PIXELFLOW_BLOB_BACKEND=s3 without an endpoint.
+    seaweedfs: SeaweedFSPorts = field(default_factory=SeaweedFSPorts)
 
     @classmethod
     def free(cls) -> StackPorts:
-        postgres, ferretdb, kafka, controller, auth, api, worker, gateway, admin, ui, s3 = free_ports(11)
-        return cls(InfraPorts(postgres, ferretdb, kafka, controller), auth, api, worker, gateway, admin, ui, s3)
+        ports = free_ports(10 + len(fields(SeaweedFSPorts)))
+        postgres, ferretdb, kafka, controller, auth, api, worker, gateway, admin, ui = ports[:10]
+        infra = InfraPorts(postgres, ferretdb, kafka, controller)
+        return cls(infra, auth, api, worker, gateway, admin, ui, SeaweedFSPorts.from_free(ports[10:]))
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class Stack:
         self.blob_backend = setting("PIXELFLOW_BLOB_BACKEND") or "filesystem"
         # The S3 backend on a stack of its own gets a real S3 server of its own, like FerretDB.
         self.seaweedfs = (
-            SeaweedFSServer(self.root / "seaweedfs", self.ports.s3)
+            SeaweedFSServer(self.root / "seaweedfs", self.ports.seaweedfs)
             if self.blob_backend == "s3" and not setting("PIXELFLOW_S3_ENDPOINT_URL")
             else None
         )
@@ -159,12 +161,12 @@ class Stack:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         try:
-            with ThreadPoolExecutor(2) as pool:
-                servers = [pool.submit(self.infra.start)]
-                if self.seaweedfs is not None:
-                    servers.append(pool.submit(self.seaweedfs.start))
-                for server in servers:
-                    server.result()
+            self.infra.start()
+            # After the others, not beside them: its master, volume server and filer open many
+            # outgoing connections at start, whose ephemeral ports could take a port another
+            # server was given but has not bound yet (seen once: Kafka's controller port).
+            if self.seaweedfs is not None:
+                self.seaweedfs.start()
             self.infra.postgres.create_database(AUTH_DATABASE)
             started = time.monotonic()
             with ThreadPoolExecutor(len(self.specs)) as pool:

@@ -31,6 +31,8 @@ TEST_ENVIRONMENT = {
     # Test image servers listen on 127.0.0.1; every other private address stays refused
     # (the SSRF tests use 127.0.0.2, 10.0.0.1, ... and assert nothing connects).
     "PIXELFLOW_FETCH_ALLOWED_NETWORKS": "127.0.0.1/32",
+    # Small enough for the browser test to offer a file over it (test_large_transfers raises it).
+    "PIXELFLOW_MAX_UPLOAD_BYTES": str(25 * 1024 * 1024),
     # A crashed worker's task is taken over after this long (kill -9 test).
     "PIXELFLOW_WORKER_LEASE_SECONDS": "8",
     "PIXELFLOW_WORKER_TASK_DEADLINE_SECONDS": "6",

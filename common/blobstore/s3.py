@@ -1,5 +1,5 @@
 """Blobs in any S3-compatible object store (AWS S3, SeaweedFS, MinIO, ...), through obstore:
-its Rust client signs and moves bytes at a fraction of botocore's CPU per request.
+a Rust client that signs requests and moves the bytes outside the interpreter.
 
 A blob small enough for one request is one PUT; a larger one streams through a multipart upload
 in parts of PART_BYTES, so memory stays bounded whatever the size. S3 makes an object visible

@@ -382,7 +382,7 @@ def test_an_image_over_the_upload_limit_is_refused_before_upload(
     expect(page).to_have_url(f"{stack.ui_url}/")
     open_new_task_form(page)
     page.get_by_text("Upload a file").click()
-    expect(page.get_by_text("up to 128 MB")).to_be_visible()  # /config.json's maxUploadBytes
+    expect(page.get_by_text("up to 25 MB")).to_be_visible()  # /config.json's maxUploadBytes
     too_big: FilePayload = {"name": "huge.png", "mimeType": "image/png", "buffer": b"\0" * (25 * 1024 * 1024 + 1)}
     page.get_by_label("Image file").set_input_files(files=[too_big])
     expect(page.get_by_role("alert")).to_contain_text("huge.png is 25 MB; the limit is 25 MB.")

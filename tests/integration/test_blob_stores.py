@@ -18,8 +18,7 @@ from common.blobstore import BlobNotFound, BlobStore, BlobTooLarge
 from common.blobstore.filesystem import PARTIAL_DIR, FilesystemBlobStore
 from common.blobstore.s3 import PART_BYTES, S3BlobStore
 from infra.infrastructure import make_temp_root
-from infra.process import free_port
-from infra.seaweedfs import BUCKET, SeaweedFSServer
+from infra.seaweedfs import BUCKET, SeaweedFSPorts, SeaweedFSServer
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +26,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def seaweedfs() -> Iterator[SeaweedFSServer]:
     root = make_temp_root("pixelflow-seaweedfs-")
-    server = SeaweedFSServer(root, free_port())
+    server = SeaweedFSServer(root, SeaweedFSPorts.free())
     try:
         server.start()
         yield server

@@ -162,9 +162,11 @@ def test_protected_operations_without_a_token_are_401(gateway: str) -> None:
     for operation_id, verb, path in protected:
         operation = API[path][verb.upper()]
         # A well-formed request (a plausible task id, an empty body): only the token is missing.
+        raw_body = "application/json" not in operation.get_request_payload_content_types()
         case = operation.Case(
             path_parameters={"taskId": "0" * 32} if "{taskId}" in path else {},
-            body={} if verb == "post" else NOT_SET,
+            body=NOT_SET if verb != "post" else b"\x89PNG" if raw_body else {},
+            media_type="image/png" if verb == "post" and raw_body else None,
         )
         for headers in ({}, {"Authorization": "Bearer not-a-token"}):
             response = case.call(base_url=gateway, headers=headers, timeout=REQUEST_TIMEOUT)

@@ -22,7 +22,7 @@ def test_serves_the_app_its_config_and_the_api_docs(stack: Stack) -> None:
         assert ui.get("/tasks/0123456789abcdef0123456789abcdef").text == index.text
         assert ui.get("/assets/missing.js").status_code == 404
         config = ui.get("/config.json").json()
-        assert config == {"gatewayUrl": f"http://{stack.gateway_address}", "maxUploadBytes": 134217728}
+        assert config == {"gatewayUrl": f"http://{stack.gateway_address}", "maxUploadBytes": 26214400}
         docs = ui.get("/docs/")
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
         spec = ui.get("/docs/openapi.json").json()
