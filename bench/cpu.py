@@ -1,8 +1,9 @@
 """CPU time by component of a running stack, read from /proc: what the plumbing costs.
 
-Every managed process leads a process group of its own (infra.process), so a component's CPU is
-the sum over its group: utime + stime of the live members plus cutime + cstime (children that
-ended and were waited for: PostgreSQL backends, pool processes replaced after a deadline).
+A component's CPU is the sum over its managed process and every descendant (by parent pid:
+PostgreSQL runs under runuser in a session of its own, so process groups would miss it):
+utime + stime of the live ones plus cutime + cstime (children that ended and were waited for:
+PostgreSQL backends, pool processes replaced after a deadline).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ TICKS = os.sysconf("SC_CLK_TCK")
 POOL_SUFFIX = " (image pool)"
 
 
-def _groups() -> dict[int, list[tuple[int, float, float]]]:
-    """pgid → [(pid, own CPU s, waited-for children's CPU s)] of every process."""
-    groups: dict[int, list[tuple[int, float, float]]] = defaultdict(list)
+def _processes() -> dict[int, tuple[int, float, float]]:
+    """pid → (parent pid, own CPU s, waited-for children's CPU s) of every process."""
+    found: dict[int, tuple[int, float, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -30,11 +31,22 @@ def _groups() -> dict[int, list[tuple[int, float, float]]]:
         except OSError:
             continue  # it ended meanwhile
         fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-        pgid = int(fields[2])
         own = (int(fields[11]) + int(fields[12])) / TICKS
         children = (int(fields[13]) + int(fields[14])) / TICKS
-        groups[pgid].append((int(entry.name), own, children))
-    return groups
+        found[int(entry.name)] = (int(fields[1]), own, children)
+    return found
+
+
+def _descendants(root: int, processes: dict[int, tuple[int, float, float]]) -> list[int]:
+    children: dict[int, list[int]] = defaultdict(list)
+    for pid, (parent, _, _) in processes.items():
+        children[parent].append(pid)
+    found, stack = [], list(children[root])
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children[pid])
+    return found
 
 
 def _components(stack: Stack) -> dict[str, ManagedProcess]:
@@ -48,19 +60,20 @@ def _components(stack: Stack) -> dict[str, ManagedProcess]:
 
 def snapshot(stack: Stack) -> dict[str, float]:
     """CPU seconds used so far by each component (workers split into main process and pool)."""
-    groups = _groups()
+    processes = _processes()
     cpu: dict[str, float] = {}
     for name, process in _components(stack).items():
         leader = process.pid
-        members = groups.get(leader or -1, [])
+        if leader is None or leader not in processes:
+            continue
+        _, leader_own, leader_children = processes[leader]
+        below = sum(processes[pid][1] + processes[pid][2] for pid in _descendants(leader, processes))
         if name.startswith("worker_svc"):
-            main = sum(own for pid, own, _ in members if pid == leader)
-            cpu["worker_svc"] = cpu.get("worker_svc", 0.0) + main
-            pool = sum(own + children for pid, own, children in members if pid != leader)
-            pool += sum(children for pid, _, children in members if pid == leader)
-            cpu["worker_svc" + POOL_SUFFIX] = cpu.get("worker_svc" + POOL_SUFFIX, 0.0) + pool
+            cpu["worker_svc"] = cpu.get("worker_svc", 0.0) + leader_own
+            pool = "worker_svc" + POOL_SUFFIX
+            cpu[pool] = cpu.get(pool, 0.0) + below + leader_children
         else:
-            cpu[name] = sum(own + children for _, own, children in members)
+            cpu[name] = leader_own + leader_children + below
     return cpu
 
 

@@ -182,21 +182,24 @@ def _go_build(source: Path, package: str, output: Path) -> None:
     run_command([go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(output), package], cwd=source, env=env)
 
 
-def _go_sources(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.suffix in {".go", ".mod", ".sum"})
+def _go_binary(name: str, version: str, *, source: Path, package: str, binary: str, cold_time: str) -> Path:
+    """Builds `package` from the Go module in `source` once per version and sources (cached)."""
+    target = cache_root() / f"{name}-{version}"
+    sources = sorted(p for p in source.iterdir() if p.suffix in {".go", ".mod", ".sum"})
+
+    def build(tmp: Path) -> None:
+        say(f"{name} {version}: building with Go ({cold_time} when cold)")
+        _go_build(source, package, tmp / binary)
+
+    build_once(f"{name}-{version}", target, files_fingerprint(*sources), build)
+    return target / binary
 
 
 def ensure_ferretdb() -> Path:
     """Path of the FerretDB wrapper binary (built from ``infra/ferretdb`` with Go)."""
-    version = ferretdb_version()
-    target = cache_root() / f"ferretdb-{version}"
-
-    def build(tmp: Path) -> None:
-        say(f"ferretdb {version}: building with Go (about a minute when cold)")
-        _go_build(FERRETDB_SRC, ".", tmp / "ferretdb")
-
-    build_once(f"ferretdb-{version}", target, files_fingerprint(*_go_sources(FERRETDB_SRC)), build)
-    return target / "ferretdb"
+    return _go_binary(
+        "ferretdb", ferretdb_version(), source=FERRETDB_SRC, package=".", binary="ferretdb", cold_time="about a minute"
+    )
 
 
 def ensure_seaweedfs() -> Path:
@@ -205,15 +208,14 @@ def ensure_seaweedfs() -> Path:
     Built from ``infra/seaweedfs``, a module of ours that requires SeaweedFS as a tool and
     repeats its one replace directive (``go install`` refuses modules that have one).
     """
-    version = seaweedfs_version()
-    target = cache_root() / f"seaweedfs-{version}"
-
-    def build(tmp: Path) -> None:
-        say(f"seaweedfs {version}: building with Go (about 6 minutes on 2 cores when cold)")
-        _go_build(SEAWEEDFS_SRC, "github.com/seaweedfs/seaweedfs/weed", tmp / "weed")
-
-    build_once(f"seaweedfs-{version}", target, files_fingerprint(*_go_sources(SEAWEEDFS_SRC)), build)
-    return target / "weed"
+    return _go_binary(
+        "seaweedfs",
+        seaweedfs_version(),
+        source=SEAWEEDFS_SRC,
+        package="github.com/seaweedfs/seaweedfs/weed",
+        binary="weed",
+        cold_time="about 6 minutes on 2 cores",
+    )
 
 
 def ensure_postgres() -> Path:
