@@ -74,8 +74,6 @@ class TaskService:
             )
         operations = [message_to_document(op) for op in request.operations]
         output = message_to_document(request.output)
-        # Only a keyed request needs one (it hashes an inline upload).
-        fingerprint = _fingerprint(request, inline, operations, output) if key else ""
         task_id = uuid.uuid4().hex
         now = utcnow()
         document: Document = {
@@ -92,7 +90,8 @@ class TaskService:
             "updated_at": now,
         }
         if inline is not None:
-            await self.uploads.store_inline(task_id, source, inline)
+            await self.uploads.store_inline(task_id, source, inline)  # sets source.upload.sha256
+        fingerprint = _fingerprint(request, source, operations, output) if key else ""
         try:
             await self._repository.insert(document)
         except BaseException:
@@ -279,14 +278,14 @@ def _checked_id(task_id: str) -> str:
 
 
 def _fingerprint(
-    request: task_pb2.CreateTaskRequest, inline: bytes | None, operations: list[Document], output: Document
+    request: task_pb2.CreateTaskRequest, source: Document, operations: list[Document], output: Document
 ) -> str:
     """What makes two requests 'the same' for idempotency: everything but the key."""
     which = request.WhichOneof("source")
     canonical: dict[str, Any] = {
         "source_url": request.source_url if which == "source_url" else None,
         "upload_id": request.upload_id if which == "upload_id" else None,
-        "upload_sha256": hashlib.sha256(inline).hexdigest() if inline is not None else None,
+        "upload_sha256": source["upload"]["sha256"] if which == "upload" else None,
         "operations": operations,
         "output": output,
         "skip_auto_orient": request.skip_auto_orient,

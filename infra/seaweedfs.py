@@ -8,15 +8,15 @@ services, so the tests exercise the signed requests production makes.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import httpx
-import obstore
-from obstore.store import S3Store
 
+from common.blobstore.s3 import S3BlobStore
 from infra.cache import ensure_seaweedfs
 from infra.process import ManagedProcess, free_ports
 
@@ -37,10 +37,6 @@ class SeaweedFSPorts:
     volume_grpc: int = 18338
     filer: int = 18339
     filer_grpc: int = 18340
-
-    @classmethod
-    def from_free(cls, ports: list[int]) -> SeaweedFSPorts:
-        return cls(*ports)
 
     @classmethod
     def free(cls) -> SeaweedFSPorts:
@@ -106,19 +102,19 @@ class SeaweedFSServer:
         (an admin identity's first write to a missing bucket creates it)."""
         if httpx.get(f"{self.endpoint_url}/healthz", timeout=2).status_code != 200:
             return False
-        store = S3Store(
-            BUCKET,
-            config={
-                "endpoint": self.endpoint_url,
-                "region": "us-east-1",
-                "access_key_id": self.access_key_id,
-                "secret_access_key": self.secret_access_key,
-                "virtual_hosted_style_request": False,
-            },
-            client_options={"allow_http": True},
-        )
-        obstore.put(store, "ready", b"")  # outside the blob key layout: the sweep never touches it
+        # "ready" is outside the blob key layout (common.blobstore.keys): the sweep never touches it.
+        asyncio.run(self.blob_store().put("ready", b""))
         return True
+
+    def blob_store(self) -> S3BlobStore:
+        """The project's S3 backend, signed with this server's keys."""
+        return S3BlobStore(
+            bucket=BUCKET,
+            endpoint_url=self.endpoint_url,
+            region="us-east-1",
+            access_key_id=self.access_key_id,
+            secret_access_key=self.secret_access_key,
+        )
 
     def stop(self) -> None:
         if self.process is not None:

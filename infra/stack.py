@@ -55,7 +55,7 @@ class StackPorts:
         ports = free_ports(10 + len(fields(SeaweedFSPorts)))
         postgres, ferretdb, kafka, controller, auth, api, worker, gateway, admin, ui = ports[:10]
         infra = InfraPorts(postgres, ferretdb, kafka, controller)
-        return cls(infra, auth, api, worker, gateway, admin, ui, SeaweedFSPorts.from_free(ports[10:]))
+        return cls(infra, auth, api, worker, gateway, admin, ui, SeaweedFSPorts(*ports[10:]))
 
 
 @dataclass(frozen=True)

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 from pixelflow.v1 import auth_pb2, auth_pb2_grpc, task_pb2, task_pb2_grpc
 
-from common.blobstore import BlobStore
-from common.blobstore.filesystem import FilesystemBlobStore
-from common.blobstore.s3 import S3BlobStore
+from api_svc.config import ApiSettings
+from common.blobstore import BlobStore, open_blob_store
 from infra.infrastructure import make_temp_root
-from infra.seaweedfs import BUCKET as SEAWEEDFS_BUCKET
 from infra.stack import REPO_ROOT, Stack, StackPorts
 
 ARTIFACTS = REPO_ROOT / "artifacts"
@@ -101,17 +100,20 @@ def register_and_login(
     return response
 
 
+def wait_until(condition: Callable[[], bool], message: str, timeout: float = 30) -> None:
+    """Waits for a state to arrive (a file, a task status), failing with `message` after
+    `timeout`. For states no stream announces; it never stands in for "nothing happened"."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.01)  # the polling period, not a wait for something to happen
+
+
 def blob_store_of(stack: Stack) -> BlobStore:
-    """The blob store the stack's services use, opened from the test."""
-    if stack.seaweedfs is not None:
-        return S3BlobStore(
-            bucket=SEAWEEDFS_BUCKET,
-            endpoint_url=stack.seaweedfs.endpoint_url,
-            region="us-east-1",
-            access_key_id=stack.seaweedfs.access_key_id,
-            secret_access_key=stack.seaweedfs.secret_access_key,
-        )
-    return FilesystemBlobStore(stack.blob_dir)
+    """The blob store the stack's services use, opened from the test the way they open it."""
+    environment = {"PIXELFLOW_BLOB_BACKEND": stack.blob_backend, **stack.blob_environment()}
+    fields = {name.removeprefix("PIXELFLOW_").lower(): value for name, value in environment.items()}
+    return open_blob_store(ApiSettings.model_validate(fields))
 
 
 def result_bytes(

@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from PIL import Image
 
 from common.blobstore.filesystem import PARTIAL_DIR
 from infra.stack import Stack
-from tests.conftest import TEST_ENVIRONMENT, TEST_PASSWORD, running_stack, unique_email
+from tests.conftest import TEST_ENVIRONMENT, TEST_PASSWORD, running_stack, unique_email, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -134,17 +133,9 @@ def test_a_truncated_upload_stores_nothing(big_stack: Stack, http: httpx.Client,
             f"authorization: {http.headers['authorization']}\r\ncontent-length: {len(noise_png)}\r\n\r\n"
         )
         connection.sendall(head.encode() + noise_png[:sent])
-        _wait_for(lambda: bool(_partial_files(big_stack)), "api_svc never started storing the upload")
-    _wait_for(lambda: not _partial_files(big_stack), "the partial upload was not removed")
+        wait_until(lambda: bool(_partial_files(big_stack)), "api_svc never started storing the upload")
+    wait_until(lambda: not _partial_files(big_stack), "the partial upload was not removed")
     assert _upload_files(big_stack) == before
-
-
-def _wait_for(condition: object, message: str, timeout: float = 30) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, message
-        time.sleep(0.05)
 
 
 _PNG = {"content-type": "image/png"}

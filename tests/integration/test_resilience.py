@@ -10,7 +10,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -30,7 +30,15 @@ from common.blobstore.filesystem import FilesystemBlobStore
 from common.blobstore.keys import result_key, task_prefix, upload_key
 from common.kafka import TASKS_TOPIC
 from infra.stack import Stack
-from tests.conftest import TEST_ENVIRONMENT, bearer, register_and_login, result_bytes, running_stack
+from tests.conftest import (
+    TEST_ENVIRONMENT,
+    bearer,
+    blob_store_of,
+    register_and_login,
+    result_bytes,
+    running_stack,
+    wait_until,
+)
 from tests.images import ImageServer, image_bytes
 
 pytestmark = pytest.mark.integration
@@ -76,12 +84,9 @@ def _wait_for(
 def _wait_until_processing(
     tasks: task_pb2_grpc.TaskServiceStub, metadata: tuple[tuple[str, str]], task_id: str
 ) -> None:
-    deadline = time.monotonic() + 20
-    while tasks.GetTask(task_pb2.GetTaskRequest(task_id=task_id), metadata=metadata).status != (
-        task_pb2.TASK_STATUS_PROCESSING
-    ):
-        assert time.monotonic() < deadline, "the task was never picked up"
-        time.sleep(0.05)
+    request = task_pb2.GetTaskRequest(task_id=task_id)
+    processing = task_pb2.TASK_STATUS_PROCESSING
+    wait_until(lambda: tasks.GetTask(request, metadata=metadata).status == processing, "never picked up", 20)
 
 
 def _result_blobs(stack: Stack, task_id: str) -> list[str]:
@@ -113,7 +118,7 @@ def _sweep(stack: Stack, grace: timedelta) -> SweepReport:
     async def run() -> SweepReport:
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.infra.mongo_uri, tz_aware=True)
         try:
-            return await sweep(TaskRepository(mongo["pixelflow"]), FilesystemBlobStore(stack.blob_dir), grace)
+            return await sweep(TaskRepository(mongo["pixelflow"]), blob_store_of(stack), grace)
         finally:
             await mongo.close()
 
@@ -135,10 +140,10 @@ def test_a_worker_killed_between_storing_and_finishing_leaves_no_orphan(
         )
         # The claim is written before the fetch starts: freeze the task store once the worker
         # fetches, so the worker processes and stores its result but cannot record it.
-        _until(lambda: images.hits.get("/store-then-die.png", 0) > 0, "the worker never fetched the source")
+        wait_until(lambda: images.hits.get("/store-then-die.png", 0) > 0, "the worker never fetched the source")
         os.kill(ferretdb.pid, signal.SIGSTOP)
         try:
-            _until(lambda: _result_blobs(fragile_stack, task.id) == ["result-1"], "the result was never stored")
+            wait_until(lambda: _result_blobs(fragile_stack, task.id) == ["result-1"], "the result was never stored")
             fragile_stack.kill_service("worker_svc")
         finally:
             os.kill(ferretdb.pid, signal.SIGCONT)
@@ -168,13 +173,6 @@ def test_the_sweep_removes_blobs_nothing_references(fragile_stack: Stack) -> Non
     assert _sweep(fragile_stack, timedelta(0)).deleted >= 2
     assert not blobs.path(crashed_upload).exists() and not blobs.path(deleted_task).exists()
     assert blobs.path(upload_key(kept.id)).exists()
-
-
-def _until(condition: Callable[[], bool], message: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, message
-        time.sleep(0.01)
 
 
 def test_tasks_created_while_kafka_is_down_all_complete_once(fragile_stack: Stack, images: ImageServer) -> None:

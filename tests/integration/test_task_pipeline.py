@@ -414,9 +414,9 @@ def test_one_streamed_upload_feeds_several_tasks(pipeline: Stack, client: Client
     again = client.create(upload_id=upload.id, operations=[resize(10)])
     assert client.finished(again.id).status == task_pb2.TASK_STATUS_COMPLETED
 
-    stranger = Client(grpc.insecure_channel(pipeline.address("api_svc")), auth)
-    code, _ = code_of(lambda: stranger.create(upload_id=upload.id))
-    assert code == grpc.StatusCode.NOT_FOUND
+    with grpc.insecure_channel(pipeline.address("api_svc")) as channel:
+        stranger = Client(channel, auth)
+        assert code_of(lambda: stranger.create(upload_id=upload.id))[0] == grpc.StatusCode.NOT_FOUND
 
 
 def test_an_inline_upload_is_deleted_with_its_task(pipeline: Stack, client: Client) -> None:
