@@ -9,8 +9,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import re
-import uuid
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +16,7 @@ from typing import Any
 
 from pixelflow.v1 import task_pb2
 
+from api_svc.ids import checked_id, new_id
 from api_svc.repository import Document, TaskRepository
 from api_svc.uploads import Uploads
 from api_svc.watch import WatchHub
@@ -35,7 +34,6 @@ log = logging.getLogger(__name__)
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
-_TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 # A watcher re-reads its task this often even without events: a safety net, not the mechanism.
 _WATCH_SAFETY_INTERVAL = 15.0
 
@@ -74,7 +72,7 @@ class TaskService:
             )
         operations = [message_to_document(op) for op in request.operations]
         output = message_to_document(request.output)
-        task_id = uuid.uuid4().hex
+        task_id = new_id()
         now = utcnow()
         document: Document = {
             "_id": task_id,
@@ -272,9 +270,7 @@ class TaskService:
 
 
 def _checked_id(task_id: str) -> str:
-    if not _TASK_ID.match(task_id):
-        raise InvalidArgument("task_id must be the 32 hexadecimal characters of a task id", field="task_id")
-    return task_id
+    return checked_id(task_id, "task_id")
 
 
 def _fingerprint(

@@ -4,9 +4,9 @@ the sources of tasks created from them. No gRPC here."""
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator
 
+from api_svc.ids import checked_id, new_id
 from api_svc.repository import Document, TaskRepository
 from common.blobstore import BlobStore, BlobTooLarge
 from common.blobstore.keys import inline_source_key, upload_key
@@ -20,7 +20,6 @@ MAX_FILENAME_LENGTH = 255
 # Enough of the stream to recognise every supported format (AVIF's ftyp box is the longest).
 SNIFF_BYTES = 4096
 _NOT_AN_IMAGE = "the upload is not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, BMP or AVIF)"
-_ID_LENGTH = 32
 
 
 def checked_filename(filename: str, field: str) -> str:
@@ -51,7 +50,7 @@ class Uploads:
         kind = detect_format(head)
         if kind is None:
             raise InvalidArgument(_NOT_AN_IMAGE, field="body")
-        upload_id = uuid.uuid4().hex
+        upload_id = new_id()
         key = upload_key(upload_id)
         try:
             info = await self._blobs.put(key, chunks, max_bytes=self._max_bytes)
@@ -77,9 +76,7 @@ class Uploads:
 
     async def source_from_upload(self, owner_id: str, upload_id: str) -> Document:
         """The task source for an earlier upload of this user."""
-        if len(upload_id) != _ID_LENGTH or not all(c in "0123456789abcdef" for c in upload_id):
-            raise InvalidArgument("upload_id must be the 32 hexadecimal characters of an upload id", field="upload_id")
-        upload = await self._repository.get_upload(owner_id, upload_id)
+        upload = await self._repository.get_upload(owner_id, checked_id(upload_id, "upload_id"))
         if upload is None:
             raise NotFound(f"no upload {upload_id}")
         fields = ("filename", "content_type", "size_bytes", "sha256", "blob_key")

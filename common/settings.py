@@ -44,7 +44,7 @@ class DataStoreSettings(BaseSettings):
     s3_endpoint_url: str = ""
     s3_bucket: str = "pixelflow"
     s3_region: str = "us-east-1"
-    # Empty keys send unsigned requests (a local SeaweedFS without identities).
+    # Empty keys send unsigned requests (for a store that allows anonymous access).
     s3_access_key_id: str = ""
     s3_secret_access_key: SecretStr = SecretStr("")
 

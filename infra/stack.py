@@ -139,6 +139,8 @@ class Stack:
                 "PIXELFLOW_S3_ACCESS_KEY_ID": self.seaweedfs.access_key_id,
                 "PIXELFLOW_S3_SECRET_ACCESS_KEY": self.seaweedfs.secret_access_key,
             }
+        if self.blob_backend == "s3":
+            return {}  # an S3 store of the caller's own (PIXELFLOW_S3_* in the environment)
         return {"PIXELFLOW_BLOB_DIR": str(self.blob_dir)}
 
     def service_environment(self) -> dict[str, str]:
