@@ -74,6 +74,7 @@ async def run(settings: ApiSettings) -> None:
         for job in background:
             with contextlib.suppress(asyncio.CancelledError):
                 await job
+        await service.drain(grace_seconds=settings.kafka_delivery_timeout_ms / 1000 + 1)
         await blobs.close()
         listener.stop()
         producer.close()

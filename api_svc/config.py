@@ -9,7 +9,8 @@ from common.settings import CommonSettings, DataStoreSettings, TokenVerifierSett
 
 class ApiSettings(CommonSettings, DataStoreSettings, TokenVerifierSettings):
     api_port: int = Field(default=50052, ge=0, le=65535)
-    # CreateTask waits this long for Kafka's confirmation; after that the outbox takes over.
+    # A new task's publish waits this long for Kafka's confirmation (CreateTask does not: it
+    # answers once the task is stored); after that the task goes to the outbox.
     kafka_delivery_timeout_ms: int = Field(default=3000, ge=100)
     # Largest upload accepted (bytes); larger is INVALID_ARGUMENT and nothing is stored.
     # CreateUpload streams any size up to this.

@@ -32,7 +32,8 @@ class TaskRepository:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._tasks = database[TASKS]
         self._keys = database[IDEMPOTENCY]
-        # Tasks not yet confirmed by Kafka. A collection of its own, not a flag on the task:
+        # Tasks whose publish Kafka did not confirm (written only then: a task that Kafka took at
+        # once costs no outbox write). A collection of its own, not a flag on the task:
         # FerretDB v1 applies an update as read-modify-write of the whole document, so the API
         # must not write a task while a worker may be claiming it (a lost update un-claims it).
         self._outbox = database[OUTBOX]
@@ -50,11 +51,13 @@ class TaskRepository:
         await ensure_lock_indexes(self._locks)
 
     async def insert(self, document: Document) -> None:
-        """Stores a new task together with its outbox entry (the outbox first: a task never
-        exists without a way to reach a worker)."""
         async with store_errors():
-            await self._outbox.insert_one({"_id": document["_id"], "created_at": document["created_at"]})
             await self._tasks.insert_one(document)
+
+    async def add_to_outbox(self, task_id: str) -> None:
+        """A stored task whose publish Kafka did not confirm: the relay publishes it again."""
+        async with store_errors():
+            await self._outbox.replace_one({"_id": task_id}, {"_id": task_id, "created_at": utcnow()}, upsert=True)
 
     async def claim_idempotency_key(self, owner_id: str, key: str, task_id: str, fingerprint: str) -> Document | None:
         """Records key → task; returns the earlier record if the key was used before."""
@@ -88,10 +91,9 @@ class TaskRepository:
         async with store_errors():
             await self._outbox.delete_one({"_id": task_id})
 
-    async def unpublished(self, older_than: timedelta, limit: int = 100) -> list[str]:
-        cutoff = utcnow() - older_than
+    async def unpublished(self, limit: int = 100) -> list[str]:
         async with store_errors():
-            cursor = self._outbox.find({"created_at": {"$lte": cutoff}}, {"_id": 1}).limit(limit)
+            cursor = self._outbox.find({}, {"_id": 1}).sort("created_at", ASCENDING).limit(limit)
             return [document["_id"] async for document in cursor]
 
     async def stranded(self, pending_for: timedelta, limit: int = 100) -> list[str]:
@@ -109,15 +111,18 @@ class TaskRepository:
             cursor = self._tasks.find(query, {"_id": 1}).limit(limit)
             return [document["_id"] async for document in cursor]
 
-    async def cancel(self, owner_id: str, task_id: str) -> Document | None:
-        """PENDING/PROCESSING → CANCELLED; None if the task is not (or no longer) cancellable.
-        The terminal lock decides a race with a worker finishing the task (common.task_locks)."""
+    async def cancel(self, owner_id: str, task_id: str) -> tuple[Document, Document] | None:
+        """PENDING/PROCESSING → CANCELLED: (the task before, the fields written); None if the
+        task is not (or no longer) cancellable. The terminal lock decides a race with a worker
+        finishing the task (common.task_locks)."""
         async with store_errors():
             current = await self._tasks.find_one({"_id": task_id, "owner_id": owner_id})
             if current is None or Status(current["status"]) in TERMINAL:
                 return None
-            written = await finish(self._tasks, self._locks, task_id, Status.CANCELLED.value, owner="api", fields={})
-            return None if written is None else {**current, **written}
+            written = await finish(
+                self._tasks, self._locks, task_id, Status.CANCELLED.value, owner="api", fields={}, guard={}
+            )
+            return None if written is None else (current, written)
 
     async def delete(self, owner_id: str, task_id: str) -> Document | None:
         async with store_errors():

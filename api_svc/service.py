@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
-import contextlib
 import hashlib
 import json
 import logging
@@ -22,10 +21,18 @@ from api_svc.uploads import Uploads
 from api_svc.watch import WatchHub
 from common.blobstore import Blob, BlobNotFound, BlobStore
 from common.blobstore.keys import owned_by_task
-from common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from common.kafka import STATUS_TOPIC, TASKS_TOPIC, AsyncProducer, PublishError
 from common.logging import request_id_var
 from common.operations import parse_operations, parse_output
+from common.status_events import StatusEvent, Verdict
 from common.tasks import Status, as_utc, message_to_document, utcnow
 from common.urls import validate_source_url
 
@@ -100,7 +107,8 @@ class TaskService:
             if earlier is not None:
                 await self._discard(document)
                 return await self._replay(owner_id, earlier, fingerprint)
-        await self.publish(task_id)
+        # Stored is accepted: Kafka's confirmation is not waited for (see _queue).
+        self._in_background(self._queue(task_id))
         log.info("task created", extra={"task_id": task_id, "owner_id": owner_id})
         return document
 
@@ -137,38 +145,47 @@ class TaskService:
             if key and owned_by_task(key, document["_id"]):
                 await self._blobs.delete(key)
 
-    async def publish(self, task_id: str) -> bool:
-        """Queues the task; False (and the outbox retries later) when Kafka does not confirm."""
+    async def _queue(self, task_id: str) -> None:
+        """Publishes a stored task. Only if Kafka does not confirm is the task written to the
+        outbox, which the relay retries every few seconds; if even that write fails (or this
+        process dies first), the relay's scan for stranded PENDING tasks still finds it."""
         try:
             await self._send(task_id)
         except PublishError as exc:
             log.warning("task not queued yet; the outbox will retry", extra={"task_id": task_id, "error": str(exc)})
-            return False
-        # Off the caller's path: if it is lost, the relay publishes a harmless duplicate.
-        self._in_background(self._repository.mark_published(task_id))
-        await self._announce(task_id, Status.PENDING)
-        return True
+            try:
+                await self._repository.add_to_outbox(task_id)
+            except Unavailable:
+                log.warning("outbox not written; the stranded-task scan will queue it", extra={"task_id": task_id})
 
     def _in_background(self, job: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(job)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def drain(self, grace_seconds: float) -> None:
+        """Lets queued publishes finish (shutdown): what is left is the relay's."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=grace_seconds)
+
     async def _send(self, task_id: str) -> None:
         headers = {"x-request-id": request_id_var.get() or ""}
         await self._producer.publish(TASKS_TOPIC, task_id, json.dumps({"task_id": task_id}).encode(), headers)
 
     async def relay_outbox(self, interval: float, stranded_after: float) -> None:
-        """Runs for the service's life: publishes tasks whose first publish was not confirmed,
-        and republishes stranded ones (see TaskRepository.stranded), each at most once per
-        `stranded_after` seconds from this replica."""
+        """Runs for the service's life: publishes the tasks in the outbox, and republishes
+        stranded ones (see TaskRepository.stranded), each at most once per `stranded_after`
+        seconds from this replica."""
         republished: dict[str, float] = {}
         while True:
             await asyncio.sleep(interval)
             try:
-                for task_id in await self._repository.unpublished(older_than=timedelta(seconds=interval)):
-                    if not await self.publish(task_id):
+                for task_id in await self._repository.unpublished():
+                    try:
+                        await self._send(task_id)
+                    except PublishError:
                         break  # Kafka is still down: try the rest next round
+                    await self._repository.mark_published(task_id)
                 now = asyncio.get_running_loop().time()
                 republished = {k: t for k, t in republished.items() if now - t < stranded_after}
                 for task_id in await self._repository.stranded(timedelta(seconds=stranded_after)):
@@ -179,10 +196,10 @@ class TaskService:
             except Exception:
                 log.exception("outbox relay round failed")
 
-    async def _announce(self, task_id: str, status: Status) -> None:
-        # Fire and forget: this replica's watchers are woken at once, the others by the event.
-        self._hub.notify(task_id)
-        self._producer.send(STATUS_TOPIC, task_id, json.dumps({"task_id": task_id, "status": status.value}).encode())
+    def _announce(self, event: StatusEvent) -> None:
+        # Fire and forget: this replica's watchers are told at once, the others by the event.
+        self._hub.publish(event.task_id, event)
+        self._producer.send(STATUS_TOPIC, event.task_id, event.encode())
 
     # -- read --------------------------------------------------------------------------------
     async def get(self, owner_id: str, task_id: str) -> Document:
@@ -225,18 +242,17 @@ class TaskService:
                 del self._watches[owner_id]
 
     async def _watch(self, owner_id: str, task_id: str) -> AsyncIterator[Document]:
-        with self._hub.subscribe(_checked_id(task_id)) as changed:
+        with self._hub.subscribe(_checked_id(task_id)) as subscription:
             document = await self.get(owner_id, task_id)
             yield document
-            last_seen = (document["status"], document.get("updated_at"))
             while not Status(document["status"]).terminal:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.get(), _WATCH_SAFETY_INTERVAL)
-                document = await self.get(owner_id, task_id)
-                seen = (document["status"], document.get("updated_at"))
-                if seen != last_seen:
-                    last_seen = seen
-                    yield document
+                events = await subscription.next(_WATCH_SAFETY_INTERVAL)
+                latest = _merged(document, events)
+                if latest is None:  # the events cannot tell: ask the store
+                    latest = await self.get(owner_id, task_id)
+                if (latest["status"], latest.get("updated_at")) != (document["status"], document.get("updated_at")):
+                    yield latest
+                document = latest
 
     async def result(self, owner_id: str, task_id: str) -> tuple[Blob, str]:
         """The result, open for streaming, and its content type."""
@@ -257,16 +273,34 @@ class TaskService:
         if cancelled is None:
             current = await self.get(owner_id, task_id)  # NOT_FOUND if it is not theirs
             raise FailedPrecondition(f"task {task_id} is already {current['status']} and cannot be cancelled")
-        await self._announce(task_id, Status.CANCELLED)
-        return cancelled
+        current, written = cancelled
+        document = {**current, **written}
+        self._announce(StatusEvent(task_id, Status.CANCELLED, document))
+        return document
 
     async def delete(self, owner_id: str, task_id: str) -> None:
         document = await self._repository.delete(owner_id, _checked_id(task_id))
         if document is None:
             raise NotFound(f"no task {task_id}")
         await self._delete_owned_blobs(document)
-        self._hub.notify(task_id)
+        self._hub.publish(task_id, None)  # its watchers read it again, and find it gone
         log.info("task deleted", extra={"task_id": task_id})
+
+
+def _merged(document: Document, events: list[StatusEvent] | None) -> Document | None:
+    """`document` with the events applied; None if one of them (or their absence) means the
+    task itself must be read."""
+    if events is None:
+        return None
+    for event in events:
+        match event.verdict(document):
+            case Verdict.APPLY:
+                document = event.apply(document)
+            case Verdict.REREAD:
+                return None
+            case Verdict.STALE:
+                pass
+    return document
 
 
 def _checked_id(task_id: str) -> str:

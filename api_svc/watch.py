@@ -7,32 +7,63 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from common.status_events import StatusEvent
+
+# Events a slow watcher may have pending before it is told to read the task instead.
+MAX_PENDING_EVENTS = 8
+
+
+class Subscription:
+    """What happened to one task since its watcher last looked."""
+
+    def __init__(self) -> None:
+        self._events: list[StatusEvent] = []
+        self._reread = False
+        self._changed = asyncio.Event()
+
+    def push(self, event: StatusEvent | None) -> None:
+        """An event, or None: something changed that only the task itself can tell."""
+        if event is None or len(self._events) >= MAX_PENDING_EVENTS:
+            self._reread = True
+        else:
+            self._events.append(event)
+        self._changed.set()
+
+    async def next(self, idle_seconds: float) -> list[StatusEvent] | None:
+        """The events since the last call, in arrival order; None when the watcher must read
+        the task (an undecodable or dropped event, a deletion, or nothing for `idle_seconds`)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), idle_seconds)
+        events, reread = self._events, self._reread or not self._changed.is_set()
+        self._events, self._reread = [], False
+        self._changed.clear()
+        return None if reread else events
+
 
 class WatchHub:
     def __init__(self) -> None:
-        self._watchers: dict[str, set[asyncio.Queue[None]]] = {}
+        self._watchers: dict[str, set[Subscription]] = {}
 
-    def notify(self, task_id: str) -> None:
-        """Something about the task changed: wake its watchers (they re-read the task)."""
-        for queue in self._watchers.get(task_id, ()):
-            # A pending wake-up already covers this one: the watcher reads the latest state.
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(None)
+    def publish(self, task_id: str, event: StatusEvent | None) -> None:
+        for subscription in self._watchers.get(task_id, ()):
+            subscription.push(event)
 
     def on_status_record(self, record: Any) -> None:
         key = record.key()
         if key:
-            self.notify(key.decode(errors="replace"))
+            task_id = key.decode(errors="replace")
+            event = StatusEvent.decode(record.value())
+            self.publish(task_id, event if event is not None and event.task_id == task_id else None)
 
     @contextlib.contextmanager
-    def subscribe(self, task_id: str) -> Iterator[asyncio.Queue[None]]:
-        queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
-        self._watchers.setdefault(task_id, set()).add(queue)
+    def subscribe(self, task_id: str) -> Iterator[Subscription]:
+        subscription = Subscription()
+        self._watchers.setdefault(task_id, set()).add(subscription)
         try:
-            yield queue
+            yield subscription
         finally:
             watchers = self._watchers.get(task_id)
             if watchers is not None:
-                watchers.discard(queue)
+                watchers.discard(subscription)
                 if not watchers:
                     del self._watchers[task_id]

@@ -10,6 +10,8 @@ ports and measures, in one run, with medians over rounds:
   16 clients at once; the CPU every process of the stack used per task, read from /proc
   (bench.cpu), and the share of it that is image work;
 - throughput with 1, 2 and 4 worker processes (one pool process each);
+- round trips per task, counted on the wire: store commands by name and collection, Kafka
+  records by topic (bench.round_trips);
 - a lone task's latency (submit → COMPLETED seen on WatchTask) minus its image work: a 12 MP URL
   source, and a 600×400 upload resized to 300 px.
 The same 12 MP JPEG of a real photograph (served over HTTP on loopback for URL sources) and the
@@ -24,6 +26,7 @@ import statistics
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Annotated
 
 import grpc
@@ -35,6 +38,9 @@ from rich.table import Table
 
 from bench.cpu import per_task, snapshot
 from bench.photos import photo
+from bench.round_trips import CommandCountingProxy, kafka_records
+from bench.round_trips import per_task as trips_per_task
+from common.kafka import HEARTBEATS_TOPIC
 from common.operations import OutputFormat, OutputSpec, Resize, ResizeFit
 from infra.infrastructure import make_temp_root
 from infra.process import ManagedProcess
@@ -72,6 +78,16 @@ def engine_round(data: bytes, tasks: int) -> tuple[float, float]:
     return rate, statistics.median(cpu for _, cpu in results)
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One task seen from the client, and where its time went (server clocks are the same
+    machine's: created_at, started_at and completed_at are written by api_svc and the worker)."""
+
+    latency: float  # submit (upload included) → COMPLETED seen on WatchTask
+    overhead: float  # that minus the task's image work (decode + operations + encode)
+    stages: dict[str, float]
+
+
 class Client:
     def __init__(self, stub: task_pb2_grpc.TaskServiceAsyncStub, token: str) -> None:
         self.stub = stub
@@ -84,32 +100,47 @@ class Client:
 
         return str((await self.stub.CreateUpload(chunks(), metadata=self.metadata)).id)
 
-    async def run(self, request: task_pb2.CreateTaskRequest, upload: bytes | None = None) -> tuple[float, float]:
-        """One task: (submit → COMPLETED seen on WatchTask, that minus the task's image work)."""
+    async def run(self, request: task_pb2.CreateTaskRequest, upload: bytes | None = None) -> Sample:
         submitted = time.perf_counter()
         if upload is not None:
             request = task_pb2.CreateTaskRequest(
                 upload_id=await self.upload(upload), operations=request.operations, output=request.output
             )
+        uploaded = time.perf_counter()
         task = await self.stub.CreateTask(request, metadata=self.metadata)
+        created = time.perf_counter()
         final = None
         async for update in self.stub.WatchTask(task_pb2.WatchTaskRequest(task_id=task.id), metadata=self.metadata):
             final = update.task
+        seen, seen_wall = time.perf_counter(), time.time()
         assert final is not None and final.status == task_pb2.TASK_STATUS_COMPLETED, final
-        latency = time.perf_counter() - submitted
         timings = final.result.timings
-        return latency, latency - (timings.decode_ms + timings.process_ms + timings.encode_ms) / 1000
+        image_work = (timings.decode_ms + timings.process_ms + timings.encode_ms) / 1000
+        started_at, completed_at = final.started_at.ToNanoseconds() / 1e9, final.completed_at.ToNanoseconds() / 1e9
+        stages = {
+            "upload": uploaded - submitted,
+            "CreateTask call": created - uploaded,
+            "created → claimed (store, Kafka, claim)": started_at - final.created_at.ToNanoseconds() / 1e9,
+            "claimed → completed, beyond image work": completed_at - started_at - image_work,
+            "    fetching the source": timings.fetch_ms / 1000,
+            "    to and from the image pool": (timings.total_ms - timings.fetch_ms) / 1000 - image_work,
+            "    the rest (claim → run, result stored, outcome recorded)": completed_at
+            - started_at
+            - timings.total_ms / 1000,
+            "completed → seen on WatchTask": seen_wall - completed_at,
+        }
+        return Sample(seen - submitted, seen - submitted - image_work, stages)
 
 
 async def mesh_round(
     stack: Stack, token: str, request: task_pb2.CreateTaskRequest, tasks: int, upload: bytes | None = None
-) -> tuple[float, list[tuple[float, float]]]:
-    """`tasks` tasks from CLIENTS concurrent clients: (tasks/s, [(latency, overhead)])."""
+) -> tuple[float, list[Sample]]:
+    """`tasks` tasks from CLIENTS concurrent clients: (tasks/s, a sample per task)."""
     async with grpc.aio.insecure_channel(stack.address("api_svc")) as channel:
         client = Client(task_pb2_grpc.TaskServiceStub(channel), token)
         slots = asyncio.Semaphore(CLIENTS)
 
-        async def one() -> tuple[float, float]:
+        async def one() -> Sample:
             async with slots:
                 return await client.run(request, upload)
 
@@ -138,15 +169,18 @@ def _workers(stack: Stack, count: int) -> list[ManagedProcess]:
     return [stack.add_worker() for _ in range(count - 1)]
 
 
+PARTS = ("cpu", "lone", "trips", "scaling")
+
+
 def main(
     rounds: Annotated[int, typer.Option(min=1)] = 3,
     tasks: Annotated[int, typer.Option(min=1, help="Tasks per round.")] = 60,
+    parts: Annotated[str, typer.Option(help=f"Comma-separated subset of {','.join(PARTS)}.")] = ",".join(PARTS),
 ) -> None:
+    chosen = [part.strip() for part in parts.split(",") if part.strip()]
+    if unknown := set(chosen) - set(PARTS):
+        raise typer.BadParameter(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
     data = photo("JPEG", SOURCE_SIZE)
-    small = photo("JPEG", (600, 400))
-    engine = [engine_round(data, tasks) for _ in range(rounds)]
-    engine_rate = statistics.median(rate for rate, _ in engine)
-    image_cpu_ms = statistics.median(cpu for _, cpu in engine) * 1000
     server = ImageServer()
     server.serve_bytes("/photo.jpg", data, "image/jpeg")
     url_request = task_pb2.CreateTaskRequest(
@@ -159,65 +193,143 @@ def main(
         stack.environment["PIXELFLOW_WORKER_CONCURRENCY"] = "2"
         stack.restart_service("worker_svc")
         asyncio.run(mesh_round(stack, token, url_request, 12))  # warm-up
+        if "cpu" in chosen:
+            _cpu_part(console, stack, token, url_request, data, rounds=rounds, tasks=tasks)
+        if "lone" in chosen:
+            _lone_part(console, stack, token, url_request)
+        if "trips" in chosen:
+            _trips_part(console, stack, token, url_request, data)
+        if "scaling" in chosen:
+            _scaling_part(console, stack, token, url_request, rounds=rounds, tasks=tasks)
 
-        # 1. CPU per task by process, URL and upload sources, 1 worker × 2 pool processes.
-        breakdown: dict[str, dict[str, float]] = {}
-        rates: dict[str, float] = {}
-        for source, upload in (("source by URL", None), ("uploaded source", data)):
-            runs = []
-            for _ in range(rounds):
-                before = snapshot(stack)
-                rate, _ = asyncio.run(mesh_round(stack, token, url_request, tasks, upload))
-                runs.append((rate, per_task(before, snapshot(stack), tasks)))
-            rates[source] = statistics.median(rate for rate, _ in runs)
-            breakdown[source] = {name: statistics.median(run[name] for _, run in runs) for name in runs[0][1]}
-        _print_breakdown(
-            console,
-            breakdown=breakdown,
-            rates=rates,
-            engine_rate=engine_rate,
-            image_cpu_ms=image_cpu_ms,
-            tasks=tasks,
-            rounds=rounds,
-        )
 
-        # 2. A lone task: its latency beyond its own image work.
-        lone: dict[str, list[tuple[float, float]]] = {"12 MP by URL → 800 px": [], "600×400 upload → 300 px": []}
-        small_request = task_pb2.CreateTaskRequest(
-            operations=[task_pb2.Operation(resize=task_pb2.Resize(width=300))], output=JPEG_85
-        )
-        for _ in range(15):
-            lone["12 MP by URL → 800 px"] += asyncio.run(mesh_round(stack, token, url_request, 1))[1]
-            lone["600×400 upload → 300 px"] += asyncio.run(mesh_round(stack, token, small_request, 1, small))[1]
-        table = Table(title="A lone task, 15 tries each: submit → COMPLETED seen on WatchTask")
-        for column in ("task", "latency p50", "beyond its image work p50", "p95"):
-            table.add_column(column, justify="left" if column == "task" else "right")
-        for name, results in lone.items():
-            overheads = [overhead for _, overhead in results]
-            table.add_row(
-                name,
-                f"{statistics.median(latency for latency, _ in results) * 1000:.0f} ms",
-                f"{statistics.median(overheads) * 1000:.0f} ms",
-                f"{_percentile(overheads, 0.95) * 1000:.0f} ms",
+def _cpu_part(
+    console: Console,
+    stack: Stack,
+    token: str,
+    url_request: task_pb2.CreateTaskRequest,
+    data: bytes,
+    *,
+    rounds: int,
+    tasks: int,
+) -> None:
+    """CPU per task by process, URL and upload sources, 1 worker × 2 pool processes."""
+    engine = [engine_round(data, tasks) for _ in range(rounds)]
+    engine_rate = statistics.median(rate for rate, _ in engine)
+    image_cpu_ms = statistics.median(cpu for _, cpu in engine) * 1000
+    breakdown: dict[str, dict[str, float]] = {}
+    rates: dict[str, float] = {}
+    for source, upload in (("source by URL", None), ("uploaded source", data)):
+        runs = []
+        for _ in range(rounds):
+            before = snapshot(stack)
+            rate, _ = asyncio.run(mesh_round(stack, token, url_request, tasks, upload))
+            runs.append((rate, per_task(before, snapshot(stack), tasks)))
+        rates[source] = statistics.median(rate for rate, _ in runs)
+        breakdown[source] = {name: statistics.median(run[name] for _, run in runs) for name in runs[0][1]}
+    _print_breakdown(
+        console,
+        breakdown=breakdown,
+        rates=rates,
+        engine_rate=engine_rate,
+        image_cpu_ms=image_cpu_ms,
+        tasks=tasks,
+        rounds=rounds,
+    )
+
+
+def _small_request() -> task_pb2.CreateTaskRequest:
+    return task_pb2.CreateTaskRequest(
+        operations=[task_pb2.Operation(resize=task_pb2.Resize(width=300))], output=JPEG_85
+    )
+
+
+def _lone_part(console: Console, stack: Stack, token: str, url_request: task_pb2.CreateTaskRequest) -> None:
+    """A lone task: its latency beyond its own image work, and where that time goes."""
+    small = photo("JPEG", (600, 400))
+    lone: dict[str, list[Sample]] = {"12 MP by URL → 800 px": [], "600×400 upload → 300 px": []}
+    for _ in range(15):
+        lone["12 MP by URL → 800 px"] += asyncio.run(mesh_round(stack, token, url_request, 1))[1]
+        lone["600×400 upload → 300 px"] += asyncio.run(mesh_round(stack, token, _small_request(), 1, small))[1]
+    table = Table(title="A lone task, 15 tries each: submit → COMPLETED seen on WatchTask (p50 unless marked)")
+    stages = list(next(iter(lone.values()))[0].stages)
+    table.add_column("")
+    for name in lone:
+        table.add_column(name, justify="right")
+    rows = {
+        "latency": [statistics.median(s.latency for s in samples) for samples in lone.values()],
+        "beyond its image work": [statistics.median(s.overhead for s in samples) for samples in lone.values()],
+        "beyond its image work, p95": [_percentile([s.overhead for s in samples], 0.95) for samples in lone.values()],
+        **{
+            f"  {stage}": [statistics.median(s.stages[stage] for s in samples) for samples in lone.values()]
+            for stage in stages
+        },
+    }
+    for name, values in rows.items():
+        table.add_row(name, *(f"{value * 1000:.1f} ms" for value in values))
+    console.print(table)
+
+
+def _trips_part(
+    console: Console, stack: Stack, token: str, url_request: task_pb2.CreateTaskRequest, data: bytes
+) -> None:
+    """Store commands and Kafka records per task, counted on the wire (bench.round_trips): the
+    services talk to the store through a counting proxy for this part only."""
+    tries = 20
+    counted: dict[str, dict[str, float]] = {}
+    with CommandCountingProxy(stack.infra.ferretdb.port).running() as proxy:
+        stack.environment["PIXELFLOW_MONGO_URI"] = proxy.uri()
+        try:
+            for name in ("api_svc", "worker_svc"):
+                stack.restart_service(name)
+            asyncio.run(mesh_round(stack, token, url_request, 2))  # connections, indexes
+            for source, upload in (("source by URL", None), ("uploaded source", data)):
+                commands, records = proxy.snapshot(), kafka_records(stack.infra.kafka_bootstrap)
+                for _ in range(tries):  # one at a time: nothing else shares the counts
+                    asyncio.run(mesh_round(stack, token, url_request, 1, upload))
+                store = trips_per_task(commands, proxy.snapshot(), tries)
+                kafka = trips_per_task(records, kafka_records(stack.infra.kafka_bootstrap), tries)
+                counted[source] = {
+                    **{f"store: {name}": value for name, value in store.items()},
+                    "store: all commands": sum(store.values()),
+                    **{f"kafka: {name}": value for name, value in kafka.items() if name != HEARTBEATS_TOPIC},
+                }
+        finally:
+            del stack.environment["PIXELFLOW_MONGO_URI"]
+            for name in ("api_svc", "worker_svc"):
+                stack.restart_service(name)
+    table = Table(
+        title=f"Round trips per task, counted on the wire ({tries} lone tasks each, CreateTask → COMPLETED "
+        "seen on WatchTask; worker heartbeats left out)"
+    )
+    table.add_column("store command / Kafka records of topic")
+    for source in counted:
+        table.add_column(source, justify="right")
+    for name in sorted({name for row in counted.values() for name in row}):
+        table.add_row(name, *(f"{row.get(name, 0.0):.2f}" for row in counted.values()))
+    console.print(table)
+
+
+def _scaling_part(
+    console: Console, stack: Stack, token: str, url_request: task_pb2.CreateTaskRequest, *, rounds: int, tasks: int
+) -> None:
+    """Throughput with 1, 2 and 4 worker processes."""
+    engine_rate = statistics.median(engine_round(photo("JPEG", SOURCE_SIZE), tasks)[0] for _ in range(rounds))
+    table = Table(title=f"Throughput by worker processes (one pool process each), {tasks} URL tasks a round")
+    for column in ("worker processes", "tasks/s (median)", "× engine only (pool of 2)"):
+        table.add_column(column, justify="right")
+    for count in (1, 2, 4):
+        extra = _workers(stack, count)
+        try:
+            asyncio.run(mesh_round(stack, token, url_request, 12))  # warm-up, rebalance
+            rate = statistics.median(
+                asyncio.run(mesh_round(stack, token, url_request, tasks))[0] for _ in range(rounds)
             )
-        console.print(table)
-
-        # 3. Throughput with 1, 2 and 4 worker processes.
-        table = Table(title=f"Throughput by worker processes (one pool process each), {tasks} URL tasks a round")
-        for column in ("worker processes", "tasks/s (median)", "× engine only (pool of 2)"):
-            table.add_column(column, justify="right")
-        for count in (1, 2, 4):
-            extra = _workers(stack, count)
-            try:
-                asyncio.run(mesh_round(stack, token, url_request, 12))  # warm-up, rebalance
-                rate = statistics.median(
-                    asyncio.run(mesh_round(stack, token, url_request, tasks))[0] for _ in range(rounds)
-                )
-            finally:
-                for process in extra:
-                    process.stop()
-            table.add_row(str(count), f"{rate:.1f}", f"{rate / engine_rate:.2f}")
-        console.print(table)
+        finally:
+            for process in extra:
+                process.stop()
+        table.add_row(str(count), f"{rate:.1f}", f"{rate / engine_rate:.2f}")
+    console.print(table)
 
 
 def _print_breakdown(

@@ -66,18 +66,24 @@ async def finish(
     *,
     owner: str,
     fields: dict[str, Any],
+    guard: dict[str, Any],
 ) -> dict[str, Any] | None:
-    """Writes the task's terminal state if `owner` wins its final lock; returns the fields
-    written (None: the task already has an outcome). A failed write gives the lock back."""
+    """Writes the task's terminal state if `owner` wins its final lock and the task still
+    matches `guard` (for a worker: it still holds the attempt); returns the fields written, or
+    None (the task already has an outcome, is gone, or no longer matches). The write checks the
+    guard itself; one that matches nothing or fails gives the lock back."""
     if not await take_final(locks, task_id, outcome, owner):
         return None
     now = utcnow()
     final = {"status": outcome, "completed_at": now, "updated_at": now, "lease_until": None, **fields}
     try:
-        await tasks.update_one({"_id": task_id}, {"$set": final})
+        written = await tasks.update_one({"_id": task_id, **guard}, {"$set": final})
     except BaseException:
         await locks.delete_one({"_id": f"{task_id}:final", "owner": owner})
         raise
+    if written.matched_count == 0:
+        await locks.delete_one({"_id": f"{task_id}:final", "owner": owner})
+        return None
     return final
 
 

@@ -100,11 +100,12 @@ class TaskClaims:
         await self._tasks.update_one({"_id": task_id}, {"$set": fields})
         return Claim(ClaimOutcome.CLAIMED, {**claim.task, **fields})
 
-    async def complete(self, claim: Claim, result: Document) -> bool:
-        """Records the result unless the task was cancelled, deleted, finished or taken over."""
+    async def complete(self, claim: Claim, result: Document) -> Document | None:
+        """Records the result unless the task was cancelled, deleted, finished or taken over;
+        returns the fields written."""
         return await self._finish(claim, Status.COMPLETED, {"result": result})
 
-    async def fail(self, claim: Claim, code: str, message: str, *, retryable: bool) -> bool:
+    async def fail(self, claim: Claim, code: str, message: str, *, retryable: bool) -> Document | None:
         error = {"code": code, "message": message, "retryable": retryable}
         return await self._finish(claim, Status.FAILED, {"error": error})
 
@@ -127,13 +128,17 @@ class TaskClaims:
             and int(current.get("attempts", 0)) == claim.attempt
         )
 
-    async def _finish(self, claim: Claim, status: Status, fields: Document) -> bool:
+    async def _finish(self, claim: Claim, status: Status, fields: Document) -> Document | None:
         assert claim.task is not None
         task_id = claim.task["_id"]
+        # Read first, although the write checks the same guard: a worker that lost the task
+        # must not take the final lock even for a moment, or the rightful owner finishing at
+        # that moment would find it taken (and give up its result).
         if not await self._still_mine(claim):
-            return False
+            return None
         owner = f"{self._worker_id}#{claim.attempt}"
-        if await finish(self._tasks, self._locks, task_id, status.value, owner=owner, fields=fields) is None:
+        guard = {"status": Status.PROCESSING.value, "worker_id": self._worker_id, "attempts": claim.attempt}
+        written = await finish(self._tasks, self._locks, task_id, status.value, owner=owner, fields=fields, guard=guard)
+        if written is None:
             await self._settle_if_final(task_id)
-            return False
-        return True
+        return written

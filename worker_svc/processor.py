@@ -19,6 +19,7 @@ from common.blobstore.keys import result_key
 from common.kafka import DEAD_LETTER_TOPIC, STATUS_TOPIC, AsyncProducer, PublishError
 from common.logging import task_id_var
 from common.operations import parse_operations, parse_output
+from common.status_events import StatusEvent
 from common.tasks import Status, as_utc, operations_from_document, output_from_document
 from worker_svc.claims import Claim, ClaimOutcome, TaskClaims
 from worker_svc.imaging import ImageError, ImageLimits, process
@@ -89,7 +90,7 @@ class TaskProcessor:
             return
         self.stats.in_flight += 1
         try:
-            await self._announce(task_id, Status.PROCESSING)
+            self._announce(Status.PROCESSING, claim.task)
             await self._attempts(claim)
         except asyncio.CancelledError:
             # Shutting down before it finished: hand it back for the next owner of the partition.
@@ -113,6 +114,7 @@ class TaskProcessor:
                     claim = await self._claims.retrying(claim)
                     if claim.outcome is not ClaimOutcome.CLAIMED:
                         return  # cancelled or deleted meanwhile
+                    self._announce(Status.PROCESSING, claim.task)
                     continue
                 await self._fail(claim, failure)
                 return
@@ -172,10 +174,11 @@ class TaskProcessor:
             "sha256": stored.sha256,
             "timings": timings,
         }
-        if await self._claims.complete(claim, record):
+        written = await self._claims.complete(claim, record)
+        if written is not None:
             self.stats.processed += 1
             log.info("task completed", extra={"total_ms": timings["total_ms"], "attempt": claim.attempt})
-            await self._announce(task["_id"], Status.COMPLETED)
+            self._announce(Status.COMPLETED, {**task, **written})
         else:
             # Cancelled, deleted or taken over meanwhile: this result belongs to nobody.
             await self._blobs.delete(key)
@@ -195,10 +198,11 @@ class TaskProcessor:
 
     async def _fail(self, claim: Claim, failure: TaskFailedError) -> None:
         assert claim.task is not None
-        if await self._claims.fail(claim, failure.code, failure.message, retryable=failure.retryable):
+        written = await self._claims.fail(claim, failure.code, failure.message, retryable=failure.retryable)
+        if written is not None:
             self.stats.failed += 1
             log.info("task failed", extra={"code": failure.code, "attempt": claim.attempt})
-            await self._announce(claim.task["_id"], Status.FAILED)
+            self._announce(Status.FAILED, {**claim.task, **written})
             if failure.retryable:  # retries exhausted: keep a record for operators
                 await self.dead_letter(claim.task["_id"], failure.code, failure.message, attempts=claim.attempt)
 
@@ -214,6 +218,8 @@ class TaskProcessor:
         await self._producer.publish(DEAD_LETTER_TOPIC, task_id, json.dumps(record).encode())
         log.warning("dead-lettered", extra={"code": code})
 
-    async def _announce(self, task_id: str, status: Status) -> None:
-        # Not awaited: watchers re-read the task anyway, and the task itself is recorded.
-        self._producer.send(STATUS_TOPIC, task_id, json.dumps({"task_id": task_id, "status": status.value}).encode())
+    def _announce(self, status: Status, task: dict[str, Any] | None) -> None:
+        """The task as this worker just wrote it, for its watchers. Not awaited: a lost event
+        costs a watcher a re-read (its safety interval), not a task."""
+        assert task is not None
+        self._producer.send(STATUS_TOPIC, task["_id"], StatusEvent(task["_id"], status, task).encode())
