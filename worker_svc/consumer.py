@@ -1,9 +1,13 @@
 """The Kafka side of a worker: consumer group `worker-group-1` on `image-tasks`, up to
 `capacity` tasks at once, offsets committed only once a task's outcome is recorded.
 
-Tasks of one partition can finish out of order, so per partition we commit the lowest offset
+Tasks of one partition can finish out of order, so per partition we store the lowest offset
 still in flight (or one past the highest finished): a crash never skips an unfinished task,
 and a redelivered finished one is acknowledged without work (see TaskProcessor.handle).
+
+Stored offsets are committed by librdkafka every COMMIT_INTERVAL_MS, on a rebalance and on
+close, not once per task: a commit is a write to `__consumer_offsets` and a round trip, and a
+kill -9 only redelivers the tasks of the last interval, each acknowledged by one read.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from worker_svc.processor import TaskProcessor
 log = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
+COMMIT_INTERVAL_MS = 1000
 
 
 class OffsetTracker:
@@ -54,7 +59,10 @@ class TaskConsumer:
                 "bootstrap.servers": bootstrap,
                 "group.id": WORKER_GROUP,
                 "client.id": client_id,
-                "enable.auto.commit": False,
+                # Commit what _finish stores, periodically (at-least-once: never before the outcome).
+                "enable.auto.commit": True,
+                "enable.auto.offset.store": False,
+                "auto.commit.interval.ms": COMMIT_INTERVAL_MS,
                 "auto.offset.reset": "earliest",
                 # Cooperative rebalancing: a worker joining or leaving does not stop the others.
                 "partition.assignment.strategy": "cooperative-sticky",
@@ -124,17 +132,15 @@ class TaskConsumer:
         finally:
             self._slots.release()
             if commit:
-                await self._commit(partition, self._offsets.finish(partition, offset))
+                self._store(partition, self._offsets.finish(partition, offset))
 
-    async def _commit(self, partition: Partition, offset: int) -> None:
+    def _store(self, partition: Partition, offset: int) -> None:
         topic, number = partition
         try:
-            await asyncio.to_thread(
-                self._consumer.commit, offsets=[TopicPartition(topic, number, offset)], asynchronous=False
-            )
+            self._consumer.store_offsets(offsets=[TopicPartition(topic, number, offset)])
         except KafkaException as exc:
             # Lost the partition in a rebalance: its new owner sees the message and acknowledges it.
-            log.info("offset not committed", extra={"error": str(exc)})
+            log.info("offset not stored", extra={"error": str(exc)})
 
     def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         self._offsets.forget([(p.topic, p.partition) for p in partitions])

@@ -85,8 +85,8 @@ class FilesystemBlobStore(BlobStore):
         try:
             try:
                 async for chunk in as_chunks(data):
-                    measured.add(chunk)
-                    await asyncio.to_thread(handle.write, chunk)
+                    # Hashed and written in one thread hop: neither blocks the event loop.
+                    await asyncio.to_thread(_hash_and_write, measured, handle, chunk)
                 await asyncio.to_thread(self._flush, handle)
             finally:
                 handle.close()
@@ -156,3 +156,8 @@ class FilesystemBlobStore(BlobStore):
             return removed
 
         return await asyncio.to_thread(purge)
+
+
+def _hash_and_write(measured: Measured, handle: BinaryIO, chunk: bytes) -> None:
+    measured.add(chunk)  # first: over the limit, nothing more is written
+    handle.write(chunk)

@@ -80,7 +80,7 @@ class S3BlobStore(BlobStore):
         head: list[bytes] = []
         buffered = 0
         async for chunk in source:
-            measured.add(chunk)
+            await measured.add_off_loop(chunk)
             head.append(chunk)
             buffered += len(chunk)
             if buffered > PART_BYTES:
@@ -94,7 +94,7 @@ class S3BlobStore(BlobStore):
                 yield chunk
             head.clear()
             async for chunk in source:
-                measured.add(chunk)  # BlobTooLarge here aborts the multipart upload
+                await measured.add_off_loop(chunk)  # BlobTooLarge here aborts the multipart upload
                 yield chunk
 
         await obstore.put_async(self._store, key, rest(), chunk_size=PART_BYTES, max_concurrency=2)
