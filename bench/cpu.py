@@ -49,6 +49,19 @@ def _descendants(root: int, processes: dict[int, tuple[int, float, float]]) -> l
     return found
 
 
+def _tree_cpu(leader: int, processes: dict[int, tuple[int, float, float]]) -> float:
+    _, own, children = processes[leader]
+    return own + children + sum(processes[pid][1] + processes[pid][2] for pid in _descendants(leader, processes))
+
+
+def process_cpu(process: ManagedProcess | None) -> float:
+    """CPU seconds used so far by a managed process and everything below it (0 if not running)."""
+    processes = _processes()
+    if process is None or process.pid is None or process.pid not in processes:
+        return 0.0
+    return _tree_cpu(process.pid, processes)
+
+
 def _components(stack: Stack) -> dict[str, ManagedProcess]:
     found: dict[str, ManagedProcess | None] = {**stack.infra.processes(), **stack.services}
     found["envoy"] = stack.envoy.process if stack.envoy is not None else None
@@ -73,7 +86,7 @@ def snapshot(stack: Stack) -> dict[str, float]:
             pool = "worker_svc" + POOL_SUFFIX
             cpu[pool] = cpu.get(pool, 0.0) + below + leader_children
         else:
-            cpu[name] = leader_own + leader_children + below
+            cpu[name] = _tree_cpu(leader, processes)
     return cpu
 
 

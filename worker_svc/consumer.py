@@ -21,7 +21,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pymongo.errors import ConnectionFailure
 
-from common.kafka import TASKS_TOPIC, WORKER_GROUP, PublishError
+from common.kafka import CONSUMER_LATENCY, TASKS_TOPIC, WORKER_GROUP, PublishError
 from common.logging import request_id_var, task_id_var
 from worker_svc.processor import TaskProcessor
 
@@ -68,6 +68,7 @@ class TaskConsumer:
                 "partition.assignment.strategy": "cooperative-sticky",
                 "session.timeout.ms": 10000,
                 "max.poll.interval.ms": 600000,
+                **CONSUMER_LATENCY,
             }
         )
         self._processor = processor

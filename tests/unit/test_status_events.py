@@ -15,6 +15,8 @@ from common.tasks import Status
 NOW = datetime(2026, 12, 1, 12, 0, 0, 123000, tzinfo=UTC)
 TASK = "a" * 32
 
+pytestmark = pytest.mark.unit
+
 
 def _task(status: Status, attempts: int = 0) -> dict[str, Any]:
     return {"_id": TASK, "owner_id": "u", "status": status.value, "attempts": attempts, "updated_at": NOW}
