@@ -12,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from common.errors import Unavailable
-from common.task_locks import TASK_LOCKS, ensure_lock_indexes, finish, forget
+from common.task_locks import TASK_LOCKS, ensure_lock_indexes, final_lock, finish, forget, settle
 from common.tasks import IDEMPOTENCY, OUTBOX, TASKS, TERMINAL, UPLOADS, Status, utcnow
 
 Document = dict[str, Any]
@@ -111,6 +111,16 @@ class TaskRepository:
             cursor = self._tasks.find(query, {"_id": 1}).limit(limit)
             return [document["_id"] async for document in cursor]
 
+    async def settle_if_final(self, task_id: str) -> Document | None:
+        """If the task has a committed outcome its document does not show (the writer died
+        between the final lock and the task write), writes it; returns the task as settled."""
+        async with store_errors():
+            lock = await final_lock(self._locks, task_id)
+            if lock is None:
+                return None
+            await settle(self._tasks, lock)
+            return await self._tasks.find_one({"_id": task_id})
+
     async def cancel(self, owner_id: str, task_id: str) -> tuple[Document, Document] | None:
         """PENDING/PROCESSING → CANCELLED: (the task before, the fields written); None if the
         task is not (or no longer) cancellable. The terminal lock decides a race with a worker
@@ -119,9 +129,7 @@ class TaskRepository:
             current = await self._tasks.find_one({"_id": task_id, "owner_id": owner_id})
             if current is None or Status(current["status"]) in TERMINAL:
                 return None
-            written = await finish(
-                self._tasks, self._locks, task_id, Status.CANCELLED.value, owner="api", fields={}, guard={}
-            )
+            written = await finish(self._tasks, self._locks, task_id, Status.CANCELLED.value, owner="api", fields={})
             return None if written is None else (current, written)
 
     async def delete(self, owner_id: str, task_id: str) -> Document | None:

@@ -175,7 +175,8 @@ class TaskService:
     async def relay_outbox(self, interval: float, stranded_after: float) -> None:
         """Runs for the service's life: publishes the tasks in the outbox, and republishes
         stranded ones (see TaskRepository.stranded), each at most once per `stranded_after`
-        seconds from this replica."""
+        seconds from this replica — or, if a stranded task already has a committed outcome,
+        writes that onto it instead (common.task_locks)."""
         republished: dict[str, float] = {}
         while True:
             await asyncio.sleep(interval)
@@ -189,10 +190,16 @@ class TaskService:
                 now = asyncio.get_running_loop().time()
                 republished = {k: t for k, t in republished.items() if now - t < stranded_after}
                 for task_id in await self._repository.stranded(timedelta(seconds=stranded_after)):
-                    if task_id not in republished:
-                        log.warning("republishing a stranded task", extra={"task_id": task_id})
-                        republished[task_id] = now
-                        await self._send(task_id)
+                    if task_id in republished:
+                        continue
+                    settled = await self._repository.settle_if_final(task_id)
+                    if settled is not None:  # finished, but its writer died before the task showed it
+                        log.warning("settled a half-written outcome", extra={"task_id": task_id})
+                        self._announce(StatusEvent(task_id, Status(settled["status"]), settled))
+                        continue
+                    log.warning("republishing a stranded task", extra={"task_id": task_id})
+                    republished[task_id] = now
+                    await self._send(task_id)
             except Exception:
                 log.exception("outbox relay round failed")
 

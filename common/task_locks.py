@@ -5,11 +5,18 @@ here, 8 workers racing to claim one PENDING task produced several "winners" in 4
 What every backend (FerretDB on SQLite or PostgreSQL, MongoDB) does enforce is the uniqueness of
 `_id` on insert. So every transition that must happen once is an insert into `task_locks`:
 
-- `<task>:attempt:<n>` — the one worker that owns attempt n (with its lease);
-- `<task>:final` — the one terminal outcome (COMPLETED, FAILED or CANCELLED).
+- `<task>:attempt:<n>` — the one worker that owns attempt n (with its lease). The locks also
+  count attempts: whoever ends an attempt (an outcome, a crash, a lost lease), the next claim
+  takes n + 1, so a task that kills its workers cannot be claimed forever;
+- `<task>:final` — the one terminal outcome (COMPLETED, FAILED or CANCELLED), recorded whole:
+  the lock holds every field the terminal write sets. Inserting it is the commit; writing the
+  task document after it only makes the outcome visible, and whoever finds a task that is not
+  terminal although its final lock exists (the relay, the next claimer) writes that outcome
+  onto it (`settle`). A writer that dies between the two, or a claim whose write lands on top of
+  a finished task, therefore never leaves a task PROCESSING for good.
 
-The task document is then written by the lock's holder only; a lost document update can delay a
-task (the API's relay republishes stranded ones), but never yields a second owner or result.
+The task document is written by the lock's holder only (or settled from the final lock); a
+lost document update can delay a task, but never yields a second owner or outcome.
 """
 
 from __future__ import annotations
@@ -45,17 +52,41 @@ async def attempt_lease(locks: Locks, task_id: str, attempt: int) -> datetime | 
     return None if lock is None else as_utc(lock["lease_until"])
 
 
-async def take_final(locks: Locks, task_id: str, outcome: str, owner: str) -> bool:
-    """The right to write the task's terminal state; False if it already has one."""
-    return await _insert(
-        locks, {"_id": f"{task_id}:final", "task_id": task_id, "outcome": outcome, "owner": owner, "at": utcnow()}
-    )
+async def take_final(locks: Locks, task_id: str, owner: str, terminal: dict[str, Any]) -> bool:
+    """Commits `terminal` (the fields of the task's terminal write, status included) as the
+    task's outcome; False if it already has one."""
+    document = {
+        "_id": f"{task_id}:final",
+        "task_id": task_id,
+        "outcome": terminal["status"],
+        "owner": owner,
+        "at": utcnow(),
+        "terminal": terminal,
+    }
+    return await _insert(locks, document)
 
 
-async def final_outcome(locks: Locks, task_id: str) -> str | None:
-    """The terminal status someone holds the final lock for, if any."""
-    lock = await locks.find_one({"_id": f"{task_id}:final"})
-    return None if lock is None else str(lock["outcome"])
+async def final_lock(locks: Locks, task_id: str) -> dict[str, Any] | None:
+    """The task's committed outcome (the lock document), if it has one."""
+    return await locks.find_one({"_id": f"{task_id}:final"})
+
+
+def terminal_fields(lock: dict[str, Any]) -> dict[str, Any]:
+    """What the final lock says the task document must hold."""
+    return dict(lock.get("terminal") or {"status": lock["outcome"], "lease_until": None})
+
+
+async def settle(tasks: AsyncCollection[dict[str, Any]], lock: dict[str, Any]) -> dict[str, Any]:
+    """Writes a committed outcome onto a task document that does not show it yet (its writer
+    died after the lock, or a claim's write overwrote it); returns the fields written."""
+    terminal = terminal_fields(lock)
+    await tasks.update_one({"_id": lock["task_id"], "status": {"$ne": terminal["status"]}}, {"$set": terminal})
+    return terminal
+
+
+def terminal_write(outcome: str, fields: dict[str, Any]) -> dict[str, Any]:
+    now = utcnow()
+    return {"status": outcome, "completed_at": now, "updated_at": now, "lease_until": None, **fields}
 
 
 async def finish(
@@ -66,23 +97,19 @@ async def finish(
     *,
     owner: str,
     fields: dict[str, Any],
-    guard: dict[str, Any],
 ) -> dict[str, Any] | None:
-    """Writes the task's terminal state if `owner` wins its final lock and the task still
-    matches `guard` (for a worker: it still holds the attempt); returns the fields written, or
-    None (the task already has an outcome, is gone, or no longer matches). The write checks the
-    guard itself; one that matches nothing or fails gives the lock back."""
-    if not await take_final(locks, task_id, outcome, owner):
+    """Commits the task's terminal state if `owner` wins its final lock, then writes it onto the
+    task; returns the fields written (None: the task already has an outcome, or is gone).
+
+    The lock is never given back once taken: a reader may already have settled the task from
+    it. If the write fails, the outcome stands and is settled by the relay or the next claimer.
+    A task deleted meanwhile matches nothing: its lock goes too."""
+    final = terminal_write(outcome, fields)
+    if not await take_final(locks, task_id, owner, final):
         return None
-    now = utcnow()
-    final = {"status": outcome, "completed_at": now, "updated_at": now, "lease_until": None, **fields}
-    try:
-        written = await tasks.update_one({"_id": task_id, **guard}, {"$set": final})
-    except BaseException:
-        await locks.delete_one({"_id": f"{task_id}:final", "owner": owner})
-        raise
+    written = await tasks.update_one({"_id": task_id}, {"$set": final})
     if written.matched_count == 0:
-        await locks.delete_one({"_id": f"{task_id}:final", "owner": owner})
+        await forget(locks, task_id)
         return None
     return final
 

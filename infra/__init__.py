@@ -5,6 +5,7 @@ fetched or built once into a cache (see :mod:`infra.cache`) and each server runs
 process that cannot outlive its parent (see :mod:`infra.process`).
 """
 
+import common  # noqa: F401  (first: gRPC settings, see common/__init__.py)
 from infra.envoy import EnvoyConfigError, EnvoyProxy
 from infra.ferretdb import FerretDBServer
 from infra.infrastructure import InfraPorts, Infrastructure, make_temp_root

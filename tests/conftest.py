@@ -7,18 +7,22 @@ test that needs it errors with the component's log tail: nothing is skipped.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
+from confluent_kafka import Consumer
 from pixelflow.v1 import auth_pb2, auth_pb2_grpc, task_pb2, task_pb2_grpc
 
 from api_svc.config import ApiSettings
 from common.blobstore import BlobStore, open_blob_store
+from common.kafka import DEAD_LETTER_TOPIC
 from infra.infrastructure import make_temp_root
 from infra.stack import REPO_ROOT, Stack, StackPorts
 
@@ -107,6 +111,31 @@ def wait_until(condition: Callable[[], bool], message: str, timeout: float = 30)
     while not condition():
         assert time.monotonic() < deadline, message
         time.sleep(0.01)  # the polling period, not a wait for something to happen
+
+
+def dead_letters(stack: Stack, task_id: str, timeout: float = 15) -> list[dict[str, Any]]:
+    """The records of `image-tasks-dlq` about `task_id`, read from the beginning until one
+    arrives or `timeout` passes."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": stack.infra.kafka_bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([DEAD_LETTER_TOPIC])
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not found:
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                record = json.loads(message.value() or b"{}")
+                if record["task_id"] == task_id:
+                    found.append(record)
+    finally:
+        consumer.close()
+    return found
 
 
 def blob_store_of(stack: Stack) -> BlobStore:

@@ -58,7 +58,11 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
     blobs = open_blob_store(settings)
     processor = TaskProcessor(
         claims=TaskClaims(
-            database[TASKS], database[TASK_LOCKS], worker_id, timedelta(seconds=settings.worker_lease_seconds)
+            database[TASKS],
+            database[TASK_LOCKS],
+            worker_id,
+            timedelta(seconds=settings.worker_lease_seconds),
+            max_attempts=settings.worker_max_attempts,
         ),
         blobs=blobs,
         fetcher=SourceFetcher(

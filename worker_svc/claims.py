@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from common.task_locks import Locks, attempt_lease, final_outcome, finish, take_attempt
+from common.task_locks import Locks, attempt_lease, final_lock, finish, settle, take_attempt
 from common.tasks import TERMINAL, Status, as_utc, utcnow
 
 Document = dict[str, Any]
@@ -21,6 +21,7 @@ class ClaimOutcome(enum.Enum):
     FINISHED = "finished"  # already COMPLETED/FAILED/CANCELLED: acknowledge without work
     LEASED = "leased"  # another worker holds a live lease
     MISSING = "missing"  # no such task (deleted, or a poison message)
+    EXHAUSTED = "exhausted"  # this would be attempt max + 1: the earlier ones all died unfinished
 
 
 @dataclass(frozen=True)
@@ -35,30 +36,28 @@ class Claim:
 
 
 class TaskClaims:
-    def __init__(self, tasks: AsyncCollection[Document], locks: Locks, worker_id: str, lease: timedelta) -> None:
+    def __init__(
+        self, tasks: AsyncCollection[Document], locks: Locks, worker_id: str, lease: timedelta, max_attempts: int
+    ) -> None:
         self._tasks = tasks
         self._locks = locks
         self._worker_id = worker_id
         self._lease = lease
+        self._max_attempts = max_attempts
 
     async def claim(self, task_id: str) -> Claim:
         current = await self._tasks.find_one({"_id": task_id})
-        if current is None:
-            return Claim(ClaimOutcome.MISSING)
-        if Status(current["status"]) in TERMINAL:
-            return Claim(ClaimOutcome.FINISHED, current)
         now = utcnow()
-        lease_until = current.get("lease_until")
-        if current["status"] == Status.PROCESSING.value and lease_until is not None and as_utc(lease_until) > now:
+        if (settled := _nothing_to_claim(current, now)) is not None:
+            return settled
+        assert current is not None
+        attempt = await self._take_next_attempt(task_id, int(current.get("attempts", 0)) + 1, now)
+        if attempt is None:
             return Claim(ClaimOutcome.LEASED, current)
-        attempt = int(current.get("attempts", 0)) + 1
-        # The document may lag behind the locks (a lost update): skip attempts whose owner's
-        # lease has run out; stop at one that is still held.
-        while not await take_attempt(self._locks, task_id, attempt, self._worker_id, now + self._lease):
-            held_until = await attempt_lease(self._locks, task_id, attempt)
-            if held_until is not None and held_until > now:
-                return Claim(ClaimOutcome.LEASED, current)
-            attempt += 1
+        if attempt > self._max_attempts:
+            # Every earlier attempt ended without an outcome (its worker crashed or lost its
+            # lease): this one only records that, it does not run the task again.
+            return Claim(ClaimOutcome.EXHAUSTED, {**current, "attempts": attempt})
         fields = {
             "status": Status.PROCESSING.value,
             "worker_id": self._worker_id,
@@ -74,28 +73,43 @@ class TaskClaims:
             return Claim(ClaimOutcome.FINISHED, current)
         return Claim(ClaimOutcome.CLAIMED, {**current, **fields})
 
+    async def _take_next_attempt(self, task_id: str, attempt: int, now: datetime) -> int | None:
+        """Takes the lowest free attempt from `attempt` on; None if one is held under a live
+        lease. The document may lag behind the locks (a lost update): attempts whose owner's
+        lease has run out are skipped, and counted."""
+        while not await take_attempt(self._locks, task_id, attempt, self._worker_id, now + self._lease):
+            held_until = await attempt_lease(self._locks, task_id, attempt)
+            if held_until is not None and held_until > now:
+                return None
+            attempt += 1
+        return attempt
+
     async def _settle_if_final(self, task_id: str) -> bool:
-        """True if the task already has its terminal outcome. A CANCELLED whose document write
-        was lost to a concurrent claim (non-atomic updates) is written again, so the task never
-        stays PROCESSING under a cancel."""
-        outcome = await final_outcome(self._locks, task_id)
-        if outcome is None:
+        """True if the task already has its committed outcome, which is then written onto the
+        task document if it does not show it (its writer died after the lock, or our own claim
+        write overwrote it: FerretDB's updates are not atomic)."""
+        lock = await final_lock(self._locks, task_id)
+        if lock is None:
             return False
-        if outcome == Status.CANCELLED.value:
-            fields = {"status": outcome, "lease_until": None, "updated_at": utcnow()}
-            await self._tasks.update_one({"_id": task_id, "status": {"$ne": outcome}}, {"$set": fields})
+        await settle(self._tasks, lock)
         return True
+
+    async def _superseded(self, claim: Claim) -> bool:
+        """True if a later attempt exists: our lease ran out (a long pause, SIGSTOP) and another
+        worker took the task over, so nothing of ours may be written."""
+        assert claim.task is not None
+        return await attempt_lease(self._locks, claim.task["_id"], claim.attempt + 1) is not None
 
     async def retrying(self, claim: Claim) -> Claim:
         """Starts the next attempt of a task this worker holds (a transient failure, after the
         backoff); a non-CLAIMED outcome if the task was finished or taken meanwhile."""
         assert claim.task is not None
         task_id = claim.task["_id"]
-        if not await self._still_mine(claim):
+        if await self._settle_if_final(task_id):
             return Claim(ClaimOutcome.FINISHED)
         now = utcnow()
         if not await take_attempt(self._locks, task_id, claim.attempt + 1, self._worker_id, now + self._lease):
-            return Claim(ClaimOutcome.LEASED)
+            return Claim(ClaimOutcome.LEASED)  # taken over meanwhile
         fields = {"attempts": claim.attempt + 1, "lease_until": now + self._lease, "updated_at": now}
         await self._tasks.update_one({"_id": task_id}, {"$set": fields})
         return Claim(ClaimOutcome.CLAIMED, {**claim.task, **fields})
@@ -105,9 +119,16 @@ class TaskClaims:
         returns the fields written."""
         return await self._finish(claim, Status.COMPLETED, {"result": result})
 
-    async def fail(self, claim: Claim, code: str, message: str, *, retryable: bool) -> Document | None:
+    async def fail(
+        self, claim: Claim, code: str, message: str, *, retryable: bool, attempts: int | None = None
+    ) -> Document | None:
+        """Records the failure; `attempts` overrides the count shown (an EXHAUSTED claim holds
+        the attempt after the last one that ran)."""
         error = {"code": code, "message": message, "retryable": retryable}
-        return await self._finish(claim, Status.FAILED, {"error": error})
+        fields: Document = {"error": error}
+        if attempts is not None:
+            fields["attempts"] = attempts
+        return await self._finish(claim, Status.FAILED, fields)
 
     async def hand_back(self, claim: Claim) -> bool:
         """Shutting down mid-task: PENDING again, so the next owner of the partition claims it at once."""
@@ -131,14 +152,26 @@ class TaskClaims:
     async def _finish(self, claim: Claim, status: Status, fields: Document) -> Document | None:
         assert claim.task is not None
         task_id = claim.task["_id"]
-        # Read first, although the write checks the same guard: a worker that lost the task
-        # must not take the final lock even for a moment, or the rightful owner finishing at
-        # that moment would find it taken (and give up its result).
-        if not await self._still_mine(claim):
+        # The fence: one read of the next attempt's lock (the locks are the truth; the task
+        # document may lag). A worker resumed after losing its lease stops here.
+        if await self._superseded(claim):
             return None
         owner = f"{self._worker_id}#{claim.attempt}"
-        guard = {"status": Status.PROCESSING.value, "worker_id": self._worker_id, "attempts": claim.attempt}
-        written = await finish(self._tasks, self._locks, task_id, status.value, owner=owner, fields=fields, guard=guard)
+        # The attempt and the worker go into the outcome, so settling it restores them too.
+        fields = {"attempts": claim.attempt, "worker_id": self._worker_id, **fields}
+        written = await finish(self._tasks, self._locks, task_id, status.value, owner=owner, fields=fields)
         if written is None:
             await self._settle_if_final(task_id)
         return written
+
+
+def _nothing_to_claim(current: Document | None, now: datetime) -> Claim | None:
+    """What the task document alone says: gone, finished, or leased by a live worker."""
+    if current is None:
+        return Claim(ClaimOutcome.MISSING)
+    if Status(current["status"]) in TERMINAL:
+        return Claim(ClaimOutcome.FINISHED, current)
+    lease_until = current.get("lease_until")
+    if current["status"] == Status.PROCESSING.value and lease_until is not None and as_utc(lease_until) > now:
+        return Claim(ClaimOutcome.LEASED, current)
+    return None

@@ -27,6 +27,8 @@ from worker_svc.sources import SourceError, SourceFetcher
 
 log = logging.getLogger(__name__)
 
+ATTEMPTS_EXHAUSTED = "ATTEMPTS_EXHAUSTED"
+
 
 @dataclass
 class WorkerStats:
@@ -87,6 +89,9 @@ class TaskProcessor:
             return
         if claim.outcome is ClaimOutcome.FINISHED:
             log.info("task already finished; acknowledging the redelivery")
+            return
+        if claim.outcome is ClaimOutcome.EXHAUSTED:
+            await self._give_up(claim)
             return
         self.stats.in_flight += 1
         try:
@@ -205,6 +210,23 @@ class TaskProcessor:
             self._announce(Status.FAILED, {**claim.task, **written})
             if failure.retryable:  # retries exhausted: keep a record for operators
                 await self.dead_letter(claim.task["_id"], failure.code, failure.message, attempts=claim.attempt)
+
+    async def _give_up(self, claim: Claim) -> None:
+        """Attempt max + 1 of a task whose attempts all died without an outcome (a source that
+        kills its worker: out of memory, a crashing decoder): FAILED and dead-lettered, so it
+        cannot take workers down in a loop."""
+        assert claim.task is not None
+        ran = claim.attempt - 1
+        message = (
+            f"the task was attempted {ran} times and every attempt ended without an outcome "
+            "(its worker crashed or lost its lease); it is not tried again"
+        )
+        written = await self._claims.fail(claim, ATTEMPTS_EXHAUSTED, message, retryable=False, attempts=ran)
+        if written is not None:
+            self.stats.failed += 1
+            log.warning("attempts exhausted", extra={"attempts": ran})
+            self._announce(Status.FAILED, {**claim.task, **written})
+            await self.dead_letter(claim.task["_id"], ATTEMPTS_EXHAUSTED, message, attempts=ran)
 
     async def dead_letter(self, task_id: str, code: str, message: str, *, attempts: int = 0) -> None:
         record = {

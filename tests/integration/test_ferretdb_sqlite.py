@@ -50,6 +50,9 @@ async def test_racing_claims_have_one_winner(database: Any) -> None:
         await database[TASKS].insert_one(
             {"_id": task_id, "status": Status.PENDING.value, "attempts": 0, "created_at": utcnow()}
         )
-        claimers = [TaskClaims(database[TASKS], database[TASK_LOCKS], f"w{i}", timedelta(seconds=30)) for i in range(8)]
+        claimers = [
+            TaskClaims(database[TASKS], database[TASK_LOCKS], f"w{i}", timedelta(seconds=30), max_attempts=3)
+            for i in range(8)
+        ]
         claims = await asyncio.gather(*(c.claim(task_id) for c in claimers))
         assert [c.outcome for c in claims].count(ClaimOutcome.CLAIMED) == 1

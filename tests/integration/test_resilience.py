@@ -29,11 +29,14 @@ from api_svc.repository import TaskRepository
 from common.blobstore.filesystem import FilesystemBlobStore
 from common.blobstore.keys import result_key, task_prefix, upload_key
 from common.kafka import TASKS_TOPIC
+from common.task_locks import TASK_LOCKS, take_final, terminal_write
+from common.tasks import Status
 from infra.stack import Stack
 from tests.conftest import (
     TEST_ENVIRONMENT,
     bearer,
     blob_store_of,
+    dead_letters,
     register_and_login,
     result_bytes,
     running_stack,
@@ -295,3 +298,71 @@ def test_the_deadline_stops_the_process_working_on_a_slow_image(fragile_stack: S
     finally:
         del fragile_stack.environment["PIXELFLOW_WORKER_CONCURRENCY"]
         fragile_stack.restart_service("worker_svc")
+
+
+def test_a_task_that_kills_every_worker_ends_failed_after_the_attempt_cap(
+    fragile_stack: Stack, images: ImageServer
+) -> None:
+    """Each time the task is PROCESSING its worker is killed (as an out-of-memory kill by a
+    hostile image would): after PIXELFLOW_WORKER_MAX_ATTEMPTS (3) such attempts, the next claim
+    ends it FAILED, dead-lettered, instead of taking workers down forever."""
+    images.serve_bytes("/kills-workers.png", image_bytes(40, 40), "image/png", delay=30.0)
+    tasks, metadata, channel = _user(fragile_stack)
+    request = task_pb2.GetTaskRequest(task_id="")
+    with channel:
+        task = tasks.CreateTask(
+            task_pb2.CreateTaskRequest(source_url=images.url("/kills-workers.png")), metadata=metadata
+        )
+        request.task_id = task.id
+        for attempt in (1, 2, 3):
+
+            def started(attempt: int = attempt) -> bool:
+                current = tasks.GetTask(request, metadata=metadata)
+                return current.status == task_pb2.TASK_STATUS_PROCESSING and current.attempts == attempt
+
+            # Each attempt after the first starts once the killed one's lease (8 s) runs out
+            # and the relay republishes the task.
+            wait_until(started, f"attempt {attempt} never started", timeout=60)
+            fragile_stack.kill_service("worker_svc")
+            fragile_stack.restart_service("worker_svc")
+        final = _wait_for(tasks, metadata, task.id, timeout=60)
+    assert final.status == task_pb2.TASK_STATUS_FAILED, final
+    assert final.error.code == "ATTEMPTS_EXHAUSTED" and not final.error.retryable
+    assert final.attempts == 3 and "attempted 3 times" in final.error.message
+    [record] = dead_letters(fragile_stack, task.id)
+    assert record["code"] == "ATTEMPTS_EXHAUSTED" and record["attempts"] == 3
+    # Killed as soon as it was PROCESSING, an attempt may not have fetched yet; the fourth claim
+    # never fetches.
+    assert images.hits.get("/kills-workers.png", 0) <= 3
+
+
+def test_an_outcome_committed_by_a_worker_that_then_died_is_settled(fragile_stack: Stack, images: ImageServer) -> None:
+    """kill -9 between the terminal lock and the task write: the state it leaves is a final lock
+    holding the outcome and a task still PROCESSING. The relay settles it once the lease runs
+    out, without running the task again."""
+    images.serve_bytes("/dies-after-lock.png", image_bytes(40, 40), "image/png", delay=30.0)
+    tasks, metadata, channel = _user(fragile_stack)
+    with channel:
+        task = tasks.CreateTask(
+            task_pb2.CreateTaskRequest(source_url=images.url("/dies-after-lock.png")), metadata=metadata
+        )
+        _wait_until_processing(tasks, metadata, task.id)
+        fragile_stack.kill_service("worker_svc")
+        error = {"code": "CORRUPT_IMAGE", "message": "the committed outcome", "retryable": False}
+
+        async def commit_as_the_dead_worker() -> None:
+            mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(fragile_stack.infra.mongo_uri, tz_aware=True)
+            try:
+                terminal = terminal_write(Status.FAILED.value, {"error": error, "attempts": 1})
+                assert await take_final(mongo["pixelflow"][TASK_LOCKS], task.id, "dead#1", terminal)
+            finally:
+                await mongo.close()
+
+        asyncio.run(commit_as_the_dead_worker())
+        try:
+            final = _wait_for(tasks, metadata, task.id, timeout=60)
+        finally:
+            fragile_stack.restart_service("worker_svc")
+    assert final.status == task_pb2.TASK_STATUS_FAILED and final.error.message == "the committed outcome"
+    assert final.attempts == 1
+    assert images.hits.get("/dies-after-lock.png", 0) <= 1  # settled, not run again

@@ -13,15 +13,15 @@ from typing import Any
 
 import grpc
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from pixelflow.v1 import task_pb2, task_pb2_grpc, worker_pb2, worker_pb2_grpc
 from pymongo import AsyncMongoClient
 
-from common.kafka import DEAD_LETTER_TOPIC, TASKS_TOPIC
+from common.kafka import TASKS_TOPIC
 from common.task_locks import TASK_LOCKS
 from common.tasks import TASKS, Status, utcnow
 from infra.stack import Stack
-from tests.conftest import bearer, register_and_login
+from tests.conftest import bearer, dead_letters, register_and_login
 from tests.images import ImageServer, image_bytes
 from worker_svc.claims import ClaimOutcome, TaskClaims
 
@@ -49,29 +49,6 @@ def _final(user: tuple[task_pb2_grpc.TaskServiceStub, Any], task_id: str) -> tas
     return updates[-1].task
 
 
-def _dead_letters(stack: Stack, task_id: str, timeout: float = 15) -> list[dict[str, Any]]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": stack.infra.kafka_bootstrap,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([DEAD_LETTER_TOPIC])
-    found: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and not found:
-            message = consumer.poll(0.5)
-            if message is not None and not message.error():
-                record = json.loads(message.value() or b"{}")
-                if record["task_id"] == task_id:
-                    found.append(record)
-    finally:
-        consumer.close()
-    return found
-
-
 def test_transient_failures_are_retried_then_dead_lettered(stack: Stack, user: Any, images: ImageServer) -> None:
     tasks, metadata = user
     task = tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/flaky.png")), metadata=metadata)
@@ -80,7 +57,7 @@ def test_transient_failures_are_retried_then_dead_lettered(stack: Stack, user: A
     assert final.error.code == "SOURCE_HTTP_ERROR" and final.error.retryable
     assert final.attempts == 3  # PIXELFLOW_WORKER_MAX_ATTEMPTS' default
     assert images.hits["/flaky.png"] == 3
-    [record] = _dead_letters(stack, task.id)
+    [record] = dead_letters(stack, task.id)
     assert record["code"] == "SOURCE_HTTP_ERROR" and record["attempts"] == 3
 
 
@@ -91,9 +68,9 @@ def test_poison_messages_are_dead_lettered_and_do_not_block(stack: Stack, user: 
     producer.produce(TASKS_TOPIC, key=b"poison", value=b"\x00\xff not json")
     producer.produce(TASKS_TOPIC, key=unknown.encode(), value=json.dumps({"task_id": unknown}).encode())
     producer.flush(10)
-    [record] = _dead_letters(stack, unknown)
+    [record] = dead_letters(stack, unknown)
     assert record["code"] == "UNKNOWN_TASK"
-    assert _dead_letters(stack, "poison")[0]["code"] == "UNDECODABLE_MESSAGE"
+    assert dead_letters(stack, "poison")[0]["code"] == "UNDECODABLE_MESSAGE"
     tasks, metadata = user
     ids = [
         tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/ok.png")), metadata=metadata).id
@@ -125,8 +102,8 @@ async def test_a_stale_worker_cannot_overwrite_a_newer_attempt(stack: Stack) -> 
         await collection.insert_one(
             {"_id": task_id, "status": Status.PENDING.value, "attempts": 0, "created_at": utcnow()}
         )
-        slow = TaskClaims(collection, locks, "worker-slow", timedelta(milliseconds=300))
-        fast = TaskClaims(collection, locks, "worker-fast", timedelta(seconds=60))
+        slow = TaskClaims(collection, locks, "worker-slow", timedelta(milliseconds=300), max_attempts=3)
+        fast = TaskClaims(collection, locks, "worker-fast", timedelta(seconds=60), max_attempts=3)
         first = await slow.claim(task_id)
         assert first.outcome is ClaimOutcome.CLAIMED and first.attempt == 1
         assert (await fast.claim(task_id)).outcome is ClaimOutcome.LEASED
@@ -153,7 +130,7 @@ async def test_racing_claims_have_exactly_one_winner(stack: Stack) -> None:
                 {"_id": task_id, "status": Status.PENDING.value, "attempts": 0, "created_at": utcnow()}
             )
             claimers = [
-                TaskClaims(database[TASKS], database[TASK_LOCKS], f"worker-{i}", timedelta(seconds=30))
+                TaskClaims(database[TASKS], database[TASK_LOCKS], f"worker-{i}", timedelta(seconds=30), max_attempts=3)
                 for i in range(8)
             ]
             claims = await asyncio.gather(*(claimer.claim(task_id) for claimer in claimers))

@@ -1,0 +1,113 @@
+"""The exactly-once protocol on the real task store (FerretDB): a committed outcome is settled
+by whoever finds it unwritten, every attempt counts whoever ends it, and a worker that lost
+its lease writes nothing (common.task_locks, worker_svc.claims)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from common.task_locks import TASK_LOCKS, take_final, terminal_write
+from common.tasks import TASKS, Status, utcnow
+from infra.stack import Stack
+from worker_svc.claims import ClaimOutcome, TaskClaims
+
+pytestmark = pytest.mark.integration
+
+MAX_ATTEMPTS = 3
+EXPIRED_AT_ONCE = timedelta(0)  # a lease that has run out by the next claim: the worker "died"
+
+
+@contextlib.asynccontextmanager
+async def _database(stack: Stack) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.infra.mongo_uri, tz_aware=True)
+    try:
+        yield mongo["outcomes_test"]
+    finally:
+        await mongo.close()
+
+
+def _claims(database: AsyncDatabase[dict[str, Any]], worker: str, lease: timedelta) -> TaskClaims:
+    return TaskClaims(database[TASKS], database[TASK_LOCKS], worker, lease, max_attempts=MAX_ATTEMPTS)
+
+
+async def _new_task(database: AsyncDatabase[dict[str, Any]], **fields: Any) -> str:
+    task_id = uuid.uuid4().hex
+    document = {"_id": task_id, "status": Status.PENDING.value, "attempts": 0, "created_at": utcnow(), **fields}
+    await database[TASKS].insert_one(document)
+    return task_id
+
+
+async def test_a_claim_settles_an_outcome_committed_but_never_written(stack: Stack) -> None:
+    """The worker took the final lock and died before writing the task: the next claimer
+    writes the committed outcome instead of running the task again."""
+    async with _database(stack) as database:
+        task_id = await _new_task(database, status=Status.PROCESSING.value, attempts=1, lease_until=utcnow())
+        result = {"blob_key": "tasks/xx/result-1", "width": 8}
+        committed = terminal_write(Status.COMPLETED.value, {"result": result, "attempts": 1, "worker_id": "dead"})
+        assert await take_final(database[TASK_LOCKS], task_id, "dead#1", committed)
+        claim = await _claims(database, "next", timedelta(seconds=30)).claim(task_id)
+        assert claim.outcome is ClaimOutcome.FINISHED
+        stored = await database[TASKS].find_one({"_id": task_id})
+        assert stored is not None
+        assert (stored["status"], stored["result"], stored["attempts"], stored["worker_id"]) == (
+            "COMPLETED",
+            result,
+            1,
+            "dead",
+        )
+        assert stored["lease_until"] is None
+
+
+async def test_a_claim_write_landing_on_a_finished_task_is_undone(stack: Stack) -> None:
+    """A claimer that read the task before it finished writes PROCESSING over the outcome
+    (FerretDB's updates are not atomic); its own check of the final lock writes it back."""
+    async with _database(stack) as database:
+        task_id = await _new_task(database)  # the finisher's document write was lost: still PENDING
+        committed = terminal_write(Status.FAILED.value, {"error": {"code": "CORRUPT_IMAGE", "message": "m"}})
+        assert await take_final(database[TASK_LOCKS], task_id, "finisher#1", committed)
+        claim = await _claims(database, "late", timedelta(seconds=30)).claim(task_id)
+        assert claim.outcome is ClaimOutcome.FINISHED
+        stored = await database[TASKS].find_one({"_id": task_id})
+        assert stored is not None and stored["status"] == "FAILED" and stored["error"]["code"] == "CORRUPT_IMAGE"
+
+
+async def test_every_attempt_counts_whoever_ends_it(stack: Stack) -> None:
+    """Workers that die holding the task (no retry path runs) still use up its attempts: the
+    claim after the last one ends it instead of running it again."""
+    async with _database(stack) as database:
+        task_id = await _new_task(database)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            claim = await _claims(database, f"doomed-{attempt}", EXPIRED_AT_ONCE).claim(task_id)
+            assert claim.outcome is ClaimOutcome.CLAIMED and claim.attempt == attempt  # ... and it dies
+        last = _claims(database, "last", timedelta(seconds=30))
+        exhausted = await last.claim(task_id)
+        assert exhausted.outcome is ClaimOutcome.EXHAUSTED
+        written = await last.fail(exhausted, "ATTEMPTS_EXHAUSTED", "m", retryable=False, attempts=MAX_ATTEMPTS)
+        assert written is not None
+        stored = await database[TASKS].find_one({"_id": task_id})
+        assert stored is not None and stored["status"] == "FAILED" and stored["attempts"] == MAX_ATTEMPTS
+        assert (await last.claim(task_id)).outcome is ClaimOutcome.FINISHED
+
+
+async def test_a_worker_that_lost_its_lease_writes_nothing(stack: Stack) -> None:
+    """Paused past its lease (SIGSTOP … SIGCONT), the first worker finds a later attempt's lock
+    and writes neither an outcome nor over the task the second worker now holds."""
+    async with _database(stack) as database:
+        task_id = await _new_task(database)
+        paused = _claims(database, "paused", EXPIRED_AT_ONCE)
+        first = await paused.claim(task_id)
+        second = await _claims(database, "fresh", timedelta(seconds=30)).claim(task_id)
+        assert (first.attempt, second.attempt) == (1, 2)
+        assert await paused.complete(first, {"from": "paused"}) is None
+        assert await paused.fail(first, "INTERNAL", "m", retryable=False) is None
+        stored = await database[TASKS].find_one({"_id": task_id})
+        assert stored is not None and stored["status"] == "PROCESSING" and stored["worker_id"] == "fresh"
+        assert await database[TASK_LOCKS].find_one({"_id": f"{task_id}:final"}) is None
