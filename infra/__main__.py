@@ -12,6 +12,7 @@ import typer
 from infra.cache import fetch_all
 from infra.envoy import EnvoyProxy
 from infra.infrastructure import InfraPorts, Infrastructure, kafka_rss_mib
+from infra.supervisor import Supervisor
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="PixelFlow's local infrastructure.")
 
@@ -87,7 +88,8 @@ def run(
     *,
     data_dir: Annotated[Path, typer.Option(help="Where data and logs persist between runs.")] = Path("data"),
 ) -> None:
-    """Start PostgreSQL, FerretDB, Kafka, the three services and Envoy; Ctrl-C stops them all."""
+    """Start PostgreSQL, FerretDB, Kafka, the three services and Envoy, restart whichever exits
+    (infra.supervisor); Ctrl-C stops them all."""
     # Imported here: the stack needs the generated stubs, `fetch` and `up` do not.
     from infra.stack import Stack, StackPorts  # noqa: PLC0415
 
@@ -110,17 +112,10 @@ def run(
         ]
         for name, where in rows:
             typer.echo(f"{name:15} {where}")
-        typer.echo("PixelFlow is up. Ctrl-C stops everything.")
-
-        def dead() -> str | None:
-            names = [name for name, process in stack.services.items() if not process.running]
-            if len(stack.infra.processes()) < 3:
-                names.append("a server")
-            if stack.seaweedfs is not None and not (stack.seaweedfs.process and stack.seaweedfs.process.running):
-                names.append("seaweedfs")
-            return ", ".join(names) or None
-
-        _run_until(stop_requested, dead, stack.root / "logs")
+        typer.echo("PixelFlow is up. A process that exits is restarted. Ctrl-C stops everything.")
+        supervisor = Supervisor(stack.supervised())
+        while not stop_requested.wait(1.0):
+            supervisor.tick()
     finally:
         stack.stop()
 

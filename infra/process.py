@@ -146,6 +146,11 @@ class ManagedProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """How it ended (negative: killed by that signal); None while running or never started."""
+        return None if self._proc is None else self._proc.poll()
+
     def start(self) -> None:
         if self.running:
             raise RuntimeError(f"{self.name} is already running (pid {self.pid})")

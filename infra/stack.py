@@ -28,6 +28,7 @@ from infra.log import say
 from infra.process import ManagedProcess, free_ports
 from infra.seaweedfs import BUCKET as SEAWEEDFS_BUCKET
 from infra.seaweedfs import SeaweedFSPorts, SeaweedFSServer
+from infra.supervisor import Supervised
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 UI_DIR = REPO_ROOT / "ui"
@@ -199,7 +200,7 @@ class Stack:
         )
         self.services[name] = process
         process.start()
-        process.wait_ready(lambda: _serving(f"127.0.0.1:{port}"), timeout=60)
+        process.wait_ready(lambda: is_serving(f"127.0.0.1:{port}"), timeout=60)
         return process
 
     def restart_service(self, name: str) -> None:
@@ -257,6 +258,34 @@ class Stack:
         self.ui.wait_ready(lambda: httpx.get(f"{self.ui_url}/config.json", timeout=1).status_code == 200, timeout=20)
         say(f"ui on {self.ui_url}")
 
+    def supervised(self) -> list[Supervised]:
+        """Every process of the running stack, with how to start it again (infra.supervisor)."""
+        infra = self.infra
+        units = [
+            Supervised("postgres", lambda: infra.postgres.process, infra.postgres.start),
+            Supervised("ferretdb", lambda: infra.ferretdb.process, infra.ferretdb.start),
+            Supervised("kafka", lambda: infra.kafka.process, infra.kafka.start),
+        ]
+        if self.seaweedfs is not None:
+            seaweedfs = self.seaweedfs
+            units.append(Supervised("seaweedfs", lambda: seaweedfs.process, seaweedfs.start))
+        units += [self._supervised_service(spec.name) for spec in self.specs]
+        if self.envoy is not None:
+            envoy = self.envoy
+            units.append(Supervised("envoy", lambda: envoy.process, envoy.start))
+        if self.ui is not None:
+            units.append(Supervised("ui", lambda: self.ui, self._start_ui))
+        return units
+
+    def _supervised_service(self, name: str) -> Supervised:
+        def process() -> ManagedProcess | None:
+            return self.services.get(name)
+
+        def restart() -> None:
+            self.restart_service(name)
+
+        return Supervised(name, process, restart)
+
     def stop(self) -> None:
         if self.ui is not None:
             self.ui.stop()
@@ -278,7 +307,8 @@ class Stack:
         self.stop()
 
 
-def _serving(address: str) -> bool:
+def is_serving(address: str) -> bool:
+    """True if the gRPC health service at `address` answers SERVING."""
     with grpc.insecure_channel(address) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
