@@ -28,7 +28,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from common.tasks import as_utc, utcnow
+from common.tasks import utcnow
 
 TASK_LOCKS = "task_locks"
 
@@ -46,10 +46,9 @@ async def take_attempt(locks: Locks, task_id: str, attempt: int, owner: str, lea
     )
 
 
-async def attempt_lease(locks: Locks, task_id: str, attempt: int) -> datetime | None:
-    """When the owner of that attempt loses it (None: nobody holds it)."""
-    lock = await locks.find_one({"_id": f"{task_id}:attempt:{attempt}"})
-    return None if lock is None else as_utc(lock["lease_until"])
+async def attempt_lock(locks: Locks, task_id: str, attempt: int) -> dict[str, Any] | None:
+    """Who holds attempt `attempt` and until when (`owner`, `lease_until`); None: nobody."""
+    return await locks.find_one({"_id": f"{task_id}:attempt:{attempt}"})
 
 
 async def take_final(locks: Locks, task_id: str, owner: str, terminal: dict[str, Any]) -> bool:

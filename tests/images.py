@@ -71,7 +71,12 @@ class ImageServer:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def serve_bytes(
-        self, path: str, body: bytes, content_type: str = "application/octet-stream", delay: float = 0
+        self,
+        path: str,
+        body: bytes,
+        content_type: str = "application/octet-stream",
+        delay: float = 0,
+        headers: dict[str, str] | None = None,
     ) -> None:
         def route(handler: BaseHTTPRequestHandler) -> None:
             if delay:
@@ -79,6 +84,8 @@ class ImageServer:
             handler.send_response(200)
             handler.send_header("Content-Type", content_type)
             handler.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                handler.send_header(name, value)
             handler.end_headers()
             handler.wfile.write(body)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from common.task_locks import Locks, attempt_lease, final_lock, finish, settle, take_attempt
+from common.task_locks import Locks, attempt_lock, final_lock, finish, settle, take_attempt
 from common.tasks import TERMINAL, Status, as_utc, utcnow
 
 Document = dict[str, Any]
@@ -48,6 +48,8 @@ class TaskClaims:
     async def claim(self, task_id: str) -> Claim:
         current = await self._tasks.find_one({"_id": task_id})
         now = utcnow()
+        if current is not None and current["status"] == Status.PROCESSING.value and self._is_mine(current):
+            return await self._resume(task_id, current)
         if (settled := _nothing_to_claim(current, now)) is not None:
             return settled
         assert current is not None
@@ -73,13 +75,26 @@ class TaskClaims:
             return Claim(ClaimOutcome.FINISHED, current)
         return Claim(ClaimOutcome.CLAIMED, {**current, **fields})
 
+    async def _resume(self, task_id: str, current: Document | None) -> Claim:
+        """A retry after an outage resumes the attempt this worker holds (the processor lets
+        only the coroutine holding the task get here), unless the outage cut short a finish
+        whose outcome is already committed."""
+        if await self._settle_if_final(task_id):
+            return Claim(ClaimOutcome.FINISHED, current)
+        return Claim(ClaimOutcome.CLAIMED, current)
+
+    def _is_mine(self, current: Document | None) -> bool:
+        return current is not None and current.get("worker_id") == self._worker_id
+
     async def _take_next_attempt(self, task_id: str, attempt: int, now: datetime) -> int | None:
         """Takes the lowest free attempt from `attempt` on; None if one is held under a live
         lease. The document may lag behind the locks (a lost update): attempts whose owner's
         lease has run out are skipped, and counted."""
         while not await take_attempt(self._locks, task_id, attempt, self._worker_id, now + self._lease):
-            held_until = await attempt_lease(self._locks, task_id, attempt)
-            if held_until is not None and held_until > now:
+            lock = await attempt_lock(self._locks, task_id, attempt)
+            if lock is not None and lock["owner"] == self._worker_id:
+                return attempt  # ours: taken before an outage cut the claim short
+            if lock is not None and as_utc(lock["lease_until"]) > now:
                 return None
             attempt += 1
         return attempt
@@ -98,7 +113,7 @@ class TaskClaims:
         """True if a later attempt exists: our lease ran out (a long pause, SIGSTOP) and another
         worker took the task over, so nothing of ours may be written."""
         assert claim.task is not None
-        return await attempt_lease(self._locks, claim.task["_id"], claim.attempt + 1) is not None
+        return await attempt_lock(self._locks, claim.task["_id"], claim.attempt + 1) is not None
 
     async def retrying(self, claim: Claim) -> Claim:
         """Starts the next attempt of a task this worker holds (a transient failure, after the

@@ -19,11 +19,11 @@ import logging
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from pymongo.errors import ConnectionFailure
 
-from common.kafka import CONSUMER_LATENCY, TASKS_TOPIC, WORKER_GROUP, PublishError
+from common.kafka import CONSUMER_LATENCY, TASKS_TOPIC, WORKER_GROUP
 from common.logging import request_id_var, task_id_var
 from worker_svc.processor import TaskProcessor
+from worker_svc.retry import until_available
 
 log = logging.getLogger(__name__)
 
@@ -116,18 +116,15 @@ class TaskConsumer:
             task_id = _task_id(message.value())
             if task_id is None:
                 task_id_var.set(None)
-                await self._processor.dead_letter(
-                    (message.key() or b"").decode(errors="replace"), "UNDECODABLE_MESSAGE", "not a task message"
+                key = (message.key() or b"").decode(errors="replace")
+                await until_available(
+                    lambda: self._processor.dead_letter(key, "UNDECODABLE_MESSAGE", "not a task message")
                 )
             else:
-                await self._processor.handle(task_id)
+                await self._processor.handle(task_id)  # waits out outages itself
         except asyncio.CancelledError:
             commit = False  # handed back: the next owner of the partition gets the message again
             raise
-        except (ConnectionFailure, PublishError) as exc:
-            # The store or Kafka is down: leave the offset so the task is delivered again.
-            commit = False
-            log.error("infrastructure unavailable; the task will be redelivered", extra={"error": str(exc)})
         except Exception:
             log.exception("unexpected error handling a task message")
         finally:

@@ -23,6 +23,7 @@ from common.status_events import StatusEvent
 from common.tasks import Status, as_utc, operations_from_document, output_from_document
 from worker_svc.claims import Claim, ClaimOutcome, TaskClaims
 from worker_svc.imaging import ImageError, ImageLimits, process
+from worker_svc.retry import until_available
 from worker_svc.sources import SourceError, SourceFetcher
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,25 @@ class TaskProcessor:
         self._policy = policy
         self.stats = stats
         self._worker_id = worker_id
+        # Tasks this process is handling (retries included): the claim resumes an attempt of
+        # ours only for the coroutine holding it, never for a duplicate message.
+        self._held: set[str] = set()
 
     async def handle(self, task_id: str) -> None:
-        """Returns when the message may be acknowledged (the task's outcome is recorded)."""
+        """Returns when the message may be acknowledged (the task's outcome is recorded). While
+        the store or Kafka is unavailable it keeps trying (worker_svc.retry), resuming the attempt
+        it holds; a second message for a task already in hand here is acknowledged at once."""
         task_id_var.set(task_id)
+        if task_id in self._held:
+            log.info("task already in hand here; acknowledging the duplicate")
+            return
+        self._held.add(task_id)
+        try:
+            await until_available(lambda: self._handle_once(task_id))
+        finally:
+            self._held.discard(task_id)
+
+    async def _handle_once(self, task_id: str) -> None:
         claim = await self._claims.claim(task_id)
         if claim.outcome is ClaimOutcome.LEASED:
             # Another worker is on it. If that worker has died, the API's relay republishes the

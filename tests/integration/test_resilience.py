@@ -28,7 +28,7 @@ from api_svc.blob_sweep import SweepReport, sweep
 from api_svc.repository import TaskRepository
 from common.blobstore.filesystem import FilesystemBlobStore
 from common.blobstore.keys import result_key, task_prefix, upload_key
-from common.kafka import TASKS_TOPIC
+from common.kafka import TASKS_TOPIC, WORKER_GROUP
 from common.task_locks import TASK_LOCKS, take_final, terminal_write
 from common.tasks import Status
 from infra.stack import Stack
@@ -366,3 +366,56 @@ def test_an_outcome_committed_by_a_worker_that_then_died_is_settled(fragile_stac
     assert final.status == task_pb2.TASK_STATUS_FAILED and final.error.message == "the committed outcome"
     assert final.attempts == 1
     assert images.hits.get("/dies-after-lock.png", 0) <= 1  # settled, not run again
+
+
+def _committed_lag(stack: Stack) -> int:
+    """Records of image-tasks the worker group has not committed yet."""
+    consumer = Consumer({"bootstrap.servers": stack.infra.kafka_bootstrap, "group.id": WORKER_GROUP})
+    try:
+        metadata = consumer.list_topics(TASKS_TOPIC, timeout=10)
+        partitions = [TopicPartition(TASKS_TOPIC, p) for p in metadata.topics[TASKS_TOPIC].partitions]
+        committed = consumer.committed(partitions, timeout=10)
+        ends = [consumer.get_watermark_offsets(p, timeout=10)[1] for p in partitions]
+        return sum(end - max(c.offset, 0) for c, end in zip(committed, ends, strict=True))
+    finally:
+        consumer.close()
+
+
+def test_a_store_outage_mid_task_is_waited_out_by_the_same_attempt(fragile_stack: Stack, images: ImageServer) -> None:
+    """The task store stops while a worker processes a task: the worker retries in place until
+    it is back and finishes the same attempt (no takeover, no redelivery needed), and the
+    group's commits move past the task."""
+    images.serve_bytes("/outage.png", image_bytes(40, 40), "image/png", delay=2.0)
+    worker_log = fragile_stack.services["worker_svc"].log_path
+    retries_before = worker_log.read_text().count("retrying the message in place")
+    tasks, metadata, channel = _user(fragile_stack)
+    with channel:
+        task = tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/outage.png")), metadata=metadata)
+        _wait_until_processing(tasks, metadata, task.id)
+        ferretdb = fragile_stack.infra.ferretdb
+        assert ferretdb.process is not None and ferretdb.process.pid is not None
+        os.killpg(ferretdb.process.pid, signal.SIGKILL)  # gone at once (a clean stop drains first)
+        ferretdb.stop()
+        try:
+            wait_until(
+                lambda: worker_log.read_text().count("retrying the message in place") > retries_before,
+                "the worker never noticed the outage",
+                timeout=30,
+            )
+        finally:
+            fragile_stack.infra.ferretdb.start()
+        request = task_pb2.GetTaskRequest(task_id=task.id)
+        final: list[task_pb2.Task] = []
+
+        def finished() -> bool:
+            try:
+                current = tasks.GetTask(request, metadata=metadata)
+            except grpc.RpcError as exc:  # the first call after the restart may be UNAVAILABLE
+                assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc
+                return False
+            final[:] = [current]
+            return current.status == task_pb2.TASK_STATUS_COMPLETED
+
+        wait_until(finished, "the task did not complete after the outage", timeout=60)
+    assert final[0].attempts == 1, final[0]
+    wait_until(lambda: _committed_lag(fragile_stack) == 0, "the group's commits did not move on", timeout=30)

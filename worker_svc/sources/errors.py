@@ -31,3 +31,15 @@ class SourceError(Exception):
 
     def __repr__(self) -> str:
         return f"SourceError({self.code.value!r}, {self.message!r}, retryable={self.retryable})"
+
+
+def describe_size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MiB"
+    if n >= 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n} bytes"
+
+
+def too_large(limit: int) -> SourceError:
+    return SourceError(SourceErrorCode.TOO_LARGE, f"the source is larger than the {describe_size(limit)} limit")

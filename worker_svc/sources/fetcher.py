@@ -2,7 +2,8 @@
 
 Redirects are followed here, one hop at a time, so each Location is re-validated (scheme, syntax)
 before the guarded backend re-checks the address it resolves to. The body is read as a stream and
-abandoned as soon as it passes max_bytes.
+abandoned as soon as it passes max_bytes, before or after decoding any Content-Encoding
+(worker_svc.sources.decoding).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import httpx
 from common.errors import InvalidArgument
 from common.urls import ALLOWED_SCHEMES, validate_source_url
 from worker_svc.sources.addresses import IPNetwork
-from worker_svc.sources.errors import SourceError, SourceErrorCode
+from worker_svc.sources.decoding import BoundedDecoder, encodings
+from worker_svc.sources.errors import SourceError, SourceErrorCode, describe_size
 from worker_svc.sources.network import GuardedNetworkBackend, PinnedTransport, Resolver, resolve_with_event_loop
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -42,14 +44,6 @@ class FetchedSource:
     data: bytes
     content_type: str | None
     final_url: str
-
-
-def _size(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MiB"
-    if n >= 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n} bytes"
 
 
 def _media_type(header: str | None) -> str | None:
@@ -147,14 +141,14 @@ class SourceFetcher:
         if declared.isdigit() and int(declared) > limit:
             raise SourceError(
                 SourceErrorCode.TOO_LARGE,
-                f"the source is {_size(int(declared))}, more than the {_size(limit)} limit",
+                f"the source is {describe_size(int(declared))}, more than the {describe_size(limit)} limit",
             )
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > limit:
-                raise SourceError(SourceErrorCode.TOO_LARGE, f"the source is larger than the {_size(limit)} limit")
-        return bytes(body)
+        # The raw bytes, decoded here within the limit (httpx would inflate each chunk whole).
+        decoder = BoundedDecoder(encodings(response.headers.get("content-encoding")), limit)
+        pieces: list[bytes] = []
+        async for chunk in response.aiter_raw():
+            pieces.extend(decoder.feed(chunk))
+        return b"".join(pieces)
 
 
 def _check_status(response: httpx.Response) -> None:
