@@ -9,7 +9,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from common.errors import Unavailable
 from common.task_locks import TASK_LOCKS, ensure_lock_indexes, final_lock, finish, forget, settle
@@ -50,9 +50,15 @@ class TaskRepository:
         await self._uploads.create_index([("owner_id", ASCENDING), ("created_at", DESCENDING)])
         await ensure_lock_indexes(self._locks)
 
-    async def insert(self, document: Document) -> None:
+    async def insert(self, document: Document) -> bool:
+        """Stores a new task; False if a task with its id exists (a concurrent retry of the same
+        idempotent create stored it)."""
         async with store_errors():
-            await self._tasks.insert_one(document)
+            try:
+                await self._tasks.insert_one(document)
+            except DuplicateKeyError:
+                return False
+            return True
 
     async def add_to_outbox(self, task_id: str) -> None:
         """A stored task whose publish Kafka did not confirm: the relay publishes it again."""
@@ -140,7 +146,9 @@ class TaskRepository:
             await self._outbox.delete_one({"_id": task_id})
             await forget(self._locks, task_id)
             if document.get("idempotency_key"):
-                await self._keys.delete_one({"_id": f"{owner_id}:{document['idempotency_key']}"})
+                # Only the key that points at this task (a key is never re-pointed, but a
+                # record of another task must not go with this one).
+                await self._keys.delete_one({"_id": f"{owner_id}:{document['idempotency_key']}", "task_id": task_id})
             return document
 
     # -- uploads -----------------------------------------------------------------------------
@@ -164,9 +172,3 @@ class TaskRepository:
         async with store_errors():
             cursor = self._uploads.find({"_id": {"$in": upload_ids}}, {"_id": 1})
             return {document["_id"] async for document in cursor}
-
-    async def remove_unreferenced(self, task_id: str) -> None:
-        """Undo an insert whose idempotency key turned out to be taken."""
-        with contextlib.suppress(PyMongoError):
-            await self._tasks.delete_one({"_id": task_id})
-            await self._outbox.delete_one({"_id": task_id})

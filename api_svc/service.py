@@ -80,6 +80,12 @@ class TaskService:
         operations = [message_to_document(op) for op in request.operations]
         output = message_to_document(request.output)
         task_id = new_id()
+        if key:
+            inline_sha256 = hashlib.sha256(inline).hexdigest() if inline is not None else None
+            fingerprint = idempotency_fingerprint(request, inline_sha256, operations, output)
+            task_id, existing = await self._reserve(owner_id, key, task_id, fingerprint)
+            if existing is not None:
+                return existing
         now = utcnow()
         document: Document = {
             "_id": task_id,
@@ -96,21 +102,32 @@ class TaskService:
         }
         if inline is not None:
             await self.uploads.store_inline(task_id, source, inline)  # sets source.upload.sha256
-        fingerprint = _fingerprint(request, source, operations, output) if key else ""
         try:
-            await self._repository.insert(document)
+            inserted = await self._repository.insert(document)
         except BaseException:
             await self._delete_owned_blobs(document)
             raise
-        if key:
-            earlier = await self._repository.claim_idempotency_key(owner_id, key, task_id, fingerprint)
-            if earlier is not None:
-                await self._discard(document)
-                return await self._replay(owner_id, earlier, fingerprint)
+        if not inserted:  # a concurrent retry of the same create got there first
+            existing = await self._repository.get(owner_id, task_id)
+            if existing is None:
+                raise Unavailable("the task is being created by another request; try again")
+            return existing
         # Stored is accepted: Kafka's confirmation is not waited for (see _queue).
         self._in_background(self._queue(task_id))
         log.info("task created", extra={"task_id": task_id, "owner_id": owner_id})
         return document
+
+    async def _reserve(self, owner_id: str, key: str, task_id: str, fingerprint: str) -> tuple[str, Document | None]:
+        """Claims the idempotency key for `task_id` before the task exists: (the id to create
+        the task under, the task if it exists already). A create cut short between the key and
+        the task leaves a key whose task is missing; its retry completes it under the same id,
+        so a key never yields a second task."""
+        earlier = await self._repository.claim_idempotency_key(owner_id, key, task_id, fingerprint)
+        if earlier is None:
+            return task_id, None
+        if earlier["fingerprint"] != fingerprint:
+            raise AlreadyExists("this idempotency_key was already used with different parameters; use a new key")
+        return earlier["task_id"], await self._repository.get(owner_id, earlier["task_id"])
 
     async def _validate_source(
         self, owner_id: str, request: task_pb2.CreateTaskRequest
@@ -124,18 +141,6 @@ class TaskService:
                 content = request.upload.content
                 return self.uploads.inline_source(content, request.upload.filename), content
         raise InvalidArgument("give the image as source_url, upload_id or upload (exactly one)", field="source")
-
-    async def _replay(self, owner_id: str, earlier: Document, fingerprint: str) -> Document:
-        if earlier["fingerprint"] != fingerprint:
-            raise AlreadyExists("this idempotency_key was already used with different parameters; use a new key")
-        document = await self._repository.get(owner_id, earlier["task_id"])
-        if document is None:  # the earlier task was deleted since
-            raise AlreadyExists("this idempotency_key belongs to a task that has been deleted; use a new key")
-        return document
-
-    async def _discard(self, document: Document) -> None:
-        await self._repository.remove_unreferenced(document["_id"])
-        await self._delete_owned_blobs(document)
 
     async def _delete_owned_blobs(self, document: Document) -> None:
         """The task's own blobs (an inline source, its result); an upload outlives its tasks.
@@ -314,15 +319,15 @@ def _checked_id(task_id: str) -> str:
     return checked_id(task_id, "task_id")
 
 
-def _fingerprint(
-    request: task_pb2.CreateTaskRequest, source: Document, operations: list[Document], output: Document
+def idempotency_fingerprint(
+    request: task_pb2.CreateTaskRequest, inline_sha256: str | None, operations: list[Document], output: Document
 ) -> str:
     """What makes two requests 'the same' for idempotency: everything but the key."""
     which = request.WhichOneof("source")
     canonical: dict[str, Any] = {
         "source_url": request.source_url if which == "source_url" else None,
         "upload_id": request.upload_id if which == "upload_id" else None,
-        "upload_sha256": source["upload"]["sha256"] if which == "upload" else None,
+        "upload_sha256": inline_sha256,
         "operations": operations,
         "output": output,
         "skip_auto_orient": request.skip_auto_orient,

@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import io
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,8 +17,12 @@ import pytest
 from google.api import httpbody_pb2
 from PIL import Image
 from pixelflow.v1 import auth_pb2, auth_pb2_grpc, task_pb2, task_pb2_grpc, worker_pb2, worker_pb2_grpc
+from pymongo import AsyncMongoClient
 
+from api_svc.repository import TaskRepository
+from api_svc.service import idempotency_fingerprint
 from common.blobstore.keys import inline_source_key, result_key, upload_key
+from common.tasks import message_to_document
 from infra.stack import Stack
 from tests.conftest import TEST_ENVIRONMENT, bearer, blob_store_of, register_and_login, result_bytes, running_stack
 from tests.images import ImageServer, bomb_png, image_bytes
@@ -302,6 +307,38 @@ def test_idempotency_key(client: Client, images: ImageServer) -> None:
     assert again.id == first.id
     code, message = code_of(lambda: client.create(**{**fields, "operations": [resize(41)]}))
     assert code == grpc.StatusCode.ALREADY_EXISTS and "idempotency_key" in message
+
+
+def test_a_create_cut_short_between_the_key_and_the_task_is_completed_by_its_retry(
+    pipeline: Stack, client: Client, images: ImageServer
+) -> None:
+    """The state api_svc leaves when it dies after claiming the idempotency key and before
+    storing the task: the key points at a task id that does not exist. The retry creates the
+    task under that id — one task, never two."""
+    request = task_pb2.CreateTaskRequest(
+        source_url=images.url("/photo.png"), operations=[resize(42)], idempotency_key="order-cut-short"
+    )
+    owner_id = client.create(source_url=images.url("/photo.png"), operations=[resize(43)]).owner_id
+    reserved = uuid.uuid4().hex
+    fingerprint = idempotency_fingerprint(
+        request, None, [message_to_document(op) for op in request.operations], message_to_document(request.output)
+    )
+
+    async def claim_the_key_and_die() -> None:
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(pipeline.infra.mongo_uri, tz_aware=True)
+        try:
+            repository = TaskRepository(mongo["pixelflow"])
+            assert (
+                await repository.claim_idempotency_key(owner_id, request.idempotency_key, reserved, fingerprint) is None
+            )
+        finally:
+            await mongo.close()
+
+    asyncio.run(claim_the_key_and_die())
+    first = client.tasks.CreateTask(request, metadata=client.metadata)
+    again = client.tasks.CreateTask(request, metadata=client.metadata)
+    assert first.id == again.id == reserved
+    assert client.finished(first.id).status == task_pb2.TASK_STATUS_COMPLETED
 
 
 def test_worker_status(pipeline: Stack, client: Client, images: ImageServer) -> None:
