@@ -226,6 +226,11 @@ class TaskService:
         if page_size < 0:
             raise InvalidArgument("page_size must not be negative", field="page_size")
         limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        if status not in task_pb2.TaskStatus.values():
+            raise InvalidArgument(
+                f"status {status} is not a task status; use one of {', '.join(task_pb2.TaskStatus.keys()[1:])}",
+                field="status",
+            )
         wanted = None if status == task_pb2.TASK_STATUS_UNSPECIFIED else Status.from_proto(status)
         documents = await self._repository.page(
             owner_id, status=wanted, limit=limit + 1, after=_decode_page_token(page_token)

@@ -13,7 +13,7 @@ from auth_svc.models import User
 from auth_svc.passwords import PasswordHasher
 from auth_svc.repository import AuthRepository, RevokedSession, RotationOutcome
 from auth_svc.tokens import AccessTokenIssuer, hash_refresh_token, new_refresh_token
-from auth_svc.validation import normalize_email, validate_display_name, validate_email, validate_password
+from auth_svc.validation import normalize_password, validate_display_name, validate_email, validate_password
 from common.errors import InvalidArgument, ResourceExhausted, Unauthenticated
 from common.tokens import INVALID_TOKEN_MESSAGE, AccessClaims, verify_access_token
 
@@ -62,7 +62,7 @@ class AuthService:
 
     async def register(self, email: str, password: str, display_name: str) -> User:
         normalized = validate_email(email)
-        validate_password(password)
+        password = validate_password(normalize_password(password))
         name = validate_display_name(display_name)
         password_hash = await self._hasher.hash(password)
         user = await self._repository.create_user(normalized, name, password_hash)
@@ -70,9 +70,9 @@ class AuthService:
         return user
 
     async def login(self, email: str, password: str) -> TokenPair:
-        normalized = normalize_email(email)
-        if not normalized or not password:
+        if not email.strip() or not password:
             raise InvalidArgument("email and password are required")
+        normalized = validate_email(email)
         # Counted before the password is checked, so parallel guesses are throttled too.
         attempts, window_started_at = await self._repository.count_login_attempt(normalized, self.policy.login_window)
         if attempts > self.policy.login_max_attempts:
@@ -83,7 +83,7 @@ class AuthService:
             )
         user = await self._repository.user_by_email(normalized)
         # Unknown email or wrong password: same bcrypt cost, same message.
-        if not await self._hasher.verify(password, None if user is None else user.password_hash) or user is None:
+        if not await self._password_matches(password, user) or user is None:
             raise Unauthenticated(LOGIN_FAILED_MESSAGE)
         await self._repository.clear_login_attempts(normalized)
         refresh_token, refresh_hash = new_refresh_token()
@@ -91,6 +91,13 @@ class AuthService:
         session_id = await self._repository.create_session(user.id, refresh_hash, now + self.policy.refresh_ttl)
         log.info("user logged in", extra={"user_id": str(user.id), "session_id": str(session_id)})
         return self._pair(user, session_id, refresh_token)
+
+    async def _password_matches(self, password: str, user: User | None) -> bool:
+        stored = None if user is None else user.password_hash
+        if await self._hasher.verify(normalize_password(password), stored):
+            return True
+        # Accounts registered before passwords were NFC-normalized hold the hash of the raw form.
+        return password != normalize_password(password) and await self._hasher.verify(password, stored)
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         if not refresh_token:

@@ -21,12 +21,23 @@ def normalize_email(email: str) -> str:
 
 
 def validate_email(email: str) -> str:
+    """The normalized email, or INVALID_ARGUMENT: at Register and at Login alike (an address
+    that could never have been registered is refused before it reaches the database, which
+    would choke on a NUL)."""
     normalized = normalize_email(email)
     if not normalized:
         raise InvalidArgument("email is required", field="email")
-    if len(normalized) > MAX_EMAIL_LENGTH or not _EMAIL.match(normalized):
-        raise InvalidArgument("email must look like name@example.com (at most 254 characters)", field="email")
+    if len(normalized) > MAX_EMAIL_LENGTH or not _EMAIL.match(normalized) or _has_invisible_controls(normalized):
+        raise InvalidArgument(
+            "email must look like name@example.com (at most 254 characters, no control characters)", field="email"
+        )
     return normalized
+
+
+def normalize_password(password: str) -> str:
+    """NFC: the same password typed on two keyboards (é as one code point or e + accent) is the
+    same password."""
+    return unicodedata.normalize("NFC", password)
 
 
 def validate_password(password: str) -> str:
@@ -39,6 +50,9 @@ def validate_password(password: str) -> str:
         )
     if password.strip() == "":
         raise InvalidArgument("password must not be only white space", field="password")
+    if "\x00" in password:
+        # bcrypt implementations stop at a NUL: everything after it would not count.
+        raise InvalidArgument("password must not contain NUL characters", field="password")
     return password
 
 
@@ -46,6 +60,17 @@ def validate_display_name(display_name: str) -> str:
     cleaned = unicodedata.normalize("NFKC", display_name).strip()
     if len(cleaned) > MAX_DISPLAY_NAME_CHARS:
         raise InvalidArgument(f"display_name must be at most {MAX_DISPLAY_NAME_CHARS} characters", field="display_name")
-    if any(unicodedata.category(ch) == "Cc" for ch in cleaned):
-        raise InvalidArgument("display_name must not contain control characters", field="display_name")
+    if _has_invisible_controls(cleaned):
+        raise InvalidArgument(
+            "display_name must not contain control or text-direction characters", field="display_name"
+        )
     return cleaned
+
+
+# Characters that reorder or hide text (bidi embeddings, overrides and isolates, the marks):
+# a name like "evil\u202etxt.exe" displays as something else.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _has_invisible_controls(text: str) -> bool:
+    return any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in text)

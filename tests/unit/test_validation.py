@@ -6,6 +6,7 @@ import pytest
 
 from auth_svc.validation import (
     normalize_email,
+    normalize_password,
     validate_display_name,
     validate_email,
     validate_password,
@@ -25,7 +26,20 @@ def test_emails_are_normalised(raw: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "   ", "no-at-sign", "two@@example.com", "a b@example.com", "a@nodot", "x@" + "d" * 250 + ".com"]
+    "bad",
+    [
+        "",
+        "   ",
+        "no-at-sign",
+        "two@@example.com",
+        "a b@example.com",
+        "a@nodot",
+        "x@" + "d" * 250 + ".com",
+        "a\x00b@example.com",
+        "a\x07b@example.com",
+        "admin\u202e@example.com",
+        "x\u2066y@example.com",
+    ],
 )
 def test_bad_emails_are_refused_naming_the_field(bad: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
@@ -42,7 +56,7 @@ def test_password_length_is_counted_in_bytes_up_to_bcrypts_limit() -> None:
         validate_password("€" * 25)
 
 
-@pytest.mark.parametrize("bad", ["short", "        ", "\t" * 9])
+@pytest.mark.parametrize("bad", ["short", "        ", "\t" * 9, "secret\x00anything-after"])
 def test_weak_passwords_are_refused(bad: str) -> None:
     with pytest.raises(InvalidArgument):
         validate_password(bad)
@@ -54,3 +68,10 @@ def test_display_names_are_trimmed_and_bounded() -> None:
         validate_display_name("x" * 101)
     with pytest.raises(InvalidArgument):
         validate_display_name("bell\x07")
+    for spoof in ("evil\u202etxt.exe", "\u2067admin", "a\u200fb"):
+        with pytest.raises(InvalidArgument, match="text-direction"):
+            validate_display_name(spoof)
+
+
+def test_passwords_are_compared_in_nfc() -> None:
+    assert normalize_password("cafe\u0301") == normalize_password("caf\u00e9") == "caf\u00e9"
