@@ -402,6 +402,9 @@ def test_a_filtered_list_marks_tasks_that_change_status_and_a_task_can_be_cancel
 
         # -- filtered on Processing, the task is cancelled elsewhere: marked, not yanked away ----
         page.get_by_label("Status").select_option("processing")
+        # The filter is in the URL in the same render that empties the list for the filtered
+        # fetch: from here on, the row below is the filtered list's, not the previous list's.
+        expect(page).to_have_url(re.compile(r"[?&]status=processing"))
         rows = page.get_by_test_id("task-row")
         row = page.locator(f'[data-task-id="{stuck.id}"]')
         expect(row.get_by_test_id("status-badge")).to_have_attribute("data-status", "PROCESSING")

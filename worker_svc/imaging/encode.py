@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageFile
 
 from common.operations import OutputFormat, OutputSpec
 from worker_svc.imaging import modes
@@ -58,6 +58,11 @@ class Metadata:
 
 
 def encode(image: Image.Image, fmt: OutputFormat, spec: OutputSpec, metadata: Metadata | None) -> bytes:
+    if isinstance(image, ImageFile.ImageFile):
+        # The decoded source itself, untouched by any operation: it still carries the file's
+        # own tags (a TIFF's tag_v2, which Pillow's TIFF writer copies: Artist, Make, Model,
+        # XMP, IPTC …). A plain copy has the pixels only.
+        image = image.copy()
     image = _ENCODERS[fmt].prepare(image)
     options = _ENCODERS[fmt].options(spec, spec.quality or DEFAULT_QUALITY.get(fmt, 0))
     if (transparency := image.info.get("transparency")) is not None and fmt is OutputFormat.GIF:
