@@ -113,6 +113,35 @@ def wait_until(condition: Callable[[], bool], message: str, timeout: float = 30)
         time.sleep(0.01)  # the polling period, not a wait for something to happen
 
 
+def run_task_as_new_user(stack: Stack, request: task_pb2.CreateTaskRequest, timeout: float = 60) -> task_pb2.Task:
+    """Registers a user, creates the task and follows WatchTask to its last state. A CreateTask
+    answered UNAVAILABLE ("try again shortly": the store has just restarted) is tried again,
+    as a client would."""
+    with grpc.insecure_channel(stack.address("auth_svc")) as auth_channel:
+        login = register_and_login(auth_pb2_grpc.AuthServiceStub(auth_channel))
+    metadata = bearer(login.access_token)
+    with grpc.insecure_channel(stack.address("api_svc")) as channel:
+        tasks = task_pb2_grpc.TaskServiceStub(channel)
+        created: list[task_pb2.Task] = []
+
+        def create() -> bool:
+            try:
+                created.append(tasks.CreateTask(request, metadata=metadata))
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise
+                return False
+            return True
+
+        wait_until(create, "CreateTask stayed UNAVAILABLE", timeout=30)
+        final = None
+        watch = task_pb2.WatchTaskRequest(task_id=created[0].id)
+        for update in tasks.WatchTask(watch, metadata=metadata, timeout=timeout):
+            final = update.task
+    assert final is not None
+    return final
+
+
 def dead_letters(stack: Stack, task_id: str, timeout: float = 15) -> list[dict[str, Any]]:
     """The records of `image-tasks-dlq` about `task_id`, read from the beginning until one
     arrives or `timeout` passes."""

@@ -8,14 +8,12 @@ import gzip
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import grpc
 import pytest
-from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc
+from pixelflow.v1 import task_pb2
 
 from infra.stack import Stack
-from tests.conftest import bearer, register_and_login
+from tests.conftest import run_task_as_new_user
 from tests.images import ImageServer, image_bytes
 
 pytestmark = pytest.mark.integration
@@ -60,17 +58,7 @@ def _status_kib(pid: int, field: str) -> int:
 
 
 def _run(stack: Stack, url: str) -> task_pb2.Task:
-    with grpc.insecure_channel(stack.address("auth_svc")) as auth_channel:
-        login = register_and_login(auth_pb2_grpc.AuthServiceStub(auth_channel))
-    metadata: Any = bearer(login.access_token)
-    with grpc.insecure_channel(stack.address("api_svc")) as channel:
-        tasks = task_pb2_grpc.TaskServiceStub(channel)
-        task = tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=url), metadata=metadata)
-        final = None
-        for update in tasks.WatchTask(task_pb2.WatchTaskRequest(task_id=task.id), metadata=metadata, timeout=60):
-            final = update.task
-    assert final is not None
-    return final
+    return run_task_as_new_user(stack, task_pb2.CreateTaskRequest(source_url=url))
 
 
 @pytest.mark.parametrize("path", ["/bomb.png", "/stacked.png"])

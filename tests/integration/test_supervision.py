@@ -7,15 +7,13 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
-from typing import Any
 
-import grpc
 import pytest
-from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc
+from pixelflow.v1 import task_pb2
 
 from infra.stack import Stack, is_serving
 from infra.supervisor import RestartPolicy, Supervisor
-from tests.conftest import TEST_ENVIRONMENT, bearer, register_and_login, running_stack, wait_until
+from tests.conftest import TEST_ENVIRONMENT, run_task_as_new_user, running_stack, wait_until
 from tests.images import ImageServer, image_bytes
 
 pytestmark = pytest.mark.integration
@@ -56,32 +54,7 @@ def images() -> Iterator[ImageServer]:
 
 
 def _completes(stack: Stack, images: ImageServer) -> task_pb2.Task:
-    with grpc.insecure_channel(stack.address("auth_svc")) as auth_channel:
-        login = register_and_login(auth_pb2_grpc.AuthServiceStub(auth_channel))
-    metadata: Any = bearer(login.access_token)
-    with grpc.insecure_channel(stack.address("api_svc")) as channel:
-        tasks = task_pb2_grpc.TaskServiceStub(channel)
-        request = task_pb2.CreateTaskRequest(source_url=images.url("/small.png"))
-        created: list[task_pb2.Task] = []
-
-        def create() -> bool:
-            # Right after a store restart the first call may find a dead pooled connection:
-            # UNAVAILABLE, "try again shortly", and a client does.
-            try:
-                created.append(tasks.CreateTask(request, metadata=metadata))
-            except grpc.RpcError as exc:
-                if exc.code() != grpc.StatusCode.UNAVAILABLE:
-                    raise
-                return False
-            return True
-
-        wait_until(create, "CreateTask stayed UNAVAILABLE", timeout=30)
-        task = created[0]
-        final = None
-        for update in tasks.WatchTask(task_pb2.WatchTaskRequest(task_id=task.id), metadata=metadata, timeout=60):
-            final = update.task
-    assert final is not None
-    return final
+    return run_task_as_new_user(stack, task_pb2.CreateTaskRequest(source_url=images.url("/small.png")))
 
 
 def test_a_killed_worker_is_restarted_while_the_api_keeps_serving(supervised_stack: Stack, images: ImageServer) -> None:
