@@ -8,11 +8,10 @@ import socket
 from datetime import timedelta
 
 from pixelflow.v1 import task_pb2, task_pb2_grpc
-from pymongo import AsyncMongoClient
 
 from api_svc.blob_sweep import sweep_forever
 from api_svc.config import ApiSettings
-from api_svc.repository import Document, TaskRepository
+from api_svc.repository import TaskRepository
 from api_svc.service import Limits, TaskService
 from api_svc.servicer import TaskServicer
 from api_svc.watch import WatchHub
@@ -24,12 +23,7 @@ from common.server import serve
 
 
 async def run(settings: ApiSettings) -> None:
-    mongo: AsyncMongoClient[Document] = AsyncMongoClient(
-        settings.mongo_uri,
-        serverSelectionTimeoutMS=settings.mongo_timeout_ms,
-        connectTimeoutMS=settings.mongo_timeout_ms,
-        tz_aware=True,
-    )
+    mongo = settings.mongo_client()
     repository = TaskRepository(mongo[settings.mongo_database])
     await repository.ensure_indexes()
     verifier = TokenVerifier.from_settings(settings)

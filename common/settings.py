@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pymongo import AsyncMongoClient
 
 
 class CommonSettings(BaseSettings):
@@ -28,12 +29,25 @@ class CommonSettings(BaseSettings):
 class DataStoreSettings(BaseSettings):
     """MongoDB and Kafka, shared by api_svc and worker_svc (mixed into their settings)."""
 
+    def mongo_client(self) -> AsyncMongoClient[dict[str, Any]]:
+        """The task store's client, with every timeout set: no call waits on it forever."""
+        return AsyncMongoClient(
+            self.mongo_uri,
+            serverSelectionTimeoutMS=self.mongo_timeout_ms,
+            connectTimeoutMS=self.mongo_timeout_ms,
+            socketTimeoutMS=self.mongo_socket_timeout_ms,
+            tz_aware=True,
+        )
+
     model_config = SettingsConfigDict(env_prefix="PIXELFLOW_", extra="ignore", frozen=True)
 
     mongo_uri: str = "mongodb://127.0.0.1:27018/"
     mongo_database: str = "pixelflow"
     # How long a call waits for MongoDB before answering UNAVAILABLE.
     mongo_timeout_ms: int = Field(default=3000, ge=100)
+    # How long one command may go unanswered on an open connection (a paused or half-dead
+    # store) before it fails as unavailable instead of hanging the call.
+    mongo_socket_timeout_ms: int = Field(default=10000, ge=100)
     kafka_bootstrap: str = "127.0.0.1:19092"
     # Where image bytes live: "filesystem" (one machine) or "s3" (any S3-compatible store,
     # shared by containers on several hosts). The task store keeps only keys.

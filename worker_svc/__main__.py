@@ -13,7 +13,6 @@ from datetime import timedelta
 
 from pebble import ProcessPool
 from pixelflow.v1 import worker_pb2, worker_pb2_grpc
-from pymongo import AsyncMongoClient
 
 from common.auth_client import TokenVerifier
 from common.blobstore import open_blob_store
@@ -45,9 +44,7 @@ def start_pool(settings: WorkerSettings) -> ProcessPool:
 
 async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        settings.mongo_uri, serverSelectionTimeoutMS=settings.mongo_timeout_ms, tz_aware=True
-    )
+    mongo = settings.mongo_client()
     database = mongo[settings.mongo_database]
     producer = AsyncProducer(settings.kafka_bootstrap, client_id=f"worker-{worker_id}")
     # More tasks in flight than pool processes: claiming, fetching and storing are I/O, and

@@ -53,6 +53,7 @@ def fragile_stack() -> Iterator[Stack]:
         **TEST_ENVIRONMENT,
         "PIXELFLOW_KAFKA_DELIVERY_TIMEOUT_MS": "500",
         "PIXELFLOW_OUTBOX_INTERVAL_SECONDS": "1",
+        "PIXELFLOW_MONGO_SOCKET_TIMEOUT_MS": "3000",
     }
     with running_stack("resilience", environment) as stack:
         yield stack
@@ -419,3 +420,24 @@ def test_a_store_outage_mid_task_is_waited_out_by_the_same_attempt(fragile_stack
         wait_until(finished, "the task did not complete after the outage", timeout=60)
     assert final[0].attempts == 1, final[0]
     wait_until(lambda: _committed_lag(fragile_stack) == 0, "the group's commits did not move on", timeout=30)
+
+
+def test_a_frozen_task_store_answers_unavailable_instead_of_hanging(fragile_stack: Stack) -> None:
+    """SIGSTOP of FerretDB: connections stay open and nothing answers. A call fails UNAVAILABLE
+    after the socket timeout (3 s here) rather than waiting for the caller's deadline."""
+    tasks, metadata, channel = _user(fragile_stack)
+    ferretdb = fragile_stack.infra.ferretdb.process
+    assert ferretdb is not None and ferretdb.pid is not None
+    with channel:
+        tasks.ListTasks(task_pb2.ListTasksRequest(), metadata=metadata)  # a pooled connection is open
+        os.kill(ferretdb.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as caught:
+                tasks.ListTasks(task_pb2.ListTasksRequest(), metadata=metadata, timeout=30)
+            waited = time.monotonic() - started
+        finally:
+            os.kill(ferretdb.pid, signal.SIGCONT)
+    error: Any = caught.value
+    assert error.code() == grpc.StatusCode.UNAVAILABLE and "try again" in error.details(), error
+    assert waited < 20, waited
