@@ -98,6 +98,8 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
     background = [
         asyncio.create_task(consumer.run()),
         asyncio.create_task(publish_heartbeats(producer, worker_id, stats, settings.worker_heartbeat_seconds)),
+        # A third of the lease: two renewals may fail (a store hiccup) before another worker may take over.
+        asyncio.create_task(processor.keep_leases(settings.worker_lease_seconds / 3)),
     ]
 
     async def shutdown() -> None:

@@ -145,6 +145,23 @@ class TaskClaims:
             fields["attempts"] = attempts
         return await self._finish(claim, Status.FAILED, fields)
 
+    async def renew(self, claim: Claim) -> bool:
+        """Extends the lease of an attempt this worker still holds (a long fetch or image, a
+        queue in front of the pool); False if the task has its outcome or the attempt is gone.
+        The attempt lock's lease is what keeps other claimers out; the task's copy is what the
+        relay and readers see."""
+        assert claim.task is not None
+        task_id = claim.task["_id"]
+        if await self._settle_if_final(task_id):
+            return False
+        until = utcnow() + self._lease
+        lock = {"_id": f"{task_id}:attempt:{claim.attempt}", "owner": self._worker_id}
+        if (await self._locks.update_one(lock, {"$set": {"lease_until": until}})).matched_count == 0:
+            return False
+        mine = {"_id": task_id, "status": Status.PROCESSING.value, "worker_id": self._worker_id}
+        await self._tasks.update_one({**mine, "attempts": claim.attempt}, {"$set": {"lease_until": until}})
+        return True
+
     async def hand_back(self, claim: Claim) -> bool:
         """Shutting down mid-task: PENDING again, so the next owner of the partition claims it at once."""
         assert claim.task is not None

@@ -23,7 +23,7 @@ from common.status_events import StatusEvent
 from common.tasks import Status, as_utc, operations_from_document, output_from_document
 from worker_svc.claims import Claim, ClaimOutcome, TaskClaims
 from worker_svc.imaging import ImageError, ImageLimits, process
-from worker_svc.retry import until_available
+from worker_svc.retry import UNAVAILABLE, until_available
 from worker_svc.sources import SourceError, SourceFetcher
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ class TaskProcessor:
         # Tasks this process is handling (retries included): the claim resumes an attempt of
         # ours only for the coroutine holding it, never for a duplicate message.
         self._held: set[str] = set()
+        # The attempt each task in processing holds, for lease renewal (keep_leases).
+        self._holding: dict[str, Claim] = {}
 
     async def handle(self, task_id: str) -> None:
         """Returns when the message may be acknowledged (the task's outcome is recorded). While
@@ -110,15 +112,17 @@ class TaskProcessor:
             await self._give_up(claim)
             return
         self.stats.in_flight += 1
+        self._holding[task_id] = claim
         try:
             self._announce(Status.PROCESSING, claim.task)
             await self._attempts(claim)
         except asyncio.CancelledError:
             # Shutting down before it finished: hand it back for the next owner of the partition.
-            await asyncio.shield(self._claims.hand_back(claim))
+            await asyncio.shield(self._claims.hand_back(self._holding.get(task_id, claim)))
             raise
         finally:
             self.stats.in_flight -= 1
+            self._holding.pop(task_id, None)
 
     async def _attempts(self, claim: Claim) -> None:
         while True:
@@ -135,6 +139,8 @@ class TaskProcessor:
                     claim = await self._claims.retrying(claim)
                     if claim.outcome is not ClaimOutcome.CLAIMED:
                         return  # cancelled or deleted meanwhile
+                    assert claim.task is not None
+                    self._holding[claim.task["_id"]] = claim
                     self._announce(Status.PROCESSING, claim.task)
                     continue
                 await self._fail(claim, failure)
@@ -226,6 +232,18 @@ class TaskProcessor:
             self._announce(Status.FAILED, {**claim.task, **written})
             if failure.retryable:  # retries exhausted: keep a record for operators
                 await self.dead_letter(claim.task["_id"], failure.code, failure.message, attempts=claim.attempt)
+
+    async def keep_leases(self, every_seconds: float) -> None:
+        """Runs for the worker's life: renews the lease of every attempt in processing, so a
+        task that waits for a pool process or runs long is not taken over while it is held."""
+        while True:
+            await asyncio.sleep(every_seconds)
+            for task_id, claim in list(self._holding.items()):
+                try:
+                    if not await self._claims.renew(claim):
+                        log.info("lease not renewed: the task has its outcome", extra={"task_id": task_id})
+                except UNAVAILABLE as exc:
+                    log.warning("lease not renewed; the store is unavailable", extra={"error": str(exc)[:300]})
 
     async def _give_up(self, claim: Claim) -> None:
         """Attempt max + 1 of a task whose attempts all died without an outcome (a source that

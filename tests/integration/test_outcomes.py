@@ -111,3 +111,27 @@ async def test_a_worker_that_lost_its_lease_writes_nothing(stack: Stack) -> None
         stored = await database[TASKS].find_one({"_id": task_id})
         assert stored is not None and stored["status"] == "PROCESSING" and stored["worker_id"] == "fresh"
         assert await database[TASK_LOCKS].find_one({"_id": f"{task_id}:final"}) is None
+
+
+async def test_a_renewed_lease_keeps_other_claimers_out(stack: Stack) -> None:
+    """A task held past its first lease (a long image, a queue before the pool) is not taken
+    over while its worker renews it; without the renewal the next claimer would take attempt 2."""
+    async with _database(stack) as database:
+        task_id = await _new_task(database)
+        held = await _claims(database, "holder", EXPIRED_AT_ONCE).claim(task_id)  # would run out now
+        assert await _claims(database, "holder", timedelta(seconds=30)).renew(held)
+        assert (await _claims(database, "other", timedelta(seconds=30)).claim(task_id)).outcome is ClaimOutcome.LEASED
+        stored = await database[TASKS].find_one({"_id": task_id})
+        assert stored is not None and stored["lease_until"] > utcnow() + timedelta(seconds=20)
+
+
+async def test_renewal_stops_once_the_task_has_its_outcome(stack: Stack) -> None:
+    async with _database(stack) as database:
+        task_id = await _new_task(database)
+        claims = _claims(database, "holder", timedelta(seconds=30))
+        held = await claims.claim(task_id)
+        committed = terminal_write(Status.CANCELLED.value, {})
+        assert await take_final(database[TASK_LOCKS], task_id, "api", committed)  # the document write was lost
+        assert not await claims.renew(held)
+        stored = await database[TASKS].find_one({"_id": task_id})
+        assert stored is not None and stored["status"] == "CANCELLED"

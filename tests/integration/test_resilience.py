@@ -22,7 +22,7 @@ from confluent_kafka import Consumer, TopicPartition
 from google.api import httpbody_pb2
 from PIL import Image
 from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
 from api_svc.blob_sweep import SweepReport, sweep
 from api_svc.repository import TaskRepository
@@ -441,3 +441,31 @@ def test_a_frozen_task_store_answers_unavailable_instead_of_hanging(fragile_stac
     error: Any = caught.value
     assert error.code() == grpc.StatusCode.UNAVAILABLE and "try again" in error.details(), error
     assert waited < 20, waited
+
+
+def test_a_task_held_past_its_lease_keeps_it(fragile_stack: Stack, images: ImageServer) -> None:
+    """A source slower than the lease (8 s): the worker renews the lease while it holds the
+    task, so the task is never seen stranded, and finishes as its first attempt."""
+    images.serve_bytes("/slower-than-the-lease.png", image_bytes(40, 40), "image/png", delay=11.0)
+    tasks, metadata, channel = _user(fragile_stack)
+
+    store: MongoClient[dict[str, Any]] = MongoClient(fragile_stack.infra.mongo_uri, tz_aware=True)
+
+    def lease_of(task_id: str) -> Any:
+        document = store["pixelflow"]["tasks"].find_one({"_id": task_id})
+        return None if document is None else document.get("lease_until")
+
+    with channel:
+        task = tasks.CreateTask(
+            task_pb2.CreateTaskRequest(source_url=images.url("/slower-than-the-lease.png")), metadata=metadata
+        )
+        _wait_until_processing(tasks, metadata, task.id)
+        try:
+            first = lease_of(task.id)
+            wait_until(lambda: lease_of(task.id) != first, "the lease was never renewed", timeout=8)
+            assert lease_of(task.id) > first
+        finally:
+            store.close()
+        final = _wait_for(tasks, metadata, task.id, timeout=60)
+    assert final.status == task_pb2.TASK_STATUS_COMPLETED and final.attempts == 1, final
+    assert images.hits["/slower-than-the-lease.png"] == 1
