@@ -143,8 +143,8 @@ def run_task_as_new_user(stack: Stack, request: task_pb2.CreateTaskRequest, time
 
 
 def dead_letters(stack: Stack, task_id: str, timeout: float = 15) -> list[dict[str, Any]]:
-    """The records of `image-tasks-dlq` about `task_id`, read from the beginning until one
-    arrives or `timeout` passes."""
+    """The records of `image-tasks-dlq` about `task_id` (or, for a message that named no task,
+    with that key), read from the beginning until one arrives or `timeout` passes."""
     consumer = Consumer(
         {
             "bootstrap.servers": stack.infra.kafka_bootstrap,
@@ -160,7 +160,8 @@ def dead_letters(stack: Stack, task_id: str, timeout: float = 15) -> list[dict[s
             message = consumer.poll(0.5)
             if message is not None and not message.error():
                 record = json.loads(message.value() or b"{}")
-                if record["task_id"] == task_id:
+                key = (record.get("source") or {}).get("key")
+                if task_id in (record["task_id"], key):
                     found.append(record)
     finally:
         consumer.close()

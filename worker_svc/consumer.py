@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from common.kafka import CONSUMER_LATENCY, TASKS_TOPIC, WORKER_GROUP
 from common.logging import request_id_var, task_id_var
+from worker_svc.delivery import Delivery, delivery_var
 from worker_svc.processor import TaskProcessor
 from worker_svc.retry import until_available
 
@@ -113,12 +114,12 @@ class TaskConsumer:
         try:
             headers = dict(message.headers() or [])
             request_id_var.set((headers.get("x-request-id") or b"").decode(errors="replace") or None)
+            delivery_var.set(Delivery.of(message))
             task_id = _task_id(message.value())
             if task_id is None:
                 task_id_var.set(None)
-                key = (message.key() or b"").decode(errors="replace")
                 await until_available(
-                    lambda: self._processor.dead_letter(key, "UNDECODABLE_MESSAGE", "not a task message")
+                    lambda: self._processor.dead_letter(None, "UNDECODABLE_MESSAGE", "not a task message")
                 )
             else:
                 await self._processor.handle(task_id)  # waits out outages itself

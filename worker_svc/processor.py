@@ -22,6 +22,7 @@ from common.operations import parse_operations, parse_output
 from common.status_events import StatusEvent
 from common.tasks import Status, as_utc, operations_from_document, output_from_document
 from worker_svc.claims import Claim, ClaimOutcome, TaskClaims
+from worker_svc.delivery import delivery_var
 from worker_svc.imaging import ImageError, ImageLimits, process
 from worker_svc.retry import UNAVAILABLE, until_available
 from worker_svc.sources import SourceError, SourceFetcher
@@ -262,7 +263,10 @@ class TaskProcessor:
             self._announce(Status.FAILED, {**claim.task, **written})
             await self.dead_letter(claim.task["_id"], ATTEMPTS_EXHAUSTED, message, attempts=ran)
 
-    async def dead_letter(self, task_id: str, code: str, message: str, *, attempts: int = 0) -> None:
+    async def dead_letter(self, task_id: str | None, code: str, message: str, *, attempts: int = 0) -> None:
+        """A record an operator can act on: why, how many attempts, which worker, when, and the
+        message it came from (topic, partition, offset, key, payload, headers) to replay it."""
+        delivery = delivery_var.get()
         record = {
             "task_id": task_id,
             "code": code,
@@ -270,8 +274,10 @@ class TaskProcessor:
             "attempts": attempts,
             "worker_id": self._worker_id,
             "at": datetime.now(tz=UTC).isoformat(),
+            "source": None if delivery is None else delivery.as_record(),
         }
-        await self._producer.publish(DEAD_LETTER_TOPIC, task_id, json.dumps(record).encode())
+        key = task_id or (delivery.key.decode(errors="replace") if delivery and delivery.key else "")
+        await self._producer.publish(DEAD_LETTER_TOPIC, key, json.dumps(record).encode())
         log.warning("dead-lettered", extra={"code": code})
 
     def _announce(self, status: Status, task: dict[str, Any] | None) -> None:

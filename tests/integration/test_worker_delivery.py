@@ -4,6 +4,7 @@ dead-letter topic, poison messages, redelivery of finished tasks, stale workers,
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 import uuid
@@ -69,8 +70,15 @@ def test_poison_messages_are_dead_lettered_and_do_not_block(stack: Stack, user: 
     producer.produce(TASKS_TOPIC, key=unknown.encode(), value=json.dumps({"task_id": unknown}).encode())
     producer.flush(10)
     [record] = dead_letters(stack, unknown)
-    assert record["code"] == "UNKNOWN_TASK"
-    assert dead_letters(stack, "poison")[0]["code"] == "UNDECODABLE_MESSAGE"
+    assert record["code"] == "UNKNOWN_TASK" and record["task_id"] == unknown
+    poison = dead_letters(stack, "poison")[0]
+    assert poison["code"] == "UNDECODABLE_MESSAGE" and poison["task_id"] is None
+    # Everything needed to understand and replay the message is in the record.
+    source = poison["source"]
+    assert source["topic"] == TASKS_TOPIC and source["key"] == "poison"
+    assert isinstance(source["partition"], int) and isinstance(source["offset"], int)
+    assert base64.b64decode(source["payload_base64"]) == b"\x00\xff not json"
+    assert poison["worker_id"] and poison["at"]
     tasks, metadata = user
     ids = [
         tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/ok.png")), metadata=metadata).id
