@@ -469,3 +469,37 @@ def test_a_task_held_past_its_lease_keeps_it(fragile_stack: Stack, images: Image
         final = _wait_for(tasks, metadata, task.id, timeout=60)
     assert final.status == task_pb2.TASK_STATUS_COMPLETED and final.attempts == 1, final
     assert images.hits["/slower-than-the-lease.png"] == 1
+
+
+def test_kafka_down_past_the_message_timeout_with_the_api_restarted_meanwhile(
+    fragile_stack: Stack, images: ImageServer
+) -> None:
+    """Kafka stays down longer than the producer's delivery timeout (500 ms here), and api_svc
+    is restarted while it is down (its in-memory publishes are gone): every accepted task still
+    completes, once — from the outbox, or from the stranded-task scan for one whose outbox write
+    never happened."""
+    tasks, metadata, channel = _user(fragile_stack)
+    with channel:
+        fragile_stack.infra.kafka.stop()
+        try:
+            ids = [
+                tasks.CreateTask(
+                    task_pb2.CreateTaskRequest(
+                        source_url=images.url("/quick.png"),
+                        operations=[task_pb2.Operation(resize=task_pb2.Resize(width=20 + i))],
+                    ),
+                    metadata=metadata,
+                    timeout=30,
+                ).id
+                for i in range(8)
+            ]
+            fragile_stack.restart_service("api_svc")
+        finally:
+            fragile_stack.infra.kafka.start()
+    with grpc.insecure_channel(fragile_stack.address("api_svc")) as channel:  # to the restarted api_svc
+        tasks = task_pb2_grpc.TaskServiceStub(channel)
+        finals = [_wait_for(tasks, metadata, task_id, timeout=90) for task_id in ids]
+    assert [t.status for t in finals] == [task_pb2.TASK_STATUS_COMPLETED] * 8, [t.error for t in finals]
+    assert all(t.attempts == 1 for t in finals)
+    assert [t.result.width for t in finals] == [20 + i for i in range(8)]
+    assert all(_result_blobs(fragile_stack, t.id) == ["result-1"] for t in finals)
