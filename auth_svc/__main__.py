@@ -46,6 +46,7 @@ async def run(settings: AuthSettings) -> None:
         {signing_key.kid: signing_key.private_key.public_key()},
         Policy(
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+            refresh_retry_grace=timedelta(seconds=settings.refresh_retry_grace_seconds),
             login_max_attempts=settings.login_max_attempts,
             login_window=timedelta(seconds=settings.login_window_seconds),
             issuer=settings.jwt_issuer,

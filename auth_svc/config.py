@@ -20,6 +20,9 @@ class AuthSettings(CommonSettings):
     jwt_audience: str = "pixelflow"
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86400)
     refresh_token_ttl_seconds: int = Field(default=30 * 86400, ge=60)
+    # A refresh token used again this soon after its rotation is a client retrying a refresh
+    # whose response it lost: it gets a new pair. Later, a reuse is theft and ends the session.
+    refresh_retry_grace_seconds: int = Field(default=10, ge=0, le=300)
     # bcrypt work factor; 12 costs ~0.25 s a hash here. Tests lower it.
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
     # Hashes computed at once; more only queue up behind the CPU.

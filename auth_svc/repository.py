@@ -86,7 +86,13 @@ class AuthRepository:
             db.add(RefreshToken(token_hash=token_hash, session_id=session_id, expires_at=expires_at))
         return session_id
 
-    async def rotate_refresh_token(self, old_hash: str, new_hash: str, new_expires_at: datetime) -> Rotation:
+    async def rotate_refresh_token(
+        self, old_hash: str, new_hash: str, new_expires_at: datetime, retry_grace: timedelta
+    ) -> Rotation:
+        """Uses a refresh token once: ROTATED (a new token of the same session is stored), REUSED
+        (used before: the session is revoked), or INVALID. A token used again within
+        `retry_grace` of its use is a client retrying a refresh whose answer it lost: it is
+        rotated again instead of ending the session."""
         async with self._sessions.begin() as db:
             # The conditional UPDATE is the lock: of two concurrent uses, exactly one matches.
             used = (
@@ -103,10 +109,13 @@ class AuthRepository:
             ).scalar_one_or_none()
             if used is None:
                 previous = await db.get(RefreshToken, old_hash)
-                if previous is not None and previous.used_at is not None:
+                if previous is None or previous.used_at is None:
+                    return Rotation(RotationOutcome.INVALID)
+                now = await db.scalar(select(func.now()))
+                if now is None or now - previous.used_at > retry_grace:
                     await db.execute(_revoke(previous.session_id))
                     return Rotation(RotationOutcome.REUSED)
-                return Rotation(RotationOutcome.INVALID)
+                used = previous.session_id
             session = (
                 await db.execute(
                     select(Session).where(

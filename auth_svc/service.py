@@ -35,6 +35,7 @@ class TokenPair:
 @dataclass(frozen=True)
 class Policy:
     refresh_ttl: timedelta
+    refresh_retry_grace: timedelta
     login_max_attempts: int
     login_window: timedelta
     issuer: str
@@ -105,7 +106,7 @@ class AuthService:
         new_token, new_hash = new_refresh_token()
         now = await self._repository.now()
         rotation = await self._repository.rotate_refresh_token(
-            hash_refresh_token(refresh_token), new_hash, now + self.policy.refresh_ttl
+            hash_refresh_token(refresh_token), new_hash, now + self.policy.refresh_ttl, self.policy.refresh_retry_grace
         )
         if rotation.outcome is RotationOutcome.REUSED:
             log.warning("refresh token reused; session revoked")

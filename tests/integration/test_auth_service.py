@@ -18,6 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2, status_pb2
 from pixelflow.v1 import auth_pb2, auth_pb2_grpc
 
+from auth_svc.tokens import hash_refresh_token
 from common.tokens import b64url_decode, verify_access_token
 from infra.stack import AUTH_DATABASE, Stack
 from tests.conftest import TEST_PASSWORD, bearer, register_and_login, signing_key_path, unique_email
@@ -184,9 +185,29 @@ def test_parallel_guesses_are_all_counted(auth: auth_pb2_grpc.AuthServiceStub) -
     assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 15
 
 
-def test_reused_refresh_token_revokes_the_session(auth: auth_pb2_grpc.AuthServiceStub) -> None:
+def _age_refresh_use(stack: Stack, refresh_token: str, seconds: int) -> None:
+    """Moves the time a refresh token was used into the past (instead of waiting for it)."""
+    token_hash = hash_refresh_token(refresh_token)
+    stack.infra.postgres.psql(
+        f"UPDATE refresh_tokens SET used_at = used_at - interval '{seconds} seconds' WHERE token_hash = '{token_hash}'",
+        AUTH_DATABASE,
+    )
+
+
+def test_a_refresh_retried_after_a_lost_answer_keeps_the_session(auth: auth_pb2_grpc.AuthServiceStub) -> None:
+    """The client sent Refresh, the answer was lost, it retries with the token it still has:
+    within PIXELFLOW_REFRESH_RETRY_GRACE_SECONDS (10 s) that is a retry, not a theft."""
+    login = register_and_login(auth)
+    auth.Refresh(auth_pb2.RefreshRequest(refresh_token=login.refresh_token))  # this answer is "lost"
+    retried = auth.Refresh(auth_pb2.RefreshRequest(refresh_token=login.refresh_token))
+    assert auth.Refresh(auth_pb2.RefreshRequest(refresh_token=retried.refresh_token)).access_token
+    assert auth.ValidateToken(auth_pb2.ValidateTokenRequest(token=retried.access_token)).session_id
+
+
+def test_reused_refresh_token_revokes_the_session(stack: Stack, auth: auth_pb2_grpc.AuthServiceStub) -> None:
     login = register_and_login(auth)
     rotated = auth.Refresh(auth_pb2.RefreshRequest(refresh_token=login.refresh_token))
+    _age_refresh_use(stack, login.refresh_token, 3600)  # used an hour ago: past any retry
     code, _ = code_of(lambda: auth.Refresh(auth_pb2.RefreshRequest(refresh_token=login.refresh_token)))
     assert code == grpc.StatusCode.UNAUTHENTICATED
     # Someone replayed a stolen token: the whole session ends, the legitimate pair included.
