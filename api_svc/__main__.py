@@ -83,6 +83,8 @@ async def run(settings: ApiSettings) -> None:
             TaskServicer(service, verifier, settings.public_base_url), server
         ),
         on_shutdown=shutdown,
+        # Fail closed: without fresh revocations no token can be trusted (common.auth_client).
+        healthy=lambda: verifier.fresh,
     )
 
 

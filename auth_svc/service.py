@@ -20,6 +20,7 @@ from common.tokens import INVALID_TOKEN_MESSAGE, AccessClaims, verify_access_tok
 log = logging.getLogger(__name__)
 
 LOGIN_FAILED_MESSAGE = "incorrect email or password"
+REVOCATION_LOOKBACK = timedelta(seconds=60)
 REFRESH_FAILED_MESSAGE = "the refresh token is invalid, expired or already used; log in again"
 
 
@@ -142,10 +143,17 @@ class AuthService:
         return user
 
     async def revocations(self, since: datetime | None) -> tuple[list[RevokedSession], datetime]:
-        """Sessions revoked since `since`, never older than an access token can live."""
+        """Sessions revoked since `since` (and REVOCATION_LOOKBACK before it), never older than
+        an access token can live.
+
+        `revoked_at` is the revoking transaction's start time, so a revocation that commits
+        after a poll can carry a time before that poll's `as_of`; a sequence number would have
+        the same gap (it is taken when the row is written, not when it commits). Re-reading the
+        last REVOCATION_LOOKBACK closes it for any revoking transaction shorter than that (each
+        is one statement); the pollers keep a set, so reading one twice costs nothing."""
         now = await self._repository.now()
         oldest_relevant = now - self._issuer.ttl
-        start = oldest_relevant if since is None or since < oldest_relevant else since
+        start = oldest_relevant if since is None else max(oldest_relevant, since - REVOCATION_LOOKBACK)
         return await self._repository.revoked_since(start), now
 
     def _verify(self, access_token: str) -> AccessClaims:

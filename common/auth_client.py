@@ -19,7 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pixelflow.v1 import auth_pb2, auth_pb2_grpc
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from common.errors import Unauthenticated
+from common.errors import Unauthenticated, Unavailable
 from common.settings import TokenVerifierSettings
 from common.tokens import INVALID_TOKEN_MESSAGE, AccessClaims, b64url_decode, bearer_token, verify_access_token
 
@@ -31,10 +31,19 @@ _KEY_REFRESH_MIN_INTERVAL = 10.0
 
 
 class TokenVerifier:
-    def __init__(self, auth_addr: str, *, revocation_poll_seconds: float, keys_refresh_seconds: float) -> None:
+    def __init__(
+        self,
+        auth_addr: str,
+        *,
+        revocation_poll_seconds: float,
+        keys_refresh_seconds: float,
+        revocation_max_staleness_seconds: float = 10.0,
+    ) -> None:
         self._channel = grpc.aio.insecure_channel(auth_addr)
         self._auth = auth_pb2_grpc.AuthServiceStub(self._channel)
         self._revocation_poll = revocation_poll_seconds
+        self._max_staleness = revocation_max_staleness_seconds
+        self._revocations_at = 0.0  # monotonic time of the last successful poll
         self._keys_refresh = keys_refresh_seconds
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._issuer = ""
@@ -50,6 +59,7 @@ class TokenVerifier:
             settings.auth_addr,
             revocation_poll_seconds=settings.revocation_poll_seconds,
             keys_refresh_seconds=settings.signing_keys_refresh_seconds,
+            revocation_max_staleness_seconds=settings.revocation_max_staleness_seconds,
         )
 
     async def start(self) -> None:
@@ -82,7 +92,16 @@ class TokenVerifier:
             try:
                 await job()  # type: ignore[operator]
             except grpc.aio.AioRpcError as exc:
-                log.warning("auth_svc unreachable; keeping the last known state", extra={"error": exc.code().name})
+                log.warning("auth_svc unreachable", extra={"error": exc.code().name})
+            except Exception:
+                # Whatever it was, keep polling: a poller that stopped would leave the
+                # revocations stale, which `fresh` turns into refusals, not into trust.
+                log.exception("refreshing from auth_svc failed")
+
+    @property
+    def fresh(self) -> bool:
+        """True while the revocations are known to be at most `max_staleness` seconds old."""
+        return time.monotonic() - self._revocations_at <= self._max_staleness
 
     async def _refresh_keys(self) -> None:
         published = await self._auth.GetPublicKeys(auth_pb2.GetPublicKeysRequest(), timeout=5)
@@ -98,6 +117,7 @@ class TokenVerifier:
         for item in reply.revocations:
             self._revoked[item.session_id] = item.expires_at.ToDatetime(tzinfo=UTC)
         self._since = reply.as_of
+        self._revocations_at = time.monotonic()
         now = datetime.now(tz=UTC)
         self._revoked = {sid: until for sid, until in self._revoked.items() if until > now}
 
@@ -105,6 +125,11 @@ class TokenVerifier:
         token = bearer_token(metadata)
         if token is None:
             raise Unauthenticated(MISSING_TOKEN_MESSAGE)
+        if not self.fresh:
+            raise Unavailable(
+                "sign-ins cannot be checked right now (the auth service has not answered for "
+                f"{self._max_staleness:.0f} s); try again shortly"
+            )
         try:
             claims = verify_access_token(token, self._keys, issuer=self._issuer, audience=self._audience)
         except Unauthenticated:

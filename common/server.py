@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -40,8 +41,11 @@ async def serve(
     register: Registrar,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ready: asyncio.Event | None = None,
+    healthy: Callable[[], bool] | None = None,
 ) -> None:
-    """Runs until SIGTERM or SIGINT, then drains and returns."""
+    """Runs until SIGTERM or SIGINT, then drains and returns. With `healthy`, health follows
+    it (checked every second): NOT_SERVING while it is False, so load balancers and the
+    gateway's /health see a service that cannot do its job."""
     server = grpc.aio.server(interceptors=[ErrorAndLoggingInterceptor()], options=grpc_options(settings))
     register(server)
 
@@ -62,6 +66,7 @@ async def serve(
     log.info("listening", extra={"address": f"{settings.bind_host}:{bound}", "services": list(service_names)})
 
     stop = asyncio.Event()
+    watcher = asyncio.create_task(_follow(health, ["", *service_names], healthy, stop)) if healthy else None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -70,8 +75,23 @@ async def serve(
     await stop.wait()
 
     log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
+    if watcher is not None:
+        watcher.cancel()
     await health.enter_graceful_shutdown()
     await server.stop(settings.shutdown_grace_seconds)
     if on_shutdown is not None:
         await on_shutdown()
     log.info("stopped")
+
+
+async def _follow(health: Any, names: list[str], healthy: Callable[[], bool], stop: asyncio.Event) -> None:
+    serving = True
+    while not stop.is_set():
+        await asyncio.sleep(1.0)
+        now_serving = healthy()
+        if now_serving != serving:
+            serving = now_serving
+            status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+            log.warning("health changed", extra={"serving": serving})
+            for name in names:
+                await health.set(name, status)

@@ -72,4 +72,7 @@ class TokenVerifierSettings(BaseSettings):
     auth_addr: str = "127.0.0.1:50051"
     # A revoked session stops working within this many seconds.
     revocation_poll_seconds: float = Field(default=2.0, gt=0)
+    # Revocations older than this are not trusted to be known: calls are refused (UNAVAILABLE)
+    # and health turns NOT_SERVING until a poll succeeds again. Fail closed, not open.
+    revocation_max_staleness_seconds: float = Field(default=10.0, gt=0)
     signing_keys_refresh_seconds: float = Field(default=300.0, gt=0)

@@ -126,6 +126,8 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
             WorkerStatusServicer(registry, database[TASKS], lag, verifier), server
         ),
         on_shutdown=shutdown,
+        # Fail closed: without fresh revocations no token can be trusted (common.auth_client).
+        healthy=lambda: verifier.fresh,
     )
 
 

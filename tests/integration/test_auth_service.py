@@ -16,12 +16,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2, status_pb2
-from pixelflow.v1 import auth_pb2, auth_pb2_grpc
+from pixelflow.v1 import auth_pb2, auth_pb2_grpc, task_pb2, task_pb2_grpc
 
 from auth_svc.tokens import hash_refresh_token
 from common.tokens import b64url_decode, verify_access_token
 from infra.stack import AUTH_DATABASE, Stack
-from tests.conftest import TEST_PASSWORD, bearer, register_and_login, signing_key_path, unique_email
+from tests.conftest import TEST_PASSWORD, bearer, register_and_login, signing_key_path, unique_email, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -291,3 +291,27 @@ def test_revocations_are_listed_for_verifiers(auth: auth_pb2_grpc.AuthServiceStu
     assert revoked[session_id].expires_at.seconds > revoked[session_id].revoked_at.seconds
     future = Timestamp(seconds=int(time.time()) + 3600)
     assert not auth.ListRevocations(auth_pb2.ListRevocationsRequest(since=future)).revocations
+
+
+def test_a_revocation_committed_late_is_still_seen(stack: Stack, auth: auth_pb2_grpc.AuthServiceStub) -> None:
+    """A revoking transaction stamps `revoked_at` when it starts; one that commits after a
+    poller's last look carries a time before it. The poller must not skip it."""
+    login = register_and_login(auth)
+    session = auth.ValidateToken(auth_pb2.ValidateTokenRequest(token=login.access_token)).session_id
+    with grpc.insecure_channel(stack.address("api_svc")) as channel:
+        tasks = task_pb2_grpc.TaskServiceStub(channel)
+        request = task_pb2.ListTasksRequest()
+        tasks.ListTasks(request, metadata=bearer(login.access_token))
+        # What a transaction that began 5 s ago and commits now leaves behind.
+        stack.infra.postgres.psql(
+            f"UPDATE sessions SET revoked_at = now() - interval '5 seconds' WHERE id = '{session}'", AUTH_DATABASE
+        )
+
+        def refused() -> bool:
+            try:
+                tasks.ListTasks(request, metadata=bearer(login.access_token))
+            except grpc.RpcError as exc:
+                return exc.code() == grpc.StatusCode.UNAUTHENTICATED
+            return False
+
+        wait_until(refused, "api_svc never saw the late revocation", timeout=15)

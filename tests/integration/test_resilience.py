@@ -31,7 +31,7 @@ from common.blobstore.keys import result_key, task_prefix, upload_key
 from common.kafka import TASKS_TOPIC, WORKER_GROUP
 from common.task_locks import TASK_LOCKS, take_final, terminal_write
 from common.tasks import Status
-from infra.stack import Stack
+from infra.stack import Stack, is_serving
 from tests.conftest import (
     TEST_ENVIRONMENT,
     bearer,
@@ -503,3 +503,31 @@ def test_kafka_down_past_the_message_timeout_with_the_api_restarted_meanwhile(
     assert all(t.attempts == 1 for t in finals)
     assert [t.result.width for t in finals] == [20 + i for i in range(8)]
     assert all(_result_blobs(fragile_stack, t.id) == ["result-1"] for t in finals)
+
+
+def test_without_auth_svc_tokens_fail_closed_and_health_says_so(fragile_stack: Stack) -> None:
+    """auth_svc gone: after PIXELFLOW_REVOCATION_MAX_STALENESS_SECONDS (10 s) api_svc cannot know
+    whether a session was revoked, so it refuses calls (UNAVAILABLE) and reports NOT_SERVING
+    instead of trusting stale revocations; both recover once auth_svc is back."""
+    tasks, metadata, channel = _user(fragile_stack)
+    request = task_pb2.ListTasksRequest()
+
+    def outcome() -> grpc.StatusCode:
+        try:
+            tasks.ListTasks(request, metadata=metadata, timeout=10)
+        except grpc.RpcError as exc:
+            code: grpc.StatusCode = exc.code()
+            return code
+        return grpc.StatusCode.OK
+
+    with channel:
+        assert outcome() == grpc.StatusCode.OK
+        fragile_stack.kill_service("auth_svc")
+        try:
+            wait_until(lambda: outcome() == grpc.StatusCode.UNAVAILABLE, "calls were still trusted", timeout=30)
+            # Health is re-read every second.
+            wait_until(lambda: not is_serving(fragile_stack.address("api_svc")), "health stayed SERVING", timeout=5)
+        finally:
+            fragile_stack.restart_service("auth_svc")
+        wait_until(lambda: outcome() == grpc.StatusCode.OK, "calls did not recover", timeout=30)
+        wait_until(lambda: is_serving(fragile_stack.address("api_svc")), "health did not recover", timeout=10)
