@@ -330,6 +330,51 @@ def _cors_policy(settings: GatewaySettings) -> dict[str, Any]:
     }
 
 
+REQUEST_HEADERS_TIMEOUT_SECONDS = 10
+MAX_REQUEST_HEADERS = 100
+MAX_REQUEST_HEADERS_KB = 60
+MAX_DOWNSTREAM_CONNECTIONS = 10000
+MAX_HEAP_BYTES = 512 * 1024 * 1024
+
+
+def _overload_manager() -> dict[str, Any]:
+    """Past 90% of its heap budget Envoy returns memory and stops keeping connections alive;
+    at 95% it refuses new requests (503) rather than being killed; and it never holds more than
+    MAX_DOWNSTREAM_CONNECTIONS client connections."""
+    heap = "envoy.resource_monitors.fixed_heap"
+    return {
+        "refresh_interval": "0.25s",
+        "resource_monitors": [
+            {
+                "name": heap,
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig",
+                    "max_heap_size_bytes": MAX_HEAP_BYTES,
+                },
+            },
+            {
+                "name": "envoy.resource_monitors.global_downstream_max_connections",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3."
+                    "DownstreamConnectionsConfig",
+                    "max_active_downstream_connections": MAX_DOWNSTREAM_CONNECTIONS,
+                },
+            },
+        ],
+        "actions": [
+            {"name": "envoy.overload_actions.shrink_heap", "triggers": [{"name": heap, "threshold": {"value": 0.90}}]},
+            {
+                "name": "envoy.overload_actions.disable_http_keepalive",
+                "triggers": [{"name": heap, "threshold": {"value": 0.90}}],
+            },
+            {
+                "name": "envoy.overload_actions.stop_accepting_requests",
+                "triggers": [{"name": heap, "threshold": {"value": 0.95}}],
+            },
+        ],
+    }
+
+
 def build(settings: GatewaySettings) -> dict[str, Any]:
     connection_manager = {
         "@type": _HCM,
@@ -338,6 +383,23 @@ def build(settings: GatewaySettings) -> dict[str, Any]:
         "generate_request_id": True,
         # Streams (WatchTask) stay open as long as the task runs; idle ones close after an hour.
         "stream_idle_timeout": "3600s",
+        # The public edge (Envoy's edge-proxy recommendations): a client must send its headers
+        # within 10 s (slowloris), at most 100 of them in 60 KiB; header names with underscores
+        # are refused (they can alias dash-spelled ones upstream); an idle connection closes.
+        "request_headers_timeout": f"{REQUEST_HEADERS_TIMEOUT_SECONDS}s",
+        "max_request_headers_kb": MAX_REQUEST_HEADERS_KB,
+        "common_http_protocol_options": {
+            "idle_timeout": "900s",
+            "max_headers_count": MAX_REQUEST_HEADERS,
+            "headers_with_underscores_action": "REJECT_REQUEST",
+        },
+        "http2_protocol_options": {
+            "max_concurrent_streams": 100,
+            # 1 MiB a stream: bounded memory, and still fast for large uploads over a long RTT.
+            "initial_stream_window_size": 1024 * 1024,
+            "initial_connection_window_size": 4 * 1024 * 1024,
+        },
+        "use_remote_address": True,
         "access_log": [
             {
                 "name": "envoy.access_loggers.stdout",
@@ -361,6 +423,7 @@ def build(settings: GatewaySettings) -> dict[str, Any]:
     }
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": settings.admin_port}}},
+        "overload_manager": _overload_manager(),
         "static_resources": {
             "listeners": [
                 {
