@@ -12,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from common.errors import Unavailable
-from common.task_locks import TASK_LOCKS, ensure_lock_indexes, final_lock, finish, forget, settle
+from common.task_locks import TASK_LOCKS, ensure_lock_indexes, finish, forget, settle_if_final
 from common.tasks import IDEMPOTENCY, OUTBOX, TASKS, TERMINAL, UPLOADS, Status, utcnow
 
 Document = dict[str, Any]
@@ -121,10 +121,8 @@ class TaskRepository:
         """If the task has a committed outcome its document does not show (the writer died
         between the final lock and the task write), writes it; returns the task as settled."""
         async with store_errors():
-            lock = await final_lock(self._locks, task_id)
-            if lock is None:
+            if await settle_if_final(self._tasks, self._locks, task_id) is None:
                 return None
-            await settle(self._tasks, lock)
             return await self._tasks.find_one({"_id": task_id})
 
     async def cancel(self, owner_id: str, task_id: str) -> tuple[Document, Document] | None:

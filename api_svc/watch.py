@@ -33,7 +33,8 @@ class Subscription:
         """The events since the last call, in arrival order; None when the watcher must read
         the task (an undecodable or dropped event, a deletion, or nothing for `idle_seconds`)."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), idle_seconds)
+            async with asyncio.timeout(idle_seconds):  # waits in this task (wait_for adds one)
+                await self._changed.wait()
         events, reread = self._events, self._reread or not self._changed.is_set()
         self._events, self._reread = [], False
         self._changed.clear()

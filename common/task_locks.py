@@ -12,7 +12,7 @@ What every backend (FerretDB on SQLite or PostgreSQL, MongoDB) does enforce is t
   the lock holds every field the terminal write sets. Inserting it is the commit; writing the
   task document after it only makes the outcome visible, and whoever finds a task that is not
   terminal although its final lock exists (the relay, the next claimer) writes that outcome
-  onto it (`settle`). A writer that dies between the two, or a claim whose write lands on top of
+  onto it (`settle_if_final`). A writer that dies between the two, or a claim whose write lands on top of
   a finished task, therefore never leaves a task PROCESSING for good.
 
 The task document is written by the lock's holder only (or settled from the final lock); a
@@ -65,21 +65,20 @@ async def take_final(locks: Locks, task_id: str, owner: str, terminal: dict[str,
     return await _insert(locks, document)
 
 
-async def final_lock(locks: Locks, task_id: str) -> dict[str, Any] | None:
-    """The task's committed outcome (the lock document), if it has one."""
-    return await locks.find_one({"_id": f"{task_id}:final"})
-
-
 def terminal_fields(lock: dict[str, Any]) -> dict[str, Any]:
     """What the final lock says the task document must hold."""
     return dict(lock.get("terminal") or {"status": lock["outcome"], "lease_until": None})
 
 
-async def settle(tasks: AsyncCollection[dict[str, Any]], lock: dict[str, Any]) -> dict[str, Any]:
-    """Writes a committed outcome onto a task document that does not show it yet (its writer
-    died after the lock, or a claim's write overwrote it); returns the fields written."""
+async def settle_if_final(tasks: AsyncCollection[dict[str, Any]], locks: Locks, task_id: str) -> dict[str, Any] | None:
+    """If the task has a committed outcome, writes it onto the task document where the document
+    does not show it yet (its writer died after the lock, or a claim's write overwrote it) and
+    returns the terminal fields; None if the task has no outcome."""
+    lock = await locks.find_one({"_id": f"{task_id}:final"})
+    if lock is None:
+        return None
     terminal = terminal_fields(lock)
-    await tasks.update_one({"_id": lock["task_id"], "status": {"$ne": terminal["status"]}}, {"$set": terminal})
+    await tasks.update_one({"_id": task_id, "status": {"$ne": terminal["status"]}}, {"$set": terminal})
     return terminal
 
 

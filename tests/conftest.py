@@ -19,6 +19,7 @@ import grpc
 import pytest
 from confluent_kafka import Consumer
 from pixelflow.v1 import auth_pb2, auth_pb2_grpc, task_pb2, task_pb2_grpc
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from api_svc.config import ApiSettings
 from common.blobstore import BlobStore, open_blob_store
@@ -107,10 +108,13 @@ def register_and_login(
 def wait_until(condition: Callable[[], bool], message: str, timeout: float = 30) -> None:
     """Waits for a state to arrive (a file, a task status), failing with `message` after
     `timeout`. For states no stream announces; it never stands in for "nothing happened"."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, message
-        time.sleep(0.01)  # the polling period, not a wait for something to happen
+    polling = Retrying(
+        stop=stop_after_delay(timeout), wait=wait_fixed(0.01), retry=retry_if_result(lambda met: not met)
+    )
+    try:
+        polling(condition)
+    except RetryError:
+        raise AssertionError(message) from None
 
 
 def run_task_as_new_user(stack: Stack, request: task_pb2.CreateTaskRequest, timeout: float = 60) -> task_pb2.Task:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from common.task_locks import Locks, attempt_lock, final_lock, finish, settle, take_attempt
+from common.task_locks import Locks, attempt_lock, finish, settle_if_final, take_attempt
 from common.tasks import TERMINAL, Status, as_utc, utcnow
 
 Document = dict[str, Any]
@@ -103,11 +103,7 @@ class TaskClaims:
         """True if the task already has its committed outcome, which is then written onto the
         task document if it does not show it (its writer died after the lock, or our own claim
         write overwrote it: FerretDB's updates are not atomic)."""
-        lock = await final_lock(self._locks, task_id)
-        if lock is None:
-            return False
-        await settle(self._tasks, lock)
-        return True
+        return await settle_if_final(self._tasks, self._locks, task_id) is not None
 
     async def _superseded(self, claim: Claim) -> bool:
         """True if a later attempt exists: our lease ran out (a long pause, SIGSTOP) and another

@@ -76,11 +76,10 @@ class TaskProcessor:
         self._policy = policy
         self.stats = stats
         self._worker_id = worker_id
-        # Tasks this process is handling (retries included): the claim resumes an attempt of
-        # ours only for the coroutine holding it, never for a duplicate message.
-        self._held: set[str] = set()
-        # The attempt each task in processing holds, for lease renewal (keep_leases).
-        self._holding: dict[str, Claim] = {}
+        # Tasks this process is handling (retries included), with the attempt each holds once
+        # claimed (for lease renewal): the claim resumes an attempt of ours only for the
+        # coroutine holding the task, never for a duplicate message.
+        self._held: dict[str, Claim | None] = {}
 
     async def handle(self, task_id: str) -> None:
         """Returns when the message may be acknowledged (the task's outcome is recorded). While
@@ -90,11 +89,11 @@ class TaskProcessor:
         if task_id in self._held:
             log.info("task already in hand here; acknowledging the duplicate")
             return
-        self._held.add(task_id)
+        self._held[task_id] = None
         try:
             await until_available(lambda: self._handle_once(task_id))
         finally:
-            self._held.discard(task_id)
+            del self._held[task_id]
 
     async def _handle_once(self, task_id: str) -> None:
         claim = await self._claims.claim(task_id)
@@ -113,17 +112,17 @@ class TaskProcessor:
             await self._give_up(claim)
             return
         self.stats.in_flight += 1
-        self._holding[task_id] = claim
+        self._held[task_id] = claim
         try:
             self._announce(Status.PROCESSING, claim.task)
             await self._attempts(claim)
         except asyncio.CancelledError:
             # Shutting down before it finished: hand it back for the next owner of the partition.
-            await asyncio.shield(self._claims.hand_back(self._holding.get(task_id, claim)))
+            await asyncio.shield(self._claims.hand_back(self._held.get(task_id) or claim))
             raise
         finally:
             self.stats.in_flight -= 1
-            self._holding.pop(task_id, None)
+            self._held[task_id] = None
 
     async def _attempts(self, claim: Claim) -> None:
         while True:
@@ -141,7 +140,7 @@ class TaskProcessor:
                     if claim.outcome is not ClaimOutcome.CLAIMED:
                         return  # cancelled or deleted meanwhile
                     assert claim.task is not None
-                    self._holding[claim.task["_id"]] = claim
+                    self._held[claim.task["_id"]] = claim
                     self._announce(Status.PROCESSING, claim.task)
                     continue
                 await self._fail(claim, failure)
@@ -239,7 +238,9 @@ class TaskProcessor:
         task that waits for a pool process or runs long is not taken over while it is held."""
         while True:
             await asyncio.sleep(every_seconds)
-            for task_id, claim in list(self._holding.items()):
+            for task_id, claim in list(self._held.items()):
+                if claim is None:
+                    continue
                 try:
                     if not await self._claims.renew(claim):
                         log.info("lease not renewed: the task has its outcome", extra={"task_id": task_id})

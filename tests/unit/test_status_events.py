@@ -81,10 +81,16 @@ async def test_a_subscription_hands_over_events_in_order() -> None:
 
 async def test_a_subscription_wakes_on_a_push_while_waiting() -> None:
     subscription = Subscription()
+
+    async def push() -> None:
+        subscription.push(_processing(1))
+
+    # Tasks take their first step in the order they were created: the watcher is blocked in
+    # next() (no event yet) by the time the pusher runs.
     waiting = asyncio.create_task(subscription.next(30.0))
-    await asyncio.sleep(0)  # let it start waiting
-    subscription.push(_processing(1))
+    pusher = asyncio.create_task(push())
     assert await asyncio.wait_for(waiting, 5.0) == [_processing(1)]
+    await pusher
 
 
 async def test_a_subscription_asks_for_a_read_on_silence_an_unknown_change_or_overflow() -> None:
