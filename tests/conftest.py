@@ -29,6 +29,7 @@ from infra.stack import REPO_ROOT, Stack, StackPorts
 
 ARTIFACTS = REPO_ROOT / "artifacts"
 TEST_PASSWORD = "correct horse battery"
+MAX_RESULT_BYTES = 16 * 1024 * 1024
 TEST_ENVIRONMENT = {
     # bcrypt at cost 4: the tests check behaviour, bench/ measures the production cost.
     "PIXELFLOW_BCRYPT_ROUNDS": "4",
@@ -37,6 +38,8 @@ TEST_ENVIRONMENT = {
     "PIXELFLOW_FETCH_ALLOWED_NETWORKS": "127.0.0.1/32",
     # Small enough for the browser test to offer a file over it (test_large_transfers raises it).
     "PIXELFLOW_MAX_UPLOAD_BYTES": str(25 * 1024 * 1024),
+    # Small enough for a test to pass it with an upscaled image (test_large_transfers raises it).
+    "PIXELFLOW_IMAGE_MAX_RESULT_BYTES": str(MAX_RESULT_BYTES),
     # A crashed worker's task is taken over after this long (kill -9 test).
     "PIXELFLOW_WORKER_LEASE_SECONDS": "8",
     "PIXELFLOW_WORKER_TASK_DEADLINE_SECONDS": "6",

@@ -44,6 +44,29 @@ def bomb_png(width: int = 120_000, height: int = 100_000) -> bytes:
 Route = Callable[[BaseHTTPRequestHandler], None]
 
 
+def one_pixel_gif_frames(count: int) -> bytes:
+    """A GIF of `count` one-pixel frames, 15 bytes each: the shape of a frame-count bomb."""
+    head = b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
+    frame = b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0) + b"\x02\x02\x44\x01\x00"
+    return head + frame * count + b"\x3b"
+
+
+def tiny_tiff_pages(count: int, order: str = "<", *, loop: bool = False) -> bytes:
+    """A classic TIFF of `count` one-pixel grey pages; with `loop`, the last page points at the first."""
+    entries = 8
+    ifd_size = 2 + entries * 12 + 4
+    pixels_at = 8 + count * ifd_size
+    out = bytearray((b"II*\x00" if order == "<" else b"MM\x00*") + struct.pack(f"{order}I", 8))
+    for index in range(count):
+        following = 8 + (index + 1) * ifd_size if index < count - 1 else (8 if loop else 0)
+        tags = [(256, 1), (257, 1), (258, 8), (259, 1), (262, 1), (273, pixels_at), (278, 1), (279, 1)]
+        out += struct.pack(f"{order}H", entries)
+        for tag, value in tags:
+            out += struct.pack(f"{order}HHII", tag, 4, 1, value)
+        out += struct.pack(f"{order}I", following)
+    return bytes(out + b"\x80")
+
+
 class ImageServer:
     """Serves fixed routes on 127.0.0.1; counts requests per path."""
 

@@ -76,7 +76,11 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
             max_attempts=settings.worker_max_attempts,
             retry_backoff_seconds=settings.worker_retry_backoff_seconds,
             deadline_seconds=settings.worker_task_deadline_seconds,
-            limits=ImageLimits(max_pixels=settings.image_max_pixels, max_frames=settings.image_max_frames),
+            limits=ImageLimits(
+                max_pixels=settings.image_max_pixels,
+                max_frames=settings.image_max_frames,
+                max_result_bytes=settings.image_max_result_bytes,
+            ),
         ),
         stats=stats,
         worker_id=worker_id,

@@ -34,3 +34,5 @@ class WorkerSettings(CommonSettings, DataStoreSettings, TokenVerifierSettings):
     # Decoder limits.
     image_max_pixels: int = Field(default=50_000_000, ge=1)
     image_max_frames: int = Field(default=100, ge=1)
+    # Largest encoded result (held whole in memory by a pool process and by the worker).
+    image_max_result_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)

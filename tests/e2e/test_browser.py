@@ -9,7 +9,6 @@ of the main pages land in artifacts/screenshots/ (the README's comes from there)
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from playwright.sync_api import (
 )
 
 from infra.stack import Stack
-from tests.conftest import ARTIFACTS, TEST_PASSWORD, bearer, register_and_login, unique_email
+from tests.conftest import ARTIFACTS, TEST_PASSWORD, bearer, register_and_login, unique_email, wait_until
 from tests.images import ImageServer, image_bytes
 
 pytestmark = pytest.mark.e2e
@@ -161,15 +160,11 @@ def sign_in_as_new_user(page: Page, ui_url: str, auth: auth_pb2_grpc.AuthService
 def wait_for_status(
     tasks: task_pb2_grpc.TaskServiceStub, token: str, task_id: str, status: task_pb2.TaskStatus.ValueType
 ) -> None:
-    deadline = time.monotonic() + 15
-    last = task_pb2.TASK_STATUS_UNSPECIFIED
-    while time.monotonic() < deadline:
-        last = tasks.GetTask(task_pb2.GetTaskRequest(task_id=task_id), metadata=bearer(token)).status
-        if last == status:
-            return
-        time.sleep(0.05)
-    names = task_pb2.TaskStatus.Name
-    pytest.fail(f"task {task_id} never reached {names(status)} (last {names(last)})")
+    wait_until(
+        lambda: tasks.GetTask(task_pb2.GetTaskRequest(task_id=task_id), metadata=bearer(token)).status == status,
+        f"task {task_id} never reached {task_pb2.TaskStatus.Name(status)}",
+        timeout=15,
+    )
 
 
 def test_register_submit_watch_download_logout(
@@ -402,8 +397,8 @@ def test_a_filtered_list_marks_tasks_that_change_status_and_a_task_can_be_cancel
 
         # -- filtered on Processing, the task is cancelled elsewhere: marked, not yanked away ----
         page.get_by_label("Status").select_option("processing")
-        # The filter is in the URL in the same render that empties the list for the filtered
-        # fetch: from here on, the row below is the filtered list's, not the previous list's.
+        # The list shows only a reply for the filter picked (a reply of the unfiltered list that
+        # lands after the pick is not shown): from here on, the row below is the filtered list's.
         expect(page).to_have_url(re.compile(r"[?&]status=processing"))
         rows = page.get_by_test_id("task-row")
         row = page.locator(f'[data-task-id="{stuck.id}"]')

@@ -16,6 +16,7 @@ import pyvips  # type: ignore[import-untyped]
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from worker_svc.imaging.errors import ErrorCode, ImageError
+from worker_svc.imaging.frames import count_frames
 from worker_svc.imaging.geometry import Size
 from worker_svc.imaging.limits import ImageLimits
 from worker_svc.imaging.sniff import SourceFormat, sniff
@@ -64,10 +65,10 @@ def open_header(data: bytes, limits: ImageLimits, *, auto_orient: bool) -> Heade
         raise ImageError(ErrorCode.CORRUPT_IMAGE, f"the image declares an empty size {width}×{height}")
     if width * height > limits.max_pixels:
         raise _too_large(limits, f" ({width}×{height})")
-    frames = getattr(image, "n_frames", 1)
-    if frames > limits.max_frames:
+    if count_frames(data, fmt, image, limits.max_frames) > limits.max_frames:
         raise ImageError(
-            ErrorCode.IMAGE_TOO_LARGE, f"the image has {frames} frames; at most {limits.max_frames} are accepted"
+            ErrorCode.IMAGE_TOO_LARGE,
+            f"the image has more than {limits.max_frames} frames; at most {limits.max_frames} are accepted",
         )
     orientation = _orientation(image) if auto_orient else 1
     upright = (height, width) if orientation in _SWAPS_AXES else (width, height)

@@ -10,7 +10,9 @@ from typing import Any
 from PIL import Image, ImageFile
 
 from common.operations import OutputFormat, OutputSpec
+from common.sizes import describe_size
 from worker_svc.imaging import modes
+from worker_svc.imaging.errors import ErrorCode, ImageError
 from worker_svc.imaging.sniff import SourceFormat
 
 CONTENT_TYPES: dict[OutputFormat, str] = {
@@ -57,7 +59,9 @@ class Metadata:
         )
 
 
-def encode(image: Image.Image, fmt: OutputFormat, spec: OutputSpec, metadata: Metadata | None) -> bytes:
+def encode(
+    image: Image.Image, fmt: OutputFormat, spec: OutputSpec, metadata: Metadata | None, *, max_bytes: int
+) -> bytes:
     if isinstance(image, ImageFile.ImageFile):
         # The decoded source itself, untouched by any operation: it still carries the file's
         # own tags (a TIFF's tag_v2, which Pillow's TIFF writer copies: Artist, Make, Model,
@@ -74,9 +78,27 @@ def encode(image: Image.Image, fmt: OutputFormat, spec: OutputSpec, metadata: Me
             for key, value in (("exif", metadata.exif), ("icc_profile", metadata.icc_profile), ("xmp", metadata.xmp))
             if value is not None and key in _ENCODERS[fmt].metadata
         }
-    buffer = io.BytesIO()
+    buffer = _BoundedBuffer(max_bytes)
     image.save(buffer, format=fmt.value.upper(), **options)
     return buffer.getvalue()
+
+
+class _BoundedBuffer(io.BytesIO):
+    """Refuses the write that would take it past `limit`: the encoder stops there, so no result
+    over the limit is ever held in memory whole."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self._limit = limit
+
+    def write(self, data: Any, /) -> int:
+        if self.tell() + memoryview(data).nbytes > self._limit:
+            raise ImageError(
+                ErrorCode.OUTPUT_TOO_LARGE,
+                f"the encoded result is over the {describe_size(self._limit)} limit of a result; ask for a smaller "
+                "size, a lower quality or a format that compresses better (JPEG, WebP, AVIF)",
+            )
+        return super().write(data)
 
 
 @dataclass(frozen=True)

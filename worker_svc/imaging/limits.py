@@ -1,4 +1,5 @@
-"""Limits a source and a result must respect; every one is checked before the full decode."""
+"""Limits a source and a result must respect: all but the encoded size are checked before the
+full decode; the encoded size as the encoder writes."""
 
 from __future__ import annotations
 
@@ -17,3 +18,6 @@ class ImageLimits:
     # The image written: WebP cannot go past 16383 px a side, so no format is asked to.
     max_output_side: int = 16_383
     max_output_pixels: int = MAX_OUTPUT_PIXELS
+    # The encoded result: it is held in memory by the pool process and the worker (and read whole
+    # by clients that do not stream), so the encoder stops as soon as it writes past this.
+    max_result_bytes: int = 256 * 1024 * 1024

@@ -54,7 +54,7 @@ def process(
             context = StepContext(output_has_alpha=fmt in HAS_ALPHA, planned_input=sizes[index])
             image = REGISTRY[op.kind].apply(image, op, context)
     with _timed(timings, "encode_ms"):
-        encoded = encode(image, fmt, output, metadata)
+        encoded = encode(image, fmt, output, metadata, max_bytes=limits.max_result_bytes)
     return ProcessedImage(encoded, image.width, image.height, fmt, CONTENT_TYPES[fmt], timings)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from common.sizes import describe_size
+
 
 class SourceErrorCode(StrEnum):
     BLOCKED = "SOURCE_BLOCKED"
@@ -31,14 +33,6 @@ class SourceError(Exception):
 
     def __repr__(self) -> str:
         return f"SourceError({self.code.value!r}, {self.message!r}, retryable={self.retryable})"
-
-
-def describe_size(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MiB"
-    if n >= 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n} bytes"
 
 
 def too_large(limit: int) -> SourceError:

@@ -17,10 +17,11 @@ import httpcore
 import httpx
 
 from common.errors import InvalidArgument
+from common.sizes import describe_size
 from common.urls import ALLOWED_SCHEMES, validate_source_url
 from worker_svc.sources.addresses import IPNetwork
 from worker_svc.sources.decoding import BoundedDecoder, encodings
-from worker_svc.sources.errors import SourceError, SourceErrorCode, describe_size
+from worker_svc.sources.errors import SourceError, SourceErrorCode
 from worker_svc.sources.network import GuardedNetworkBackend, PinnedTransport, Resolver, resolve_with_event_loop
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})

@@ -20,12 +20,22 @@ const PAGE_SIZE = 10;
 export function DashboardPage() {
   const api = useApi();
   const [params, setParams] = useSearchParams();
-  const filter = STATUS_FILTERS.find((item) => item.value === (params.get("status") ?? "")) ?? STATUS_FILTERS[0]!;
+  // The filter picked, at once: the router applies a new URL in a transition, which can take a
+  // few hundred milliseconds to commit on a busy machine, and the list must not wait for it (nor
+  // show a reply of the old filter meanwhile). Back and forward still set it from the URL.
+  const urlStatus = params.get("status") ?? "";
+  const [picked, setPicked] = useState(urlStatus);
+  useEffect(() => setPicked(urlStatus), [urlStatus]);
+  const filter = STATUS_FILTERS.find((item) => item.value === picked) ?? STATUS_FILTERS[0]!;
   // Page tokens of the pages before this one, so "Newer" can go back.
   const [tokens, setTokens] = useState<string[]>([]);
   const [pageToken, setPageToken] = useState("");
-  const [tasks, setTasks] = useState<Task[] | null>(null);
-  const [nextToken, setNextToken] = useState("");
+  // The loaded page and the filter it answers: a reply of the previous filter that lands after a
+  // new one was picked is never shown as the new one's. (Another page or a reload keeps the rows
+  // shown, dimmed, until the new reply replaces them.)
+  const [listing, setListing] = useState<{ status: TaskStatus; tasks: Task[]; nextToken: string } | null>(null);
+  const tasks = listing?.status === filter.status ? listing.tasks : null;
+  const nextToken = listing?.status === filter.status ? listing.nextToken : "";
   const [error, setError] = useState<string | null>(null);
   const [loading, setLoading] = useState(true);
   const [reload, setReload] = useState(0);
@@ -47,8 +57,8 @@ export function DashboardPage() {
     api.tasks
       .listTasks({ pageSize: PAGE_SIZE, pageToken, status: filter.status }, { signal: controller.signal })
       .then((reply) => {
-        setTasks(reply.tasks);
-        setNextToken(reply.nextPageToken);
+        if (controller.signal.aborted) return;
+        setListing({ status: filter.status, tasks: reply.tasks, nextToken: reply.nextPageToken });
         setLoading(false);
       })
       .catch((caught: unknown) => {
@@ -63,7 +73,7 @@ export function DashboardPage() {
     (value: string) => {
       setTokens([]);
       setPageToken("");
-      setTasks(null);
+      setPicked(value);
       setParams(value ? { status: value } : {}, { replace: true });
     },
     [setParams],
