@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 from datetime import timedelta
 
 from pixelflow.v1 import task_pb2, task_pb2_grpc
@@ -17,9 +18,9 @@ from api_svc.servicer import TaskServicer
 from api_svc.watch import WatchHub
 from common.auth_client import TokenVerifier
 from common.blobstore import open_blob_store
-from common.kafka import STATUS_TOPIC, AsyncProducer, TopicListener
+from common.kafka import STATUS_TOPIC, AsyncProducer, ClientFaults, TopicListener
 from common.logging import configure_logging
-from common.server import serve
+from common.server import ServiceFailed, serve
 
 
 async def run(settings: ApiSettings) -> None:
@@ -28,14 +29,21 @@ async def run(settings: ApiSettings) -> None:
     await repository.ensure_indexes()
     verifier = TokenVerifier.from_settings(settings)
     await verifier.start()
+    faults = ClientFaults(asyncio.get_running_loop())
     producer = AsyncProducer(
         settings.kafka_bootstrap,
         client_id=f"api-{socket.gethostname()}",
+        faults=faults,
         delivery_timeout_ms=settings.kafka_delivery_timeout_ms,
     )
     hub = WatchHub()
     listener = TopicListener(
-        settings.kafka_bootstrap, [STATUS_TOPIC], hub.on_status_record, asyncio.get_running_loop(), name="api-status"
+        settings.kafka_bootstrap,
+        [STATUS_TOPIC],
+        hub.on_status_record,
+        asyncio.get_running_loop(),
+        name="api-status",
+        faults=faults,
     )
     listener.start()
     blobs = open_blob_store(settings)
@@ -85,13 +93,17 @@ async def run(settings: ApiSettings) -> None:
         on_shutdown=shutdown,
         # Fail closed: without fresh revocations no token can be trusted (common.auth_client).
         healthy=lambda: verifier.fresh,
+        fatal=faults.fatal,
     )
 
 
 def main() -> None:
     settings = ApiSettings()
     configure_logging("api_svc", settings.log_level)
-    asyncio.run(run(settings))
+    try:
+        asyncio.run(run(settings))
+    except ServiceFailed:
+        sys.exit(1)  # serve() logged why; the supervisor starts the process again
 
 
 if __name__ == "__main__":

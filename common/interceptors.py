@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import uuid
@@ -110,9 +111,17 @@ class ErrorAndLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[ty
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
+            # An aio stream handler is an async generator, or a coroutine that writes with
+            # context.write (grpcio's Health.Watch): the unary wrapper serves the latter. The
+            # stubs type both as sync functions.
+            behavior: Any = handler.unary_stream
+            wrapped = (
+                _wrap_stream(method, behavior)
+                if inspect.isasyncgenfunction(behavior)
+                else _wrap_unary(method, behavior)
+            )
             return grpc.unary_stream_rpc_method_handler(
-                # aio stream handlers are async generators; the stubs type them as sync ones.
-                _wrap_stream(method, handler.unary_stream),  # type: ignore[arg-type]
+                wrapped,
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

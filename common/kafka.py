@@ -43,12 +43,60 @@ class PublishError(Exception):
     """Kafka did not confirm a delivery in time (down, or the topic is missing)."""
 
 
+class ClientFaults:
+    """Where the Kafka clients of a process report trouble. Transient trouble (a broker down, a
+    connection reset) reaches the error callback, and librdkafka recovers from it by itself. A
+    *fatal* error (the idempotent producer's sequence broken, a consumer fenced) leaves the client
+    unusable for good, and confluent-kafka raises it from `poll` instead: every poll loop hands
+    what it raises to `fatal_in`. The first fatal error resolves `fatal`, which
+    `common.server.serve` follows: health turns NOT_SERVING, the service drains and exits with
+    code 1, and its supervisor starts a fresh process with fresh clients (decision 0014)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.fatal: asyncio.Future[str] = loop.create_future()
+
+    def config(self, name: str) -> dict[str, Any]:
+        """Client configuration entries that route the client's errors here."""
+        return {"error_cb": lambda error: self.on_error(name, error)}
+
+    def on_error(self, client: str, error: KafkaError) -> None:
+        """Called on the thread that polls the client."""
+        if error.fatal():
+            self._report(client, error)
+        else:
+            log.warning("kafka client error", extra={"client": client, "error": str(error)})
+
+    def fatal_in(self, client: str, raised: KafkaException | KafkaError) -> bool:
+        """True, and reported, if what a client's `poll` raised (a producer's) or returned (a
+        consumer's message error) is a fatal error: the caller stops using the client. False
+        for anything else (the caller logs it and goes on)."""
+        error = raised.args[0] if isinstance(raised, KafkaException) and raised.args else raised
+        if isinstance(error, KafkaError) and (error.fatal() or error.code() == KafkaError._FATAL):
+            self._report(client, error)
+            return True
+        return False
+
+    def _report(self, client: str, error: KafkaError) -> None:
+        log.error("fatal kafka client error", extra={"client": client, "error": str(error)})
+        self._loop.call_soon_threadsafe(self._fail, f"{client}: {error.str()}")
+
+    def _fail(self, reason: str) -> None:
+        if not self.fatal.done():
+            self.fatal.set_result(reason)
+
+
 class AsyncProducer:
     """Idempotent producer (acks=all); `publish` returns once the broker has the record."""
 
-    def __init__(self, bootstrap: str, *, client_id: str, delivery_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self, bootstrap: str, *, client_id: str, faults: ClientFaults, delivery_timeout_ms: int = 5000
+    ) -> None:
+        self._name = f"producer {client_id}"
+        self._faults = faults
         self._producer = Producer(
             {
+                **faults.config(self._name),
                 "bootstrap.servers": bootstrap,
                 "client.id": client_id,
                 "enable.idempotence": True,
@@ -67,7 +115,12 @@ class AsyncProducer:
 
     def _poll(self) -> None:
         while self._running:
-            self._producer.poll(0.1)
+            try:
+                self._producer.poll(0.1)
+            except KafkaException as exc:
+                if self._faults.fatal_in(self._name, exc):
+                    return  # finished for good: publish fails from now on, the process is stopping
+                log.warning("kafka producer poll failed", extra={"error": str(exc)})
 
     async def publish(self, topic: str, key: str, value: bytes, headers: dict[str, str] | None = None) -> None:
         loop = asyncio.get_running_loop()
@@ -125,11 +178,15 @@ class TopicListener:
         loop: asyncio.AbstractEventLoop,
         *,
         name: str,
+        faults: ClientFaults,
         from_beginning: bool = False,
     ) -> None:
         self._start = OFFSET_BEGINNING if from_beginning else OFFSET_END
+        self._name = f"listener {name}"
+        self._faults = faults
         self._consumer = Consumer(
             {
+                **faults.config(self._name),
                 "bootstrap.servers": bootstrap,
                 # Required by the client; never joined (assign, not subscribe) and never committed.
                 "group.id": f"{name}-{uuid.uuid4().hex[:8]}",
@@ -166,10 +223,18 @@ class TopicListener:
                 log.warning("waiting for Kafka topics", extra={"topics": self._topics, "error": str(exc)})
                 self._sleep(1.0)
         while self._running:
-            message: Any = self._consumer.poll(0.2)
+            try:
+                message: Any = self._consumer.poll(0.2)
+            except KafkaException as exc:
+                if self._faults.fatal_in(self._name, exc):
+                    return  # finished for good; the process is stopping
+                log.warning("kafka listener poll failed", extra={"error": str(exc)})
+                continue
             if message is None:
                 continue
             if message.error():
+                if self._faults.fatal_in(self._name, message.error()):
+                    return  # finished for good; the process is stopping
                 log.warning("kafka listener error", extra={"error": str(message.error())})
                 continue
             self._loop.call_soon_threadsafe(self._handle, message)

@@ -26,6 +26,11 @@ log = logging.getLogger("pixelflow.server")
 Registrar = Callable[[grpc.aio.Server], None]
 
 
+class ServiceFailed(Exception):
+    """`serve` stopped the service after a fatal error (drained, health NOT_SERVING): the
+    process exits with code 1 so that its supervisor starts it again."""
+
+
 # What one stream may have sent ahead of the servicer reading it. gRPC's default grows the window
 # with bandwidth-delay probes, and a 100 MiB upload through Envoy then grew api_svc by 20-60 MiB
 # (52 MiB on CI); with a fixed 1 MiB window it grows by 14 MiB, at the same ~100 MB/s.
@@ -50,10 +55,14 @@ async def serve(
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ready: asyncio.Event | None = None,
     healthy: Callable[[], bool] | None = None,
+    fatal: asyncio.Future[str] | None = None,
 ) -> None:
     """Runs until SIGTERM or SIGINT, then drains and returns. With `healthy`, health follows
     it (checked every second): NOT_SERVING while it is False, so load balancers and the
-    gateway's /health see a service that cannot do its job."""
+    gateway's /health see a service that cannot do its job. When `fatal` resolves (a client
+    that cannot recover, with the reason), health turns NOT_SERVING at once, the service drains
+    and raises ServiceFailed (the process exits with code 1 so that its supervisor starts it
+    again)."""
     server = grpc.aio.server(interceptors=[ErrorAndLoggingInterceptor()], options=grpc_options(settings))
     register(server)
 
@@ -80,16 +89,26 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     if ready is not None:
         ready.set()
-    await stop.wait()
-
-    log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
+    stopped = asyncio.ensure_future(stop.wait())
+    waits: list[asyncio.Future[Any]] = [stopped] if fatal is None else [stopped, fatal]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    failure = fatal.result() if fatal is not None and fatal.done() else None
     if watcher is not None:
         watcher.cancel()
+    if failure is not None:
+        log.error("stopping after a fatal error; exiting with code 1", extra={"error": failure})
+        for name in ("", *service_names):
+            await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
     await health.enter_graceful_shutdown()
     await server.stop(settings.shutdown_grace_seconds)
     if on_shutdown is not None:
         await on_shutdown()
     log.info("stopped")
+    if failure is not None:
+        raise ServiceFailed(failure)
 
 
 async def _follow(health: Any, names: list[str], healthy: Callable[[], bool], stop: asyncio.Event) -> None:

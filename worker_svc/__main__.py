@@ -8,6 +8,7 @@ import contextlib
 import multiprocessing
 import os
 import socket
+import sys
 import uuid
 from datetime import timedelta
 
@@ -16,9 +17,9 @@ from pixelflow.v1 import worker_pb2, worker_pb2_grpc
 
 from common.auth_client import TokenVerifier
 from common.blobstore import open_blob_store
-from common.kafka import HEARTBEATS_TOPIC, AsyncProducer, TopicListener
+from common.kafka import HEARTBEATS_TOPIC, AsyncProducer, ClientFaults, TopicListener
 from common.logging import configure_logging
-from common.server import serve
+from common.server import ServiceFailed, serve
 from common.task_locks import TASK_LOCKS
 from common.tasks import TASKS
 from worker_svc.claims import TaskClaims
@@ -46,7 +47,8 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     mongo = settings.mongo_client()
     database = mongo[settings.mongo_database]
-    producer = AsyncProducer(settings.kafka_bootstrap, client_id=f"worker-{worker_id}")
+    faults = ClientFaults(asyncio.get_running_loop())
+    producer = AsyncProducer(settings.kafka_bootstrap, client_id=f"worker-{worker_id}", faults=faults)
     # More tasks in flight than pool processes: claiming, fetching and storing are I/O, and
     # the pool (worker_concurrency processes) is what bounds the CPU work.
     in_flight_limit = settings.worker_concurrency * 4
@@ -85,7 +87,7 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
         stats=stats,
         worker_id=worker_id,
     )
-    consumer = TaskConsumer(settings.kafka_bootstrap, processor, in_flight_limit, worker_id)
+    consumer = TaskConsumer(settings.kafka_bootstrap, processor, in_flight_limit, worker_id, faults)
     registry = WorkerRegistry(timedelta(seconds=settings.worker_dead_after_seconds))
     heartbeat_listener = TopicListener(
         settings.kafka_bootstrap,
@@ -93,6 +95,7 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
         registry.on_record,
         asyncio.get_running_loop(),
         name="worker-heartbeats",
+        faults=faults,
         from_beginning=True,
     )
     heartbeat_listener.start()
@@ -132,13 +135,17 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
         on_shutdown=shutdown,
         # Fail closed: without fresh revocations no token can be trusted (common.auth_client).
         healthy=lambda: verifier.fresh,
+        fatal=faults.fatal,
     )
 
 
 def main() -> None:
     settings = WorkerSettings()
     configure_logging("worker_svc", settings.log_level)
-    asyncio.run(run(settings, start_pool(settings)))
+    try:
+        asyncio.run(run(settings, start_pool(settings)))
+    except ServiceFailed:
+        sys.exit(1)  # serve() logged why; the supervisor starts the process again
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from common.kafka import CONSUMER_LATENCY, TASKS_TOPIC, WORKER_GROUP
+from common.kafka import CONSUMER_LATENCY, TASKS_TOPIC, WORKER_GROUP, ClientFaults
 from common.logging import request_id_var, task_id_var
 from worker_svc.delivery import Delivery, delivery_var
 from worker_svc.processor import TaskProcessor
@@ -54,9 +54,14 @@ class OffsetTracker:
 
 
 class TaskConsumer:
-    def __init__(self, bootstrap: str, processor: TaskProcessor, capacity: int, client_id: str) -> None:
+    def __init__(
+        self, bootstrap: str, processor: TaskProcessor, capacity: int, client_id: str, faults: ClientFaults
+    ) -> None:
+        self._name = f"consumer {client_id}"
+        self._faults = faults
         self._consumer = Consumer(
             {
+                **faults.config(self._name),
                 "bootstrap.servers": bootstrap,
                 "group.id": WORKER_GROUP,
                 "client.id": client_id,
@@ -95,12 +100,18 @@ class TaskConsumer:
             message: Any = None
             try:
                 message = await asyncio.to_thread(self._consumer.poll, 0.5)
+            except KafkaException as exc:
+                if self._faults.fatal_in(self._name, exc):
+                    return  # the client is finished; serve() stops the process
+                log.warning("kafka consumer poll failed", extra={"error": str(exc)})
             finally:
                 if message is None or message.error():
                     self._slots.release()
             if message is None:
                 continue
             if message.error():
+                if self._faults.fatal_in(self._name, message.error()):
+                    return  # the client is finished; serve() stops the process
                 log.warning("kafka consumer error", extra={"error": str(message.error())})
                 continue
             partition, offset = (message.topic(), message.partition()), message.offset()
