@@ -49,10 +49,12 @@ class RefreshToken(Base):
 
 
 class LoginAttempts(Base):
-    """Login attempts per email in the current window (fixed window, counted before checking)."""
+    """Login attempts per email and client address in the current window (fixed window, counted
+    before checking)."""
 
     __tablename__ = "login_attempts"
 
     email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
     attempts: Mapped[int] = mapped_column(Integer)
     window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -62,21 +62,17 @@ class AuthRepository:
         async with self._sessions() as db:
             return await db.get(User, user_id)
 
-    async def count_login_attempt(self, email: str, window: timedelta) -> tuple[int, datetime]:
-        """Counts one more attempt in the email's current window, atomically (a burst of
-        parallel guesses is counted in full before any password is checked)."""
+    async def count_login_attempt(self, email: str, client: str, window: timedelta) -> tuple[int, datetime]:
+        """Counts one more attempt in the current window of the email from this client,
+        atomically (a burst of parallel guesses is counted in full before any password is
+        checked)."""
         async with self._sessions.begin() as db:
-            row = (
-                await db.execute(
-                    _COUNT_ATTEMPT_SQL,
-                    {"email": email, "window": window},
-                )
-            ).one()
+            row = (await db.execute(_COUNT_ATTEMPT_SQL, {"email": email, "client": client, "window": window})).one()
         return int(row.attempts), row.window_started_at
 
-    async def clear_login_attempts(self, email: str) -> None:
+    async def clear_login_attempts(self, email: str, client: str) -> None:
         async with self._sessions.begin() as db:
-            await db.execute(delete(LoginAttempts).where(LoginAttempts.email == email))
+            await db.execute(delete(LoginAttempts).where(LoginAttempts.email == email, LoginAttempts.client == client))
 
     async def create_session(self, user_id: uuid.UUID, token_hash: str, expires_at: datetime) -> uuid.UUID:
         session_id = uuid.uuid4()
@@ -159,8 +155,8 @@ class AuthRepository:
 # A new window starts when the old one is over; otherwise the attempt is added to it.
 _COUNT_ATTEMPT_SQL = text(
     """
-    INSERT INTO login_attempts (email, attempts, window_started_at) VALUES (:email, 1, now())
-    ON CONFLICT (email) DO UPDATE SET
+    INSERT INTO login_attempts (email, client, attempts, window_started_at) VALUES (:email, :client, 1, now())
+    ON CONFLICT (email, client) DO UPDATE SET
         attempts = CASE WHEN login_attempts.window_started_at <= now() - CAST(:window AS interval)
                         THEN 1 ELSE login_attempts.attempts + 1 END,
         window_started_at = CASE WHEN login_attempts.window_started_at <= now() - CAST(:window AS interval)

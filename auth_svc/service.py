@@ -71,23 +71,29 @@ class AuthService:
         log.info("user registered", extra={"user_id": str(user.id)})
         return user
 
-    async def login(self, email: str, password: str) -> TokenPair:
+    async def login(self, email: str, password: str, client: str) -> TokenPair:
+        """`client` is the caller's address: attempts are counted per account *and* address, so
+        guesses from one place lock that place out of the account, never its owner elsewhere
+        (the gateway limits how fast any one address may try, across accounts)."""
         if not email.strip() or not password:
             raise InvalidArgument("email and password are required")
         normalized = validate_email(email)
         # Counted before the password is checked, so parallel guesses are throttled too.
-        attempts, window_started_at = await self._repository.count_login_attempt(normalized, self.policy.login_window)
+        attempts, window_started_at = await self._repository.count_login_attempt(
+            normalized, client, self.policy.login_window
+        )
         if attempts > self.policy.login_max_attempts:
             retry_at = window_started_at + self.policy.login_window
             wait = max(1, int((retry_at - await self._repository.now()).total_seconds()) + 1)
             raise ResourceExhausted(
-                f"too many login attempts for this account; try again in {wait} seconds", retry_after_seconds=wait
+                f"too many login attempts for this account from your address; try again in {wait} seconds",
+                retry_after_seconds=wait,
             )
         user = await self._repository.user_by_email(normalized)
         # Unknown email or wrong password: same bcrypt cost, same message.
         if not await self._password_matches(password, user) or user is None:
             raise Unauthenticated(LOGIN_FAILED_MESSAGE)
-        await self._repository.clear_login_attempts(normalized)
+        await self._repository.clear_login_attempts(normalized, client)
         refresh_token, refresh_hash = new_refresh_token()
         now = await self._repository.now()
         session_id = await self._repository.create_session(user.id, refresh_hash, now + self.policy.refresh_ttl)

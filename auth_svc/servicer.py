@@ -11,6 +11,7 @@ from pixelflow.v1 import auth_pb2, auth_pb2_grpc
 
 from auth_svc.models import User
 from auth_svc.service import AuthService, TokenPair
+from common.peers import client_address
 from common.tokens import ALGORITHM, b64url, bearer_token, public_key_bytes
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -48,7 +49,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return user_message(user)
 
     async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.LoginResponse:
-        return auth_pb2.LoginResponse(**_token_fields(await self._service.login(request.email, request.password)))
+        client = client_address(context.invocation_metadata() or (), context.peer())
+        return auth_pb2.LoginResponse(
+            **_token_fields(await self._service.login(request.email, request.password, client))
+        )
 
     async def Refresh(self, request: auth_pb2.RefreshRequest, context: Context) -> auth_pb2.RefreshResponse:
         return auth_pb2.RefreshResponse(**_token_fields(await self._service.refresh(request.refresh_token)))

@@ -74,9 +74,14 @@ class GatewaySettings:
     descriptor_path: str = DEFAULT_DESCRIPTOR
     # Exact origins allowed to call from a browser (the UI's).
     cors_origins: tuple[str, ...] = ("http://localhost:3000", "http://127.0.0.1:3000")
-    # Token bucket for Login/Register through the gateway: burst size and refill per second.
+    # Token bucket for Login/Register through the gateway, one per client address: burst size
+    # and refill per second. Everyone together gets `auth_total_factor` times as much (a ceiling
+    # on what bcrypt may be asked to do at once, whoever asks).
     auth_burst: int = 20
     auth_refill_per_second: int = 10
+    auth_total_factor: int = 10
+    # Client addresses with a bucket of their own at once (least recently seen ones forgotten).
+    auth_tracked_addresses: int = 10_000
 
 
 def _cluster(upstream: Upstream, max_message_bytes: int) -> dict[str, Any]:
@@ -211,15 +216,27 @@ def _unbuffered() -> dict[str, Any]:
 
 
 def _rate_limit(settings: GatewaySettings) -> dict[str, Any]:
+    def bucket(factor: int) -> dict[str, Any]:
+        return {
+            "max_tokens": settings.auth_burst * factor,
+            "tokens_per_fill": settings.auth_refill_per_second * factor,
+            "fill_interval": "1s",
+        }
+
     return {
         "envoy.filters.http.local_ratelimit": {
             "@type": _RATELIMIT,
             "stat_prefix": "auth_throttle",
-            "token_bucket": {
-                "max_tokens": settings.auth_burst,
-                "tokens_per_fill": settings.auth_refill_per_second,
-                "fill_interval": "1s",
-            },
+            # A bucket per client address (the descriptor's empty value makes one per address
+            # seen, kept in an LRU of auth_tracked_addresses): one client's burst does not throttle
+            # everyone else's logins. The address is the connection's peer (use_remote_address;
+            # X-Forwarded-For from clients is not trusted). The default bucket is the ceiling
+            # for everyone together, taken only when an address's bucket lets a request through.
+            "rate_limits": [{"actions": [{"remote_address": {}}]}],
+            "descriptors": [{"entries": [{"key": "remote_address"}], "token_bucket": bucket(1)}],
+            "max_dynamic_descriptors": settings.auth_tracked_addresses,
+            "always_consume_default_token_bucket": True,
+            "token_bucket": bucket(settings.auth_total_factor),
             "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
             "filter_enforced": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
             # gRPC clients see RESOURCE_EXHAUSTED, REST clients 429.

@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import struct
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -176,12 +175,35 @@ def test_oversized_json_body_is_refused_at_the_gateway(http: httpx.Client) -> No
     assert response.status_code == 413
 
 
-def test_login_bursts_are_throttled_at_the_gateway(http: httpx.Client) -> None:
+def _client_from(stack: Stack, address: str) -> httpx.Client:
+    """A client whose connections come from `address` (any of 127.0.0.0/8 is this machine)."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=f"http://{stack.gateway_address}", timeout=30, transport=transport)
+
+
+def test_login_bursts_are_throttled_per_client_address_at_the_gateway(stack: Stack) -> None:
+    """One address's burst is throttled (429); another address logs in meanwhile, and the tests
+    after this one (from 127.0.0.1) are not slowed down by it."""
     body = {"email": unique_email("burst"), "password": TEST_PASSWORD}
-    with ThreadPoolExecutor(16) as pool:
-        codes = list(pool.map(lambda _: http.post("/v1/auth/login", json=body).status_code, range(60)))
-    assert 429 in codes
-    time.sleep(2.5)  # let the bucket refill for the tests after this one
+    with _client_from(stack, "127.0.0.3") as noisy, _client_from(stack, "127.0.0.4") as quiet:
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(lambda _: noisy.post("/v1/auth/login", json=body).status_code, range(60)))
+        assert 429 in codes
+        assert noisy.post("/v1/auth/login", json=body).status_code == 429
+        assert quiet.post("/v1/auth/login", json=body).status_code == 401  # not throttled: checked
+
+
+def test_guesses_from_one_address_do_not_lock_the_owner_out(stack: Stack) -> None:
+    email = unique_email("owner")
+    with _client_from(stack, "127.0.0.5") as attacker, _client_from(stack, "127.0.0.6") as owner:
+        assert attacker.post("/v1/auth/register", json={"email": email, "password": TEST_PASSWORD}).status_code == 200
+        guesses = [attacker.post("/v1/auth/login", json={"email": email, "password": f"guess-{i}"}) for i in range(5)]
+        assert [guess.status_code for guess in guesses] == [401] * 5
+        # The attacker's address is locked out of the account, even with the right password ...
+        locked = attacker.post("/v1/auth/login", json={"email": email, "password": TEST_PASSWORD})
+        assert locked.status_code == 429 and "from your address" in locked.json()["message"]
+        # ... and the owner, elsewhere, is not.
+        assert owner.post("/v1/auth/login", json={"email": email, "password": TEST_PASSWORD}).status_code == 200
 
 
 def _grpc_web_frame(message: bytes) -> bytes:
