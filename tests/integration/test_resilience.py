@@ -471,6 +471,51 @@ def test_a_task_held_past_its_lease_keeps_it(fragile_stack: Stack, images: Image
     assert images.hits["/slower-than-the-lease.png"] == 1
 
 
+def test_a_worker_paused_past_its_lease_writes_nothing_when_it_resumes(
+    fragile_stack: Stack, images: ImageServer
+) -> None:
+    """Two workers. The one holding a task is paused (SIGSTOP to its process group, as a VM
+    pause or a stop-the-world stall would) until its lease runs out; the other takes the task
+    over and completes it. Resumed (SIGCONT), the first finishes its own work, and the fence
+    (the next attempt's lock) stops it: it records nothing and removes the result it stored."""
+    images.serve_bytes("/pause.png", image_bytes(50, 30), "image/png", delay=6.0)
+    extra = fragile_stack.add_worker()
+    tasks, metadata, channel = _user(fragile_stack)
+    try:
+        with channel:
+            task = tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/pause.png")), metadata=metadata)
+            _wait_until_processing(tasks, metadata, task.id)
+            held = tasks.GetTask(task_pb2.GetTaskRequest(task_id=task.id), metadata=metadata)
+            pid = int(held.worker_id.rsplit("-", 2)[1])  # worker ids are host-pid-random
+            paused = next(p for p in (fragile_stack.services["worker_svc"], extra) if p.pid == pid)
+            os.killpg(pid, signal.SIGSTOP)
+            try:
+                images.serve_bytes("/pause.png", image_bytes(50, 30), "image/png")  # quick for the next attempt
+                final = _wait_for(tasks, metadata, task.id, timeout=90)
+            finally:
+                os.killpg(pid, signal.SIGCONT)
+            assert final.status == task_pb2.TASK_STATUS_COMPLETED and final.attempts == 2, final
+            assert final.worker_id != held.worker_id
+            wait_until(
+                lambda: "task changed hands while processing; result discarded" in paused.log_path.read_text(),
+                "the resumed worker never reached its fence",
+                timeout=60,
+            )
+            after = tasks.GetTask(task_pb2.GetTaskRequest(task_id=task.id), metadata=metadata)
+            assert (after.status, after.attempts, after.worker_id, after.result.sha256) == (
+                final.status,
+                2,
+                final.worker_id,
+                final.result.sha256,
+            )
+            assert _result_blobs(fragile_stack, task.id) == ["result-2"]
+            _, data = result_bytes(tasks, task.id, metadata)
+            assert hashlib.sha256(data).hexdigest() == final.result.sha256
+    finally:
+        extra.stop()
+        fragile_stack.services.pop(extra.name, None)
+
+
 def test_kafka_down_past_the_message_timeout_with_the_api_restarted_meanwhile(
     fragile_stack: Stack, images: ImageServer
 ) -> None:
