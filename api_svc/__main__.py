@@ -8,10 +8,13 @@ import socket
 import sys
 from datetime import timedelta
 
-from pixelflow.v1 import task_pb2, task_pb2_grpc
+import grpc
+from pixelflow.v1 import admin_pb2, admin_pb2_grpc, task_pb2, task_pb2_grpc
 
+from api_svc.admin import AdminServicer
 from api_svc.blob_sweep import sweep_forever
 from api_svc.config import ApiSettings
+from api_svc.dead_letters import DeadLetters
 from api_svc.repository import TaskRepository
 from api_svc.service import Limits, TaskService
 from api_svc.servicer import TaskServicer
@@ -83,13 +86,21 @@ async def run(settings: ApiSettings) -> None:
         await verifier.close()
         await mongo.close()
 
+    def register(server: grpc.aio.Server) -> None:
+        task_pb2_grpc.add_TaskServiceServicer_to_server(
+            TaskServicer(service, verifier, settings.public_base_url), server
+        )
+        admin = AdminServicer(service, DeadLetters(settings.kafka_bootstrap), verifier, settings.public_base_url)
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
+
     await serve(
         settings=settings,
         port=settings.api_port,
-        service_names=[task_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name],
-        register=lambda server: task_pb2_grpc.add_TaskServiceServicer_to_server(
-            TaskServicer(service, verifier, settings.public_base_url), server
-        ),
+        service_names=[
+            task_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name,
+            admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+        ],
+        register=register,
         on_shutdown=shutdown,
         # Fail closed: without fresh revocations no token can be trusted (common.auth_client).
         healthy=lambda: verifier.fresh,

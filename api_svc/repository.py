@@ -12,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from common.errors import Unavailable
-from common.task_locks import TASK_LOCKS, ensure_lock_indexes, finish, forget, settle_if_final
+from common.task_locks import TASK_LOCKS, ensure_lock_indexes, finish, forget, reopen, settle_if_final, take_replay
 from common.tasks import IDEMPOTENCY, OUTBOX, TASKS, TERMINAL, UPLOADS, Status, utcnow
 
 Document = dict[str, Any]
@@ -135,6 +135,37 @@ class TaskRepository:
                 return None
             written = await finish(self._tasks, self._locks, task_id, Status.CANCELLED.value, owner="api", fields={})
             return None if written is None else (current, written)
+
+    async def reopen(self, task_id: str, stale_after: float = 60.0) -> tuple[str, Document] | None:
+        """FAILED → PENDING for a replay: ("replayed" | "finished" | "running", the task); None if
+        there is no such task. The attempt count goes on from where it was (`attempt_base`
+        records it: the worker's attempt cap counts from there)."""
+        async with store_errors():
+            current = await self._tasks.find_one({"_id": task_id})
+            if current is None:
+                return None
+            status = Status(current["status"])
+            if status in (Status.COMPLETED, Status.CANCELLED):
+                return "finished", current
+            if status is not Status.FAILED:
+                return "running", current
+            replay = int(current.get("replays", 0)) + 1
+            if not await take_replay(self._locks, task_id, replay, stale_after):
+                return "running", current
+            await reopen(self._locks, task_id)
+            now = utcnow()
+            fields = {
+                "status": Status.PENDING.value,
+                "replays": replay,
+                "attempt_base": int(current.get("attempts", 0)),
+                "updated_at": now,
+            }
+            cleared = {
+                name: "" for name in ("error", "result", "worker_id", "lease_until", "started_at", "completed_at")
+            }
+            await self._tasks.update_one({"_id": task_id}, {"$set": fields, "$unset": cleared})
+            reopened = {key: value for key, value in current.items() if key not in cleared}
+            return "replayed", {**reopened, **fields}
 
     async def delete(self, owner_id: str, task_id: str) -> Document | None:
         async with store_errors():

@@ -295,6 +295,19 @@ class TaskService:
         self._announce(StatusEvent(task_id, Status.CANCELLED, document))
         return document
 
+    async def replay(self, task_id: str) -> tuple[str, Document]:
+        """An operator runs a FAILED task again (AdminService): reopened, announced, queued.
+        Anything else is left as it is and said so ("finished", "running")."""
+        reopened = await self._repository.reopen(_checked_id(task_id))
+        if reopened is None:
+            raise NotFound(f"no task {task_id} (it was deleted)")
+        outcome, document = reopened
+        if outcome == "replayed":
+            log.warning("task replayed by an operator", extra={"task_id": task_id, "replays": document["replays"]})
+            self._announce(StatusEvent(task_id, Status.PENDING, document))
+            await self._queue(task_id)
+        return outcome, document
+
     async def delete(self, owner_id: str, task_id: str) -> None:
         document = await self._repository.delete(owner_id, _checked_id(task_id))
         if document is None:

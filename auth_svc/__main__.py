@@ -1,4 +1,5 @@
-"""Runs auth_svc: `python -m auth_svc` serves, `python -m auth_svc migrate` only migrates.
+"""Runs auth_svc: `python -m auth_svc` serves, `python -m auth_svc migrate` only migrates,
+`python -m auth_svc grant-admin EMAIL` / `revoke-admin EMAIL` set a user's admin flag.
 
 This is the one place that builds the service's objects.
 """
@@ -21,6 +22,7 @@ from auth_svc.repository import AuthRepository
 from auth_svc.service import AuthService, Policy
 from auth_svc.servicer import AuthServicer
 from auth_svc.tokens import AccessTokenIssuer
+from auth_svc.validation import validate_email
 from common.logging import configure_logging
 from common.server import serve
 
@@ -69,7 +71,26 @@ def main() -> None:
         upgrade_to_head(settings.auth_database_url)
         log.info("migrations applied")
         return
+    if len(sys.argv) == 3 and sys.argv[1] in ("grant-admin", "revoke-admin"):
+        sys.exit(asyncio.run(set_admin(settings, sys.argv[2], admin=sys.argv[1] == "grant-admin")))
     asyncio.run(run(settings))
+
+
+async def set_admin(settings: AuthSettings, email: str, *, admin: bool) -> int:
+    """`python -m auth_svc grant-admin EMAIL` (or revoke-admin): effective from the user's next
+    login or token refresh (an access token carries the flag for its 15 minutes)."""
+    engine = create_async_engine(settings.auth_database_url)
+    try:
+        found = await AuthRepository(async_sessionmaker(engine, expire_on_commit=False)).set_admin(
+            validate_email(email), admin
+        )
+    finally:
+        await engine.dispose()
+    if not found:
+        log.error("no such user", extra={"email": email})
+        return 1
+    log.info("admin flag set (effective from the next login or token refresh)", extra={"email": email, "admin": admin})
+    return 0
 
 
 if __name__ == "__main__":

@@ -58,6 +58,12 @@ class AuthRepository:
         async with self._sessions() as db:
             return (await db.execute(select(User).where(User.email == email))).scalar_one_or_none()
 
+    async def set_admin(self, email: str, admin: bool) -> bool:
+        """Grants or takes back the admin flag; False if there is no such user."""
+        async with self._sessions.begin() as db:
+            result = await db.execute(update(User).where(User.email == email).values(is_admin=admin))
+        return bool(getattr(result, "rowcount", 0))
+
     async def user_by_id(self, user_id: uuid.UUID) -> User | None:
         async with self._sessions() as db:
             return await db.get(User, user_id)

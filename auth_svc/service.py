@@ -168,7 +168,7 @@ class AuthService:
         )
 
     def _pair(self, user: User, session_id: uuid.UUID, refresh_token: str) -> TokenPair:
-        access = self._issuer.issue(user_id=user.id, email=user.email, session_id=session_id)
+        access = self._issuer.issue(user_id=user.id, email=user.email, session_id=session_id, admin=user.is_admin)
         return TokenPair(
             access_token=access.token,
             access_expires_in=int(self._issuer.ttl.total_seconds()),

@@ -37,7 +37,7 @@ class AccessTokenIssuer:
         self._audience = audience
         self.ttl = ttl
 
-    def issue(self, *, user_id: uuid.UUID, email: str, session_id: uuid.UUID) -> IssuedAccessToken:
+    def issue(self, *, user_id: uuid.UUID, email: str, session_id: uuid.UUID, admin: bool) -> IssuedAccessToken:
         now = datetime.now(tz=UTC)
         expires_at = now + self.ttl
         claims = {
@@ -52,6 +52,8 @@ class AccessTokenIssuer:
             "nbf": int(now.timestamp()),
             "exp": int(expires_at.timestamp()),
         }
+        if admin:
+            claims["adm"] = True
         token = jwt.encode(
             claims, self._key.private_key, algorithm=ALGORITHM, headers={"kid": self._key.kid, "typ": "at+jwt"}
         )

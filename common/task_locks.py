@@ -13,7 +13,9 @@ What every backend (FerretDB on SQLite or PostgreSQL, MongoDB) does enforce is t
   task document after it only makes the outcome visible, and whoever finds a task that is not
   terminal although its final lock exists (the relay, the next claimer) writes that outcome
   onto it (`settle_if_final`). A writer that dies between the two, or a claim whose write lands on top of
-  a finished task, therefore never leaves a task PROCESSING for good.
+  a finished task, therefore never leaves a task PROCESSING for good;
+- `<task>:replay:<n>` — the one reopening of a FAILED task by an operator (AdminService), which
+  gives the final lock back; the attempt cap then counts from the task's `attempt_base`.
 
 The task document is written by the lock's holder only (or settled from the final lock); a
 lost document update can delay a task, but never yields a second owner or outcome.
@@ -28,7 +30,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from common.tasks import utcnow
+from common.tasks import as_utc, utcnow
 
 TASK_LOCKS = "task_locks"
 
@@ -110,6 +112,25 @@ async def finish(
         await forget(locks, task_id)
         return None
     return final
+
+
+async def take_replay(locks: Locks, task_id: str, replay: int, stale_after: float) -> bool:
+    """Owns replay number `replay` of a FAILED task (an operator ran its dead letter again):
+    `<task>:replay:<n>`, so of two replays of one failure one reopens the task. A lock older than
+    `stale_after` seconds whose task is still FAILED belongs to a replay that died half-way: it is
+    taken over (the steps after it are idempotent)."""
+    document = {"_id": f"{task_id}:replay:{replay}", "task_id": task_id, "at": utcnow()}
+    if await _insert(locks, document):
+        return True
+    found = await locks.find_one({"_id": document["_id"]})
+    return found is not None and (utcnow() - as_utc(found["at"])).total_seconds() > stale_after
+
+
+async def reopen(locks: Locks, task_id: str) -> None:
+    """Gives the task's final lock back, under a replay lock only: the outcome it held is
+    history and the next attempt may commit a new one. Attempt locks stay, so attempt numbers
+    keep growing and a worker resumed from an attempt before the replay is still fenced."""
+    await locks.delete_one({"_id": f"{task_id}:final"})
 
 
 async def forget(locks: Locks, task_id: str) -> None:

@@ -38,6 +38,8 @@ class AccessClaims:
     session_id: str
     token_id: str
     expires_at: datetime
+    # The user may call AdminService (the "adm" claim; absent for everyone else).
+    admin: bool = False
 
 
 def b64url(data: bytes) -> str:
@@ -105,4 +107,5 @@ def verify_access_token(
         session_id=claims["sid"],
         token_id=claims["jti"],
         expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=UTC),
+        admin=claims.get("adm") is True,
     )

@@ -98,7 +98,7 @@ class Stack:
         )
         self.specs = (
             ServiceSpec("auth_svc", self.ports.auth, ("pixelflow.v1.AuthService",)),
-            ServiceSpec("api_svc", self.ports.api, ("pixelflow.v1.TaskService",)),
+            ServiceSpec("api_svc", self.ports.api, ("pixelflow.v1.TaskService", "pixelflow.v1.AdminService")),
             ServiceSpec("worker_svc", self.ports.worker_status, ("pixelflow.v1.WorkerStatusService",)),
         )
         self.services: dict[str, ManagedProcess] = {}

@@ -34,6 +34,13 @@ class Claim:
         assert self.task is not None
         return int(self.task["attempts"])
 
+    @property
+    def attempt_in_run(self) -> int:
+        """The attempt counted from the task's last replay by an operator (attempt numbers go on
+        growing across replays; the cap applies to each run)."""
+        assert self.task is not None
+        return self.attempt - int(self.task.get("attempt_base", 0))
+
 
 class TaskClaims:
     def __init__(
@@ -56,7 +63,7 @@ class TaskClaims:
         attempt = await self._take_next_attempt(task_id, int(current.get("attempts", 0)) + 1, now)
         if attempt is None:
             return Claim(ClaimOutcome.LEASED, current)
-        if attempt > self._max_attempts:
+        if attempt - int(current.get("attempt_base", 0)) > self._max_attempts:
             # Every earlier attempt ended without an outcome (its worker crashed or lost its
             # lease): this one only records that, it does not run the task again.
             return Claim(ClaimOutcome.EXHAUSTED, {**current, "attempts": attempt})

@@ -132,7 +132,7 @@ class TaskProcessor:
             except (ConnectionFailure, PublishError, asyncio.CancelledError):
                 raise  # infrastructure trouble or shutdown: the consumer decides
             except TaskFailedError as failure:
-                if failure.retryable and claim.attempt < self._policy.max_attempts:
+                if failure.retryable and claim.attempt_in_run < self._policy.max_attempts:
                     delay = self._policy.retry_backoff_seconds * 2 ** (claim.attempt - 1)
                     log.info("transient failure; retrying", extra={"code": failure.code, "in_seconds": delay})
                     await asyncio.sleep(delay)
@@ -252,17 +252,19 @@ class TaskProcessor:
         kills its worker: out of memory, a crashing decoder): FAILED and dead-lettered, so it
         cannot take workers down in a loop."""
         assert claim.task is not None
-        ran = claim.attempt - 1
+        ran = claim.attempt_in_run - 1
         message = (
             f"the task was attempted {ran} times and every attempt ended without an outcome "
             "(its worker crashed or lost its lease); it is not tried again"
         )
-        written = await self._claims.fail(claim, ATTEMPTS_EXHAUSTED, message, retryable=False, attempts=ran)
+        # The task's count is absolute (it goes on across replays); the message counts this run.
+        attempts = claim.attempt - 1
+        written = await self._claims.fail(claim, ATTEMPTS_EXHAUSTED, message, retryable=False, attempts=attempts)
         if written is not None:
             self.stats.failed += 1
-            log.warning("attempts exhausted", extra={"attempts": ran})
+            log.warning("attempts exhausted", extra={"attempts": attempts})
             self._announce(Status.FAILED, {**claim.task, **written})
-            await self.dead_letter(claim.task["_id"], ATTEMPTS_EXHAUSTED, message, attempts=ran)
+            await self.dead_letter(claim.task["_id"], ATTEMPTS_EXHAUSTED, message, attempts=attempts)
 
     async def dead_letter(self, task_id: str | None, code: str, message: str, *, attempts: int = 0) -> None:
         """A record an operator can act on: why, how many attempts, which worker, when, and the

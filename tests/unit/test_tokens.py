@@ -56,10 +56,20 @@ def _sign(key: SigningKey, claims: dict[str, Any], kid: str | None = None) -> st
 def test_issued_tokens_verify(signing_key: SigningKey) -> None:
     issuer = AccessTokenIssuer(signing_key, issuer=ISS, audience=AUD, ttl=timedelta(minutes=5))
     user, session = uuid.uuid4(), uuid.uuid4()
-    issued = issuer.issue(user_id=user, email="a@example.com", session_id=session)
+    issued = issuer.issue(user_id=user, email="a@example.com", session_id=session, admin=False)
     claims = _verify(issued.token, signing_key)
     assert (claims.user_id, claims.session_id, claims.email) == (str(user), str(session), "a@example.com")
     assert claims.expires_at == issued.expires_at
+    assert not claims.admin and "adm" not in jwt.decode(issued.token, options={"verify_signature": False})
+
+
+def test_the_admin_flag_travels_in_the_token_and_only_true_counts(signing_key: SigningKey) -> None:
+    issuer = AccessTokenIssuer(signing_key, issuer=ISS, audience=AUD, ttl=timedelta(minutes=5))
+    issued = issuer.issue(user_id=uuid.uuid4(), email="a@example.com", session_id=uuid.uuid4(), admin=True)
+    assert _verify(issued.token, signing_key).admin
+    claims = jwt.decode(issued.token, options={"verify_signature": False})
+    for not_true in ("true", 1, "yes"):
+        assert not _verify(_sign(signing_key, {**claims, "adm": not_true}), signing_key).admin
 
 
 @pytest.mark.parametrize(
