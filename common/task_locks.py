@@ -30,6 +30,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from common.failpoints import failpoint
 from common.tasks import as_utc, utcnow
 
 TASK_LOCKS = "task_locks"
@@ -107,6 +108,7 @@ async def finish(
     final = terminal_write(outcome, fields)
     if not await take_final(locks, task_id, owner, final):
         return None
+    failpoint("task.final_locked")
     written = await tasks.update_one({"_id": task_id}, {"$set": final})
     if written.matched_count == 0:
         await forget(locks, task_id)

@@ -16,6 +16,7 @@ from pymongo.errors import ConnectionFailure
 
 from common.blobstore import BlobNotFound, BlobStore
 from common.blobstore.keys import result_key
+from common.failpoints import failpoint
 from common.kafka import DEAD_LETTER_TOPIC, STATUS_TOPIC, AsyncProducer, PublishError
 from common.logging import task_id_var
 from common.operations import parse_operations, parse_output
@@ -111,6 +112,7 @@ class TaskProcessor:
         if claim.outcome is ClaimOutcome.EXHAUSTED:
             await self._give_up(claim)
             return
+        failpoint("worker.claimed")
         self.stats.in_flight += 1
         self._held[task_id] = claim
         try:
@@ -133,7 +135,7 @@ class TaskProcessor:
                 raise  # infrastructure trouble or shutdown: the consumer decides
             except TaskFailedError as failure:
                 if failure.retryable and claim.attempt_in_run < self._policy.max_attempts:
-                    delay = self._policy.retry_backoff_seconds * 2 ** (claim.attempt - 1)
+                    delay = self._policy.retry_backoff_seconds * 2 ** (claim.attempt_in_run - 1)
                     log.info("transient failure; retrying", extra={"code": failure.code, "in_seconds": delay})
                     await asyncio.sleep(delay)
                     claim = await self._claims.retrying(claim)
@@ -158,6 +160,7 @@ class TaskProcessor:
         started = time.perf_counter()
         queued_ms = (datetime.now(tz=UTC) - as_utc(task["created_at"])).total_seconds() * 1000
         data = await self._load_source(task)
+        failpoint("worker.fetched")
         fetched = time.perf_counter()
         operations = parse_operations(operations_from_document(task.get("operations", [])))
         output = parse_output(output_from_document(task.get("output", {})))
@@ -190,7 +193,9 @@ class TaskProcessor:
         # A key per attempt: a worker that lost the task meanwhile cannot overwrite the result
         # of the one that won it (and deletes only its own below).
         key = result_key(task["_id"], claim.attempt)
+        failpoint("worker.processed")
         stored = await self._blobs.put(key, result.data)
+        failpoint("worker.stored")
         record = {
             "blob_key": key,
             "width": result.width,
