@@ -12,13 +12,13 @@ import sys
 from datetime import timedelta
 
 from pixelflow.v1 import auth_pb2, auth_pb2_grpc
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from auth_svc.config import AuthSettings
 from auth_svc.keys import load_or_create_signing_key
 from auth_svc.migrate import upgrade_to_head
 from auth_svc.passwords import PasswordHasher
-from auth_svc.repository import AuthRepository
+from auth_svc.repository import AuthRepository, open_engine
 from auth_svc.service import AuthService, Policy
 from auth_svc.servicer import AuthServicer
 from auth_svc.tokens import AccessTokenIssuer
@@ -31,7 +31,7 @@ log = logging.getLogger("auth_svc")
 
 async def run(settings: AuthSettings) -> None:
     await asyncio.to_thread(upgrade_to_head, settings.auth_database_url)
-    engine = create_async_engine(settings.auth_database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = open_engine(settings.auth_database_url)
     signing_key = load_or_create_signing_key(settings.signing_key_path)
     hasher = await asyncio.to_thread(
         PasswordHasher, rounds=settings.bcrypt_rounds, concurrency=settings.bcrypt_concurrency
@@ -79,7 +79,7 @@ def main() -> None:
 async def set_admin(settings: AuthSettings, email: str, *, admin: bool) -> int:
     """`python -m auth_svc grant-admin EMAIL` (or revoke-admin): effective from the user's next
     login or token refresh (an access token carries the flag for its 15 minutes)."""
-    engine = create_async_engine(settings.auth_database_url)
+    engine = open_engine(settings.auth_database_url)
     try:
         found = await AuthRepository(async_sessionmaker(engine, expire_on_commit=False)).set_admin(
             validate_email(email), admin

@@ -9,10 +9,30 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Update, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from auth_svc.models import LoginAttempts, RefreshToken, Session, User
 from common.errors import AlreadyExists
+
+# Every transaction of auth_svc is bounded in time by the server itself: no statement runs longer
+# than this and no transaction idles longer than this between statements. The longest
+# transaction (a refresh that finds a reused token: 8 statements) therefore ends within
+# 8 × (5 + 5) = 80 s, which is what lets the revocation feed re-read a fixed window and never
+# miss a revocation that commits late (AuthService.revocations).
+STATEMENT_TIMEOUT_SECONDS = 5
+IDLE_IN_TRANSACTION_SECONDS = 5
+LONGEST_TRANSACTION_STATEMENTS = 8
+LONGEST_TRANSACTION_SECONDS = LONGEST_TRANSACTION_STATEMENTS * (STATEMENT_TIMEOUT_SECONDS + IDLE_IN_TRANSACTION_SECONDS)
+
+
+def open_engine(url: str) -> AsyncEngine:
+    settings = {
+        "statement_timeout": str(STATEMENT_TIMEOUT_SECONDS * 1000),
+        "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_SECONDS * 1000),
+    }
+    return create_async_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args={"server_settings": settings}
+    )
 
 
 class RotationOutcome(enum.Enum):

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from auth_svc.models import User
 from auth_svc.passwords import PasswordHasher
-from auth_svc.repository import AuthRepository, RevokedSession, RotationOutcome
+from auth_svc.repository import LONGEST_TRANSACTION_SECONDS, AuthRepository, RevokedSession, RotationOutcome
 from auth_svc.tokens import AccessTokenIssuer, hash_refresh_token, new_refresh_token
 from auth_svc.validation import normalize_password, validate_display_name, validate_email, validate_password
 from common.errors import InvalidArgument, ResourceExhausted, Unauthenticated
@@ -20,7 +20,8 @@ from common.tokens import INVALID_TOKEN_MESSAGE, AccessClaims, verify_access_tok
 log = logging.getLogger(__name__)
 
 LOGIN_FAILED_MESSAGE = "incorrect email or password"
-REVOCATION_LOOKBACK = timedelta(seconds=60)
+# Longer than any auth_svc transaction can last (repository.LONGEST_TRANSACTION_SECONDS).
+REVOCATION_LOOKBACK = timedelta(seconds=LONGEST_TRANSACTION_SECONDS + 40)
 REFRESH_FAILED_MESSAGE = "the refresh token is invalid, expired or already used; log in again"
 
 
@@ -155,8 +156,10 @@ class AuthService:
         `revoked_at` is the revoking transaction's start time, so a revocation that commits
         after a poll can carry a time before that poll's `as_of`; a sequence number would have
         the same gap (it is taken when the row is written, not when it commits). Re-reading the
-        last REVOCATION_LOOKBACK closes it for any revoking transaction shorter than that (each
-        is one statement); the pollers keep a set, so reading one twice costs nothing."""
+        last REVOCATION_LOOKBACK closes it: the database ends any transaction of ours before
+        that (statement and idle-in-transaction timeouts, auth_svc.repository), so none can
+        commit a revocation older than the window. The pollers keep a set, so reading one twice
+        costs nothing."""
         now = await self._repository.now()
         oldest_relevant = now - self._issuer.ttl
         start = oldest_relevant if since is None else max(oldest_relevant, since - REVOCATION_LOOKBACK)
