@@ -157,14 +157,15 @@ def _protected(document: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def test_protected_operations_without_a_token_are_401(gateway: str) -> None:
     protected = _protected(_spec())
-    assert len(protected) >= 10  # GetMe and the 7 TaskService RPCs (+2 seed paths)
+    assert len(protected) >= 12  # GetMe, the 7 TaskService RPCs, the 2 AdminService RPCs (+2 seed paths)
     failures = []
     for operation_id, verb, path in protected:
         operation = API[path][verb.upper()]
         # A well-formed request (a plausible task id, an empty body): only the token is missing.
         raw_body = "application/json" not in operation.get_request_payload_content_types()
+        plausible = {"taskId": "0" * 32, "partition": 0, "offset": 0}
         case = operation.Case(
-            path_parameters={"taskId": "0" * 32} if "{taskId}" in path else {},
+            path_parameters={name: value for name, value in plausible.items() if f"{{{name}}}" in path},
             body=NOT_SET if verb != "post" else b"\x89PNG" if raw_body else {},
             media_type="image/png" if verb == "post" and raw_body else None,
         )
