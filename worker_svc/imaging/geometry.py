@@ -113,3 +113,18 @@ def rotated_size(op: Rotate, size: Size) -> Size:
     xs = [cos * x + sin * y + offset_x for x, y in ((0, 0), (width, 0), (width, height), (0, height))]
     ys = [-sin * x + cos * y + offset_y for x, y in ((0, 0), (width, 0), (width, height), (0, height))]
     return math.ceil(max(xs)) - math.floor(min(xs)), math.ceil(max(ys)) - math.floor(min(ys))
+
+
+def box_before_turn(box: Box, angle: float, size: Size) -> Box:
+    """The box of an image of `size` that a right-angle turn by Pillow's counter-clockwise
+    `angle` (90, 180 or 270, with expand) moves onto `box` of the turned image: cropping there
+    first and turning after gives the same pixels, and turns only what is kept."""
+    width, height = size
+    left, top, right, bottom = box
+    if angle == 90.0:  # (x, y) → (y, width - 1 - x)
+        return width - bottom, left, width - top, right
+    if angle == 180.0:  # (x, y) → (width - 1 - x, height - 1 - y)
+        return width - right, height - bottom, width - left, height - top
+    if angle == 270.0:  # (x, y) → (height - 1 - y, x)
+        return top, height - right, bottom, height - left
+    raise ValueError(f"not a right-angle turn: {angle}")

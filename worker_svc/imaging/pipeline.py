@@ -7,7 +7,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from common.operations import Op, OutputFormat, OutputSpec, Resize
+from PIL import Image
+
+from common.operations import Crop, Op, OutputFormat, OutputSpec, Resize, Rotate
 from worker_svc.imaging import geometry, modes
 from worker_svc.imaging.decode import decode, open_header
 from worker_svc.imaging.encode import CONTENT_TYPES, HAS_ALPHA, Metadata, encode, output_format
@@ -50,9 +52,7 @@ def process(
         metadata = Metadata.of(image) if output.keep_metadata else None
         image = modes.normalise(image)
     with _timed(timings, "process_ms"):
-        for index, op in enumerate(operations):
-            context = StepContext(output_has_alpha=fmt in HAS_ALPHA, planned_input=sizes[index])
-            image = REGISTRY[op.kind].apply(image, op, context)
+        image = _apply(image, operations, sizes, output_has_alpha=fmt in HAS_ALPHA)
     with _timed(timings, "encode_ms"):
         encoded = encode(image, fmt, output, metadata, max_bytes=limits.max_result_bytes)
     return ProcessedImage(encoded, image.width, image.height, fmt, CONTENT_TYPES[fmt], timings)
@@ -72,6 +72,29 @@ def plan(operations: Sequence[Op], size: Size, limits: ImageLimits) -> list[Size
             )
         sizes.append(size)
     return sizes
+
+
+def _apply(image: Image.Image, operations: Sequence[Op], sizes: list[Size], *, output_has_alpha: bool) -> Image.Image:
+    """The operations in order; a right-angle turn followed by a crop crops first (the box mapped
+    back through the turn) and turns only what is kept: the same pixels, a fraction of the work
+    (rotate 90 + a centre crop of half each side of 12 MP turned 12 MP before, 3 MP now)."""
+    index = 0
+    while index < len(operations):
+        op = operations[index]
+        following = operations[index + 1] if index + 1 < len(operations) else None
+        context = StepContext(output_has_alpha=output_has_alpha, planned_input=sizes[index])
+        if isinstance(op, Rotate) and isinstance(following, Crop) and geometry.pillow_angle(op) in _RIGHT_ANGLES:
+            angle = geometry.pillow_angle(op)
+            box = geometry.crop_box(following, geometry.rotated_size(op, image.size))
+            image = REGISTRY[op.kind].apply(image.crop(geometry.box_before_turn(box, angle, image.size)), op, context)
+            index += 2
+            continue
+        image = REGISTRY[op.kind].apply(image, op, context)
+        index += 1
+    return image
+
+
+_RIGHT_ANGLES = frozenset({90.0, 180.0, 270.0})
 
 
 def _shrink_target(operations: Sequence[Op], sizes: list[Size]) -> Size | None:
