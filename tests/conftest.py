@@ -6,12 +6,14 @@ test that needs it errors with the component's log tail: nothing is skipped.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,14 @@ import grpc
 import pytest
 from confluent_kafka import Consumer
 from pixelflow.v1 import auth_pb2, auth_pb2_grpc, task_pb2, task_pb2_grpc
+from pymongo import AsyncMongoClient
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
+from api_svc.blob_sweep import SweepReport, sweep
 from api_svc.config import ApiSettings
+from api_svc.repository import TaskRepository
 from common.blobstore import BlobStore, open_blob_store
+from common.blobstore.keys import task_prefix
 from common.kafka import DEAD_LETTER_TOPIC
 from infra.infrastructure import make_temp_root
 from infra.stack import REPO_ROOT, Stack, StackPorts
@@ -192,3 +198,21 @@ def result_bytes(
 
 def signing_key_path(stack: Stack) -> Path:
     return stack.root / "services" / "auth" / "jwt-ed25519.pem"
+
+
+def result_blobs(stack: Stack, task_id: str) -> list[str]:
+    """The result blobs of the task in the stack's (filesystem) blob store, one per attempt that stored one."""
+    return sorted(path.name for path in (stack.blob_dir / task_prefix(task_id)).glob("result-*"))
+
+
+def sweep_orphans(stack: Stack, grace: timedelta) -> SweepReport:
+    """api_svc's orphan sweep, run now against the stack's store and blobs."""
+
+    async def run() -> SweepReport:
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.infra.mongo_uri, tz_aware=True)
+        try:
+            return await sweep(TaskRepository(mongo["pixelflow"]), blob_store_of(stack), grace)
+        finally:
+            await mongo.close()
+
+    return asyncio.run(run())

@@ -8,28 +8,23 @@ test_hostile_sources."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import grpc
 import pytest
 from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc
-from pymongo import AsyncMongoClient
 
-from api_svc.blob_sweep import sweep
-from api_svc.repository import TaskRepository
-from common.blobstore.keys import task_prefix
 from infra.stack import Stack
 from tests.conftest import (
     TEST_ENVIRONMENT,
     bearer,
-    blob_store_of,
     register_and_login,
+    result_blobs,
     result_bytes,
     running_stack,
+    sweep_orphans,
     wait_until,
 )
 from tests.images import ImageServer, image_bytes
@@ -61,21 +56,6 @@ def images() -> Iterator[ImageServer]:
         yield server
 
 
-def _result_blobs(stack: Stack, task_id: str) -> list[str]:
-    return sorted(path.name for path in (stack.blob_dir / task_prefix(task_id)).glob("result-*"))
-
-
-def _sweep_now(stack: Stack) -> None:
-    async def run() -> None:
-        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.infra.mongo_uri, tz_aware=True)
-        try:
-            await sweep(TaskRepository(mongo["pixelflow"]), blob_store_of(stack), timedelta(0))
-        finally:
-            await mongo.close()
-
-    asyncio.run(run())
-
-
 @pytest.mark.parametrize(("step", "attempts"), CASES)
 def test_a_worker_killed_at_each_step_leaves_one_outcome_and_one_result(
     faulty_stack: Stack, images: ImageServer, step: str, attempts: int
@@ -104,9 +84,9 @@ def test_a_worker_killed_at_each_step_leaves_one_outcome_and_one_result(
             assert final.status == task_pb2.TASK_STATUS_COMPLETED, final
             assert final.attempts == attempts, final
             if step == "worker.stored":
-                assert _result_blobs(faulty_stack, task.id) == ["result-1", "result-2"]  # the dead attempt's
-                _sweep_now(faulty_stack)
-            assert _result_blobs(faulty_stack, task.id) == [f"result-{attempts}"]
+                assert result_blobs(faulty_stack, task.id) == ["result-1", "result-2"]  # the dead attempt's
+                sweep_orphans(faulty_stack, timedelta(0))
+            assert result_blobs(faulty_stack, task.id) == [f"result-{attempts}"]
             _, data = result_bytes(tasks, task.id, bearer(token))
             assert hashlib.sha256(data).hexdigest() == final.result.sha256
     finally:

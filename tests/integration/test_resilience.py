@@ -24,10 +24,8 @@ from PIL import Image
 from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc
 from pymongo import AsyncMongoClient, MongoClient
 
-from api_svc.blob_sweep import SweepReport, sweep
-from api_svc.repository import TaskRepository
 from common.blobstore.filesystem import FilesystemBlobStore
-from common.blobstore.keys import result_key, task_prefix, upload_key
+from common.blobstore.keys import result_key, upload_key
 from common.kafka import TASKS_TOPIC, WORKER_GROUP
 from common.task_locks import TASK_LOCKS, take_final, terminal_write
 from common.tasks import Status
@@ -35,11 +33,12 @@ from infra.stack import Stack, is_serving
 from tests.conftest import (
     TEST_ENVIRONMENT,
     bearer,
-    blob_store_of,
     dead_letters,
     register_and_login,
+    result_blobs,
     result_bytes,
     running_stack,
+    sweep_orphans,
     wait_until,
 )
 from tests.images import ImageServer, image_bytes
@@ -93,11 +92,6 @@ def _wait_until_processing(
     wait_until(lambda: tasks.GetTask(request, metadata=metadata).status == processing, "never picked up", 20)
 
 
-def _result_blobs(stack: Stack, task_id: str) -> list[str]:
-    """The result blobs of the task in the stack's (filesystem) blob store, one per attempt that stored one."""
-    return sorted(path.name for path in (stack.blob_dir / task_prefix(task_id)).glob("result-*"))
-
-
 def test_a_worker_killed_mid_task_leaves_exactly_one_result(fragile_stack: Stack, images: ImageServer) -> None:
     tasks, metadata, channel = _user(fragile_stack)
     with channel:
@@ -113,20 +107,7 @@ def test_a_worker_killed_mid_task_leaves_exactly_one_result(fragile_stack: Stack
         final = _wait_for(tasks, metadata, task.id, timeout=60)
     assert final.status == task_pb2.TASK_STATUS_COMPLETED, final.error
     assert final.attempts == 2  # the crashed attempt and the one that finished
-    assert _result_blobs(fragile_stack, task.id) == ["result-2"]
-
-
-def _sweep(stack: Stack, grace: timedelta) -> SweepReport:
-    """api_svc's orphan sweep, run now against the stack's store and blobs."""
-
-    async def run() -> SweepReport:
-        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.infra.mongo_uri, tz_aware=True)
-        try:
-            return await sweep(TaskRepository(mongo["pixelflow"]), blob_store_of(stack), grace)
-        finally:
-            await mongo.close()
-
-    return asyncio.run(run())
+    assert result_blobs(fragile_stack, task.id) == ["result-2"]
 
 
 def test_a_worker_killed_between_storing_and_finishing_leaves_no_orphan(
@@ -147,16 +128,16 @@ def test_a_worker_killed_between_storing_and_finishing_leaves_no_orphan(
         wait_until(lambda: images.hits.get("/store-then-die.png", 0) > 0, "the worker never fetched the source")
         os.kill(ferretdb.pid, signal.SIGSTOP)
         try:
-            wait_until(lambda: _result_blobs(fragile_stack, task.id) == ["result-1"], "the result was never stored")
+            wait_until(lambda: result_blobs(fragile_stack, task.id) == ["result-1"], "the result was never stored")
             fragile_stack.kill_service("worker_svc")
         finally:
             os.kill(ferretdb.pid, signal.SIGCONT)
         fragile_stack.restart_service("worker_svc")
         final = _wait_for(tasks, metadata, task.id, timeout=90)  # after the lease, the relay republishes it
         assert final.status == task_pb2.TASK_STATUS_COMPLETED and final.attempts == 2, final
-        assert _result_blobs(fragile_stack, task.id) == ["result-1", "result-2"]  # the orphan is there
-        _sweep(fragile_stack, timedelta(0))
-        assert _result_blobs(fragile_stack, task.id) == ["result-2"]
+        assert result_blobs(fragile_stack, task.id) == ["result-1", "result-2"]  # the orphan is there
+        sweep_orphans(fragile_stack, timedelta(0))
+        assert result_blobs(fragile_stack, task.id) == ["result-2"]
         _, data = result_bytes(tasks, task.id, metadata)
         assert hashlib.sha256(data).hexdigest() == final.result.sha256
 
@@ -173,8 +154,8 @@ def test_the_sweep_removes_blobs_nothing_references(fragile_stack: Stack) -> Non
     deleted_task = result_key(uuid.uuid4().hex, 1)  # a result whose task is gone
     for key in (crashed_upload, deleted_task):
         asyncio.run(blobs.put(key, b"orphan"))
-    assert _sweep(fragile_stack, timedelta(hours=1)).deleted == 0  # too young: maybe a write in flight
-    assert _sweep(fragile_stack, timedelta(0)).deleted >= 2
+    assert sweep_orphans(fragile_stack, timedelta(hours=1)).deleted == 0  # too young: maybe a write in flight
+    assert sweep_orphans(fragile_stack, timedelta(0)).deleted >= 2
     assert not blobs.path(crashed_upload).exists() and not blobs.path(deleted_task).exists()
     assert blobs.path(upload_key(kept.id)).exists()
 
@@ -203,7 +184,7 @@ def test_tasks_created_while_kafka_is_down_all_complete_once(fragile_stack: Stac
     assert all(t.status == task_pb2.TASK_STATUS_COMPLETED for t in finals), [t.error for t in finals if t.error.code]
     assert all(t.attempts == 1 for t in finals)
     assert [t.result.width for t in finals] == [10 + i for i in range(50)]
-    assert all(_result_blobs(fragile_stack, t.id) == ["result-1"] for t in finals)
+    assert all(result_blobs(fragile_stack, t.id) == ["result-1"] for t in finals)
 
 
 def _end_offsets(stack: Stack) -> int:
@@ -256,7 +237,7 @@ def test_sigterm_hands_in_flight_tasks_back(fragile_stack: Stack, images: ImageS
         fragile_stack.restart_service("worker_svc")
         final = _wait_for(tasks, metadata, task.id, timeout=60)
     assert final.status == task_pb2.TASK_STATUS_COMPLETED and final.attempts == 2
-    assert _result_blobs(fragile_stack, task.id) == ["result-2"]
+    assert result_blobs(fragile_stack, task.id) == ["result-2"]
 
 
 def test_health_names_the_upstream_that_is_down(fragile_stack: Stack) -> None:
@@ -508,7 +489,7 @@ def test_a_worker_paused_past_its_lease_writes_nothing_when_it_resumes(
                 final.worker_id,
                 final.result.sha256,
             )
-            assert _result_blobs(fragile_stack, task.id) == ["result-2"]
+            assert result_blobs(fragile_stack, task.id) == ["result-2"]
             _, data = result_bytes(tasks, task.id, metadata)
             assert hashlib.sha256(data).hexdigest() == final.result.sha256
     finally:
@@ -547,7 +528,7 @@ def test_kafka_down_past_the_message_timeout_with_the_api_restarted_meanwhile(
     assert [t.status for t in finals] == [task_pb2.TASK_STATUS_COMPLETED] * 8, [t.error for t in finals]
     assert all(t.attempts == 1 for t in finals)
     assert [t.result.width for t in finals] == [20 + i for i in range(8)]
-    assert all(_result_blobs(fragile_stack, t.id) == ["result-1"] for t in finals)
+    assert all(result_blobs(fragile_stack, t.id) == ["result-1"] for t in finals)
 
 
 def test_without_auth_svc_tokens_fail_closed_and_health_says_so(fragile_stack: Stack) -> None:
