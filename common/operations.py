@@ -63,6 +63,7 @@ class Gravity(StrEnum):
     SOUTH_WEST = "south_west"
     WEST = "west"
     NORTH_WEST = "north_west"
+    SMART = "smart"  # placed by the image's content (worker_svc.imaging.attention)
 
 
 class FlipDirection(StrEnum):
@@ -178,6 +179,7 @@ _GRAVITIES = {
     task_pb2.GRAVITY_SOUTH_WEST: Gravity.SOUTH_WEST,
     task_pb2.GRAVITY_WEST: Gravity.WEST,
     task_pb2.GRAVITY_NORTH_WEST: Gravity.NORTH_WEST,
+    task_pb2.GRAVITY_SMART: Gravity.SMART,
 }
 _DIRECTIONS = {
     task_pb2.FLIP_DIRECTION_HORIZONTAL: FlipDirection.HORIZONTAL,

@@ -89,6 +89,7 @@ _GRAVITY_ANCHORS: dict[Gravity, tuple[int, int]] = {
     Gravity.SOUTH_WEST: (0, 2),
     Gravity.WEST: (0, 1),
     Gravity.NORTH_WEST: (0, 0),
+    Gravity.SMART: (1, 1),  # sized (and planned) like a centred crop; placed by its step
 }
 
 
@@ -128,3 +129,12 @@ def box_before_turn(box: Box, angle: float, size: Size) -> Box:
     if angle == 270.0:  # (x, y) → (height - 1 - y, x)
         return top, height - right, bottom, height - left
     raise ValueError(f"not a right-angle turn: {angle}")
+
+
+def box_around(focus: tuple[int, int], crop: Size, size: Size) -> Box:
+    """A `crop`-sized box centred on `focus` as far as the image allows."""
+    width, height = size
+    crop_w, crop_h = min(crop[0], width), min(crop[1], height)
+    left = min(max(focus[0] - crop_w // 2, 0), width - crop_w)
+    top = min(max(focus[1] - crop_h // 2, 0), height - crop_h)
+    return left, top, left + crop_w, top + crop_h

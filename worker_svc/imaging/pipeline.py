@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from common.operations import Crop, Op, OutputFormat, OutputSpec, Resize, Rotate
+from common.operations import Crop, Gravity, Op, OutputFormat, OutputSpec, Resize, Rotate
 from worker_svc.imaging import geometry, modes
 from worker_svc.imaging.decode import decode, open_header
 from worker_svc.imaging.encode import CONTENT_TYPES, HAS_ALPHA, Metadata, encode, output_format
@@ -77,13 +77,16 @@ def plan(operations: Sequence[Op], size: Size, limits: ImageLimits) -> list[Size
 def _apply(image: Image.Image, operations: Sequence[Op], sizes: list[Size], *, output_has_alpha: bool) -> Image.Image:
     """The operations in order; a right-angle turn followed by a crop crops first (the box mapped
     back through the turn) and turns only what is kept: the same pixels, a fraction of the work
-    (rotate 90 + a centre crop of half each side of 12 MP turned 12 MP before, 3 MP now)."""
+    (rotate 90 + a centre crop of half each side of 12 MP turned 12 MP before, 3 MP now). A
+    smart crop is placed by what it sees, so it runs after the turn."""
     index = 0
     while index < len(operations):
         op = operations[index]
         following = operations[index + 1] if index + 1 < len(operations) else None
         context = StepContext(output_has_alpha=output_has_alpha, planned_input=sizes[index])
-        if isinstance(op, Rotate) and isinstance(following, Crop) and geometry.pillow_angle(op) in _RIGHT_ANGLES:
+        placed = isinstance(following, Crop) and (following.left is not None or following.gravity is not Gravity.SMART)
+        if isinstance(op, Rotate) and placed and geometry.pillow_angle(op) in _RIGHT_ANGLES:
+            assert isinstance(following, Crop)
             angle = geometry.pillow_angle(op)
             box = geometry.crop_box(following, geometry.rotated_size(op, image.size))
             image = REGISTRY[op.kind].apply(image.crop(geometry.box_before_turn(box, angle, image.size)), op, context)

@@ -18,13 +18,14 @@ from common.operations import (
     Crop,
     Flip,
     FlipDirection,
+    Gravity,
     Grayscale,
     Op,
     Resize,
     Rotate,
     Sharpen,
 )
-from worker_svc.imaging import geometry, modes
+from worker_svc.imaging import attention, geometry, modes
 from worker_svc.imaging.geometry import Size
 
 _Op = TypeVar("_Op", bound=Op)
@@ -66,6 +67,9 @@ def resize(image: Image.Image, op: Resize, ctx: StepContext) -> Image.Image:
 
 
 def crop(image: Image.Image, op: Crop, _ctx: StepContext) -> Image.Image:
+    if op.gravity is Gravity.SMART and op.left is None:
+        size = (op.width, op.height)
+        return image.crop(geometry.box_around(attention.focus(image, size), size, image.size))
     return image.crop(geometry.crop_box(op, image.size))
 
 

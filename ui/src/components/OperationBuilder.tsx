@@ -156,6 +156,7 @@ function OperationFields({ op, errors, update }: { op: OperationDraft; errors: F
                     {g.replace("_", " ").replace(/^./, (c) => c.toUpperCase())}
                   </option>
                 ))}
+                <option value="smart">Smart (the interesting part)</option>
               </SelectField>
             ) : (
               <>

@@ -2,7 +2,17 @@ import { describe, expect, it } from "vitest";
 import { ImageFormat } from "../gen/pixelflow/v1/task_pb";
 import { formatG } from "../lib/format";
 import type { OperationDraft, OutputDraft } from "./operations";
-import { DEFAULT_OUTPUT, MAX_OPERATIONS, newOperation, outputToProto, toProto, validate, validateOperation, validateOutput } from "./operations";
+import {
+  DEFAULT_OUTPUT,
+  MAX_OPERATIONS,
+  describeOperation,
+  newOperation,
+  outputToProto,
+  toProto,
+  validate,
+  validateOperation,
+  validateOutput,
+} from "./operations";
 
 function op<K extends OperationDraft["kind"]>(kind: K, fields: Partial<Extract<OperationDraft, { kind: K }>> = {}): OperationDraft {
   return { ...newOperation(kind), ...fields } as OperationDraft;
@@ -80,6 +90,11 @@ describe("crop", () => {
     if (gravity.kind.case === "crop") {
       expect(gravity.kind.value.left).toBeUndefined();
       expect(gravity.kind.value.gravity).toBe(2);
+    }
+    const smart = toProto(op("crop", { width: "10", height: "20", mode: "gravity", gravity: "smart" }));
+    if (smart.kind.case === "crop") {
+      expect(smart.kind.value.gravity).toBe(10);
+      expect(describeOperation(smart)).toBe("Crop 10×20 (smart)");
     }
   });
 });

@@ -39,7 +39,8 @@ export type GravityName =
   | "south"
   | "south_west"
   | "west"
-  | "north_west";
+  | "north_west"
+  | "smart";
 export type FormatName = "source" | "jpeg" | "png" | "webp" | "avif" | "gif" | "tiff";
 
 export type OperationDraft =
@@ -279,6 +280,7 @@ const GRAVITIES: Record<GravityName, Gravity> = {
   south_west: Gravity.SOUTH_WEST,
   west: Gravity.WEST,
   north_west: Gravity.NORTH_WEST,
+  smart: Gravity.SMART,
 };
 export const FORMATS: Record<FormatName, ImageFormat> = {
   source: ImageFormat.UNSPECIFIED,
