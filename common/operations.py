@@ -78,9 +78,12 @@ class OutputFormat(StrEnum):
     AVIF = "avif"
     GIF = "gif"
     TIFF = "tiff"
+    BEST = "best"  # the smallest of several, chosen per image (worker_svc.imaging.encode.encode_best)
 
 
-LOSSLESS_FORMATS = frozenset({OutputFormat.WEBP, OutputFormat.AVIF, OutputFormat.PNG, OutputFormat.TIFF})
+LOSSLESS_FORMATS = frozenset(
+    {OutputFormat.WEBP, OutputFormat.AVIF, OutputFormat.PNG, OutputFormat.TIFF, OutputFormat.BEST}
+)
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,7 @@ _FORMATS = {
     task_pb2.IMAGE_FORMAT_AVIF: OutputFormat.AVIF,
     task_pb2.IMAGE_FORMAT_GIF: OutputFormat.GIF,
     task_pb2.IMAGE_FORMAT_TIFF: OutputFormat.TIFF,
+    task_pb2.IMAGE_FORMAT_BEST: OutputFormat.BEST,
 }
 
 
@@ -315,7 +319,7 @@ def parse_output(output: task_pb2.OutputOptions) -> OutputSpec:
         )
     if output.lossless and fmt is None:
         raise InvalidArgument(
-            "lossless needs an explicit output format (WEBP, AVIF, PNG or TIFF)", field="output.format"
+            "lossless needs an explicit output format (WEBP, AVIF, PNG, TIFF or BEST)", field="output.format"
         )
     if output.lossless and fmt not in LOSSLESS_FORMATS:
         raise InvalidArgument(

@@ -83,6 +83,38 @@ def encode(
     return buffer.getvalue()
 
 
+def best_candidates(image: Image.Image, spec: OutputSpec) -> list[OutputFormat]:
+    """What `best` tries, most likely smallest first (so that the later ones stop early)."""
+    if spec.lossless:
+        return [OutputFormat.WEBP, OutputFormat.AVIF, OutputFormat.PNG]
+    few_colours = image.getcolors(256) is not None
+    last = OutputFormat.PNG if modes.has_alpha(image) or few_colours else OutputFormat.JPEG
+    return [OutputFormat.AVIF, OutputFormat.WEBP, last]
+
+
+def encode_best(
+    image: Image.Image, spec: OutputSpec, metadata: Metadata | None, *, max_bytes: int
+) -> tuple[bytes, OutputFormat]:
+    """The smallest encoding among `best_candidates`. Each candidate after the first may only be
+    smaller than the best so far: its encoder stops as soon as it writes past that."""
+    best: tuple[bytes, OutputFormat] | None = None
+    too_large: ImageError | None = None
+    for fmt in best_candidates(image, spec):
+        limit = max_bytes if best is None else min(max_bytes, len(best[0]) - 1)
+        try:
+            data = encode(image, fmt, spec, metadata, max_bytes=limit)
+        except ImageError as exc:
+            if exc.code is not ErrorCode.OUTPUT_TOO_LARGE:
+                raise
+            too_large = too_large or exc
+            continue
+        best = (data, fmt)
+    if best is None:
+        assert too_large is not None
+        raise too_large
+    return best
+
+
 class _BoundedBuffer(io.BytesIO):
     """Refuses the write that would take it past `limit`: the encoder stops there, so no result
     over the limit is ever held in memory whole."""

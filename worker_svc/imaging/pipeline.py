@@ -12,7 +12,7 @@ from PIL import Image
 from common.operations import Crop, Gravity, Op, OutputFormat, OutputSpec, Resize, Rotate
 from worker_svc.imaging import geometry, modes
 from worker_svc.imaging.decode import decode, open_header
-from worker_svc.imaging.encode import CONTENT_TYPES, HAS_ALPHA, Metadata, encode, output_format
+from worker_svc.imaging.encode import CONTENT_TYPES, HAS_ALPHA, Metadata, encode, encode_best, output_format
 from worker_svc.imaging.errors import ErrorCode, ImageError
 from worker_svc.imaging.geometry import Size
 from worker_svc.imaging.limits import ImageLimits
@@ -52,9 +52,13 @@ def process(
         metadata = Metadata.of(image) if output.keep_metadata else None
         image = modes.normalise(image)
     with _timed(timings, "process_ms"):
-        image = _apply(image, operations, sizes, output_has_alpha=fmt in HAS_ALPHA)
+        # `best` keeps transparency: every candidate for an image with alpha can hold it.
+        image = _apply(image, operations, sizes, output_has_alpha=fmt in HAS_ALPHA or fmt is OutputFormat.BEST)
     with _timed(timings, "encode_ms"):
-        encoded = encode(image, fmt, output, metadata, max_bytes=limits.max_result_bytes)
+        if fmt is OutputFormat.BEST:
+            encoded, fmt = encode_best(image, output, metadata, max_bytes=limits.max_result_bytes)
+        else:
+            encoded = encode(image, fmt, output, metadata, max_bytes=limits.max_result_bytes)
     return ProcessedImage(encoded, image.width, image.height, fmt, CONTENT_TYPES[fmt], timings)
 
 

@@ -177,6 +177,7 @@ export function SubmitPage() {
                 <option value="avif">AVIF</option>
                 <option value="gif">GIF</option>
                 <option value="tiff">TIFF</option>
+                <option value="best">Best (smallest of AVIF, WebP, JPEG/PNG)</option>
               </SelectField>
               <TextField
                 label="Quality"

@@ -141,7 +141,7 @@ describe("output options", () => {
     expect(validateOutput(output({ quality: "50.5" })).quality).toBeDefined();
   });
   it("lossless needs a format that has it", () => {
-    expect(validateOutput(output({ lossless: true }))).toEqual({ format: "lossless needs an explicit output format (WEBP, AVIF, PNG or TIFF)" });
+    expect(validateOutput(output({ lossless: true }))).toEqual({ format: "lossless needs an explicit output format (WEBP, AVIF, PNG, TIFF or BEST)" });
     expect(validateOutput(output({ lossless: true, format: "jpeg" }))).toEqual({ lossless: "JPEG has no lossless mode; use WEBP, AVIF, PNG or TIFF" });
     expect(validateOutput(output({ lossless: true, format: "gif" }))).toEqual({ lossless: "GIF has no lossless mode; use WEBP, AVIF, PNG or TIFF" });
     for (const format of ["webp", "avif", "png", "tiff"] as const) expect(validateOutput(output({ lossless: true, format }))).toEqual({});

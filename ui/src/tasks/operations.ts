@@ -41,7 +41,7 @@ export type GravityName =
   | "west"
   | "north_west"
   | "smart";
-export type FormatName = "source" | "jpeg" | "png" | "webp" | "avif" | "gif" | "tiff";
+export type FormatName = "source" | "jpeg" | "png" | "webp" | "avif" | "gif" | "tiff" | "best";
 
 export type OperationDraft =
   | { id: string; kind: "resize"; width: string; height: string; fit: FitName; allowUpscale: boolean; background: string }
@@ -202,7 +202,7 @@ export function validateOutput(output: OutputDraft): FieldErrors {
   }
   if (output.lossless) {
     if (output.format === "source") {
-      errors.format = "lossless needs an explicit output format (WEBP, AVIF, PNG or TIFF)";
+      errors.format = "lossless needs an explicit output format (WEBP, AVIF, PNG, TIFF or BEST)";
     } else if (output.format === "jpeg" || output.format === "gif") {
       errors.lossless = `${output.format.toUpperCase()} has no lossless mode; use WEBP, AVIF, PNG or TIFF`;
     }
@@ -290,6 +290,7 @@ export const FORMATS: Record<FormatName, ImageFormat> = {
   avif: ImageFormat.AVIF,
   gif: ImageFormat.GIF,
   tiff: ImageFormat.TIFF,
+  best: ImageFormat.BEST,
 };
 
 const num = (text: string): number => parseNumber(text) ?? 0;
@@ -403,6 +404,7 @@ export function describeOperation(operation: Operation): string {
 
 export function formatLabel(format: ImageFormat): string {
   const name = Object.entries(FORMATS).find(([, value]) => value === format)?.[0];
+  if (name === "best") return "Best (smallest)";
   return !name || name === "source" ? "Same as source" : name.toUpperCase();
 }
 
