@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import multiprocessing
 import os
 import socket
@@ -30,6 +31,8 @@ from worker_svc.processor import ProcessingPolicy, TaskProcessor, WorkerStats
 from worker_svc.sources import FetchPolicy, SourceFetcher, parse_allowed_networks
 from worker_svc.status import ConsumerLag, WorkerRegistry, WorkerStatusServicer, publish_heartbeats
 
+log = logging.getLogger("worker_svc")
+
 
 def start_pool(settings: WorkerSettings) -> ProcessPool:
     """The image process pool, started before anything else: its forkserver is forked from this
@@ -38,7 +41,7 @@ def start_pool(settings: WorkerSettings) -> ProcessPool:
     deadline, is forked from that server with the imaging modules already imported."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["worker_svc.imaging"])
-    pool = ProcessPool(max_workers=settings.worker_concurrency, context=context)
+    pool = ProcessPool(max_workers=settings.pool_size, context=context)
     pool.schedule(os.getpid).result(timeout=60)  # the forkserver and the workers exist from here on
     return pool
 
@@ -50,8 +53,13 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
     faults = ClientFaults(asyncio.get_running_loop())
     producer = AsyncProducer(settings.kafka_bootstrap, client_id=f"worker-{worker_id}", faults=faults)
     # More tasks in flight than pool processes: claiming, fetching and storing are I/O, and
-    # the pool (worker_concurrency processes) is what bounds the CPU work.
-    in_flight_limit = settings.worker_concurrency * 4
+    # the pool (pool_size processes) is what bounds the CPU work and the image memory.
+    in_flight_limit = settings.pool_size * 4
+    if settings.pool_size < settings.worker_concurrency:
+        log.warning(
+            "image pool smaller than the concurrency asked for, to stay within the memory budget",
+            extra={"pool_size": settings.pool_size, "concurrency": settings.worker_concurrency},
+        )
     stats = WorkerStats(capacity=in_flight_limit)
 
     blobs = open_blob_store(settings)

@@ -7,6 +7,7 @@ import os
 from pydantic import Field
 
 from common.settings import CommonSettings, DataStoreSettings, TokenVerifierSettings
+from worker_svc.imaging.limits import peak_task_bytes
 
 
 class WorkerSettings(CommonSettings, DataStoreSettings, TokenVerifierSettings):
@@ -36,3 +37,14 @@ class WorkerSettings(CommonSettings, DataStoreSettings, TokenVerifierSettings):
     image_max_frames: int = Field(default=100, ge=1)
     # Largest encoded result (held whole in memory by a pool process and by the worker).
     image_max_result_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    # Memory the image pool may use at once (0: no budget). With a budget, the pool runs at most
+    # budget / peak_task_bytes(image_max_pixels) processes (fewer than worker_concurrency when
+    # that is less): a container's limit then holds even if every task is the largest allowed.
+    worker_memory_budget_bytes: int = Field(default=0, ge=0)
+
+    @property
+    def pool_size(self) -> int:
+        if not self.worker_memory_budget_bytes:
+            return self.worker_concurrency
+        fits = self.worker_memory_budget_bytes // peak_task_bytes(self.image_max_pixels)
+        return max(1, min(self.worker_concurrency, fits))

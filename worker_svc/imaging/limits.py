@@ -7,6 +7,17 @@ from dataclasses import dataclass
 
 from common.operations import MAX_OUTPUT_PIXELS
 
+# What one task adds to a pool process at its peak, per source pixel (bench.memory_bench: a
+# full-size WebP encode, the costliest job measured, grew a process by 172 MiB for 12 MP and
+# 687 MiB for 50 MP, 14 bytes a pixel), with some headroom, plus the codecs' fixed buffers.
+PEAK_BYTES_PER_PIXEL = 15
+PEAK_FIXED_BYTES = 16 * 1024 * 1024
+
+
+def peak_task_bytes(max_pixels: int) -> int:
+    """The memory budget of one task whose source may have up to `max_pixels` pixels."""
+    return PEAK_BYTES_PER_PIXEL * max_pixels + PEAK_FIXED_BYTES
+
 
 @dataclass(frozen=True)
 class ImageLimits:
