@@ -113,6 +113,7 @@ migrate: proto ## apply auth_svc's database migrations (PIXELFLOW_AUTH_DATABASE_
 bench: proto fetch ## benchmarks, each a side-by-side table of medians (docs/benchmarks.md)
 	$(PY) -m bench.engine_bench
 	$(PY) -m bench.memory_bench
+	$(PY) -m bench.encoder_bench
 	$(PY) -m bench.mesh_bench
 	$(PY) -m bench.store_bench
 	$(PY) -m bench.auth_bench
