@@ -108,7 +108,8 @@ class DeadLetters:
                 raise NotFound(f"the dead-letter topic has no partition {partition}")
             low, high = _watermarks(consumer, partition)
             if not low <= offset < high:
-                raise NotFound(f"no dead letter at partition {partition} offset {offset} (it holds {low}–{high - 1})")
+                holds = f"it holds offsets {low}–{high - 1}" if high > low else "it holds none"
+                raise NotFound(f"no dead letter at partition {partition} offset {offset} ({holds})")
             consumer.assign([TopicPartition(DEAD_LETTER_TOPIC, partition, offset)])
             message = _poll(consumer)
             if message is None or message.offset() != offset:
