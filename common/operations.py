@@ -94,6 +94,7 @@ class Resize:
     fit: ResizeFit = ResizeFit.CONTAIN
     allow_upscale: bool = False
     background: RGBA | None = None
+    gravity: Gravity = Gravity.CENTER  # what COVER keeps of the overflow
 
 
 @dataclass(frozen=True)
@@ -224,12 +225,17 @@ def _parse_resize(resize: task_pb2.Resize, path: str) -> Resize:
         raise InvalidArgument("set width, height or both (above 0)", field=f"{path}.width")
     width = _dimension(resize.width, f"{path}.width")
     height = _dimension(resize.height, f"{path}.height")
+    fit = _enum(_FITS, resize.fit, f"{path}.fit")
+    gravity = _enum(_GRAVITIES, resize.gravity, f"{path}.gravity")
+    if resize.gravity != task_pb2.GRAVITY_UNSPECIFIED and fit is not ResizeFit.COVER:
+        raise InvalidArgument("gravity applies to fit COVER only (what the crop keeps)", field=f"{path}.gravity")
     return Resize(
         width=width,
         height=height,
-        fit=_enum(_FITS, resize.fit, f"{path}.fit"),
+        fit=fit,
         allow_upscale=resize.allow_upscale,
         background=parse_colour(resize.background, f"{path}.background"),
+        gravity=gravity,
     )
 
 

@@ -7,8 +7,10 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from pixelflow.v1 import task_pb2
 
-from common.operations import Crop, Gravity, OutputFormat, OutputSpec, Rotate
+from common.errors import InvalidArgument
+from common.operations import Crop, Gravity, OutputFormat, OutputSpec, Resize, ResizeFit, Rotate, parse_operations
 from worker_svc.imaging import process
 from worker_svc.imaging.geometry import box_around
 
@@ -64,3 +66,30 @@ def test_the_box_is_centred_on_the_focus_as_far_as_the_image_allows(
     focus: tuple[int, int], expected: tuple[int, int, int, int]
 ) -> None:
     assert box_around(focus, (150, 150), (400, 300)) == expected
+
+
+def test_a_cover_resize_keeps_what_its_gravity_says() -> None:
+    spec = OutputSpec(format=OutputFormat.PNG)
+    # 400×300 covered into 150×150 scales to 200×150 and cuts 50 px of width: the subject sits in
+    # the right quarter, so only a crop that keeps the right side shows it.
+    smart = process(off_centre(), [Resize(150, 150, fit=ResizeFit.COVER, gravity=Gravity.SMART)], spec)
+    east = process(off_centre(), [Resize(150, 150, fit=ResizeFit.COVER, gravity=Gravity.EAST)], spec)
+    west = process(off_centre(), [Resize(150, 150, fit=ResizeFit.COVER, gravity=Gravity.WEST)], spec)
+    assert (smart.width, smart.height) == (east.width, east.height) == (150, 150)
+    assert subject_share(smart.data) == pytest.approx(subject_share(east.data), abs=0.02)
+    assert subject_share(east.data) > 2 * subject_share(west.data)
+
+
+def test_gravity_on_a_resize_other_than_cover_is_refused() -> None:
+    operation = task_pb2.Operation(
+        resize=task_pb2.Resize(width=10, height=10, fit=task_pb2.RESIZE_FIT_CONTAIN, gravity=task_pb2.GRAVITY_SMART)
+    )
+    with pytest.raises(InvalidArgument) as caught:
+        parse_operations([operation])
+    assert caught.value.field == "operations[0].resize.gravity" and "COVER only" in str(caught.value)
+    cover = operation.resize.__class__(
+        width=10, height=10, fit=task_pb2.RESIZE_FIT_COVER, gravity=task_pb2.GRAVITY_SMART
+    )
+    assert parse_operations([task_pb2.Operation(resize=cover)])[0] == Resize(
+        10, 10, fit=ResizeFit.COVER, gravity=Gravity.SMART
+    )

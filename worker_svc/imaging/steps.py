@@ -57,8 +57,7 @@ def resize(image: Image.Image, op: Resize, ctx: StepContext) -> Image.Image:
     if plan.final == plan.scaled:
         return image
     if plan.final[0] <= plan.scaled[0] and plan.final[1] <= plan.scaled[1]:  # COVER: crop the overflow
-        left, top = geometry.centred_offset(plan.scaled, plan.final)
-        return image.crop((left, top, left + plan.final[0], top + plan.final[1]))
+        return crop(image, Crop(plan.final[0], plan.final[1], gravity=op.gravity), ctx)
     colour = op.background or (modes.TRANSPARENT if ctx.output_has_alpha else modes.WHITE)  # CONTAIN: pad
     image = modes.ready_for(image, colour)
     canvas = Image.new(image.mode, plan.final, modes.fill_value(image, colour))

@@ -134,6 +134,11 @@ function OperationFields({ op, errors, update }: { op: OperationDraft; errors: F
               <option value="inside">Inside</option>
               <option value="outside">Outside</option>
             </SelectField>
+            {op.fit === "cover" && (
+              <SelectField label="Keep" value={op.gravity} onChange={(e) => update({ gravity: e.target.value as GravityName })}>
+                <GravityOptions />
+              </SelectField>
+            )}
             {colour(op.background)}
           </div>
           <CheckboxField label="Allow upscaling" hint="Otherwise images are never enlarged." checked={op.allowUpscale} onChange={(e) => update({ allowUpscale: e.target.checked })} />
@@ -151,12 +156,7 @@ function OperationFields({ op, errors, update }: { op: OperationDraft; errors: F
             </SelectField>
             {op.mode === "gravity" ? (
               <SelectField label="Gravity" value={op.gravity} onChange={(e) => update({ gravity: e.target.value as GravityName })}>
-                {["center", "north", "north_east", "east", "south_east", "south", "south_west", "west", "north_west"].map((g) => (
-                  <option key={g} value={g}>
-                    {g.replace("_", " ").replace(/^./, (c) => c.toUpperCase())}
-                  </option>
-                ))}
-                <option value="smart">Smart (the interesting part)</option>
+                <GravityOptions />
               </SelectField>
             ) : (
               <>
@@ -203,4 +203,20 @@ function OperationFields({ op, errors, update }: { op: OperationDraft; errors: F
         </div>
       );
   }
+}
+
+const GRAVITY_CHOICES = ["center", "north", "north_east", "east", "south_east", "south", "south_west", "west", "north_west"] as const;
+
+/** The choices of a gravity (a crop's, or what a cover resize keeps). */
+function GravityOptions() {
+  return (
+    <>
+      {GRAVITY_CHOICES.map((g) => (
+        <option key={g} value={g}>
+          {g.replace("_", " ").replace(/^./, (c) => c.toUpperCase())}
+        </option>
+      ))}
+      <option value="smart">Smart (the interesting part)</option>
+    </>
+  );
 }

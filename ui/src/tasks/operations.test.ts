@@ -99,6 +99,16 @@ describe("crop", () => {
   });
 });
 
+describe("resize cover gravity", () => {
+  it("sends what cover keeps, and no gravity with another fit", () => {
+    const cover = toProto(op("resize", { width: "100", height: "100", fit: "cover", gravity: "smart" }));
+    if (cover.kind.case === "resize") expect(cover.kind.value.gravity).toBe(10);
+    expect(describeOperation(cover)).toBe("Resize 100×100 (cover, smart)");
+    const contain = toProto(op("resize", { width: "100", height: "100", fit: "contain", gravity: "north" }));
+    if (contain.kind.case === "resize") expect(contain.kind.value.gravity).toBe(0);
+  });
+});
+
 describe("rotate, blur, sharpen, adjust", () => {
   it("rotate: -360 to 360", () => {
     expect(validateOperation(op("rotate", { angle: "-360" }))).toEqual({});

@@ -44,7 +44,7 @@ export type GravityName =
 export type FormatName = "source" | "jpeg" | "png" | "webp" | "avif" | "gif" | "tiff" | "best";
 
 export type OperationDraft =
-  | { id: string; kind: "resize"; width: string; height: string; fit: FitName; allowUpscale: boolean; background: string }
+  | { id: string; kind: "resize"; width: string; height: string; fit: FitName; allowUpscale: boolean; background: string; gravity: GravityName }
   | {
       id: string;
       kind: "crop";
@@ -89,7 +89,7 @@ export function newOperation(kind: OperationKind): OperationDraft {
   const id = `op-${++nextId}`;
   switch (kind) {
     case "resize":
-      return { id, kind, width: "800", height: "", fit: "contain", allowUpscale: false, background: "" };
+      return { id, kind, width: "800", height: "", fit: "contain", allowUpscale: false, background: "", gravity: "center" };
     case "crop":
       return { id, kind, width: "", height: "", mode: "gravity", gravity: "center", left: "", top: "" };
     case "rotate":
@@ -309,6 +309,8 @@ export function toProto(operation: OperationDraft): Operation {
             fit: FITS[operation.fit],
             allowUpscale: operation.allowUpscale,
             background: operation.background,
+            // What COVER keeps of the overflow; the server refuses a gravity with another fit.
+            gravity: operation.fit === "cover" && operation.gravity !== "center" ? GRAVITIES[operation.gravity] : Gravity.UNSPECIFIED,
           },
         },
       });
@@ -373,7 +375,9 @@ export function describeOperation(operation: Operation): string {
     case "resize": {
       const { width, height } = kind.value;
       const fit = Object.entries(FITS).find(([, value]) => value === kind.value.fit)?.[0] ?? "contain";
-      return `Resize ${width || "auto"}×${height || "auto"} (${fit}${kind.value.allowUpscale ? ", upscale" : ""})`;
+      const gravity = Object.entries(GRAVITIES).find(([, value]) => value === kind.value.gravity)?.[0];
+      const keeps = gravity && gravity !== "center" ? `, ${gravity.replace("_", " ")}` : "";
+      return `Resize ${width || "auto"}×${height || "auto"} (${fit}${keeps}${kind.value.allowUpscale ? ", upscale" : ""})`;
     }
     case "crop": {
       const { width, height, left, top } = kind.value;
