@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import sys
 from datetime import timedelta
 
 import grpc
@@ -23,7 +22,7 @@ from common.auth_client import TokenVerifier
 from common.blobstore import open_blob_store
 from common.kafka import STATUS_TOPIC, AsyncProducer, ClientFaults, TopicListener
 from common.logging import configure_logging
-from common.server import ServiceFailed, serve
+from common.server import run_service, serve
 
 
 async def run(settings: ApiSettings) -> None:
@@ -111,10 +110,7 @@ async def run(settings: ApiSettings) -> None:
 def main() -> None:
     settings = ApiSettings()
     configure_logging("api_svc", settings.log_level)
-    try:
-        asyncio.run(run(settings))
-    except ServiceFailed:
-        sys.exit(1)  # serve() logged why; the supervisor starts the process again
+    run_service(run(settings))
 
 
 if __name__ == "__main__":

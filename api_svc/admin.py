@@ -65,8 +65,10 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
 def _to_proto(letter: DeadLetter) -> admin_pb2.DeadLetter:
     record = letter.record
     source: dict[str, Any] = record.get("source") or {}
-    at = Timestamp()
-    if (when := letter.at) is not None:
+    when = letter.at
+    at = None
+    if when is not None:
+        at = Timestamp()
         at.FromDatetime(when)
     return admin_pb2.DeadLetter(
         partition=letter.partition,
@@ -76,7 +78,7 @@ def _to_proto(letter: DeadLetter) -> admin_pb2.DeadLetter:
         error_message=str(record.get("message") or ""),
         attempts=int(record.get("attempts") or 0),
         worker_id=str(record.get("worker_id") or ""),
-        dead_lettered_at=at if letter.at is not None else None,
+        dead_lettered_at=at,
         source=admin_pb2.DeadLetterSource(
             topic=str(source.get("topic") or ""),
             partition=int(source.get("partition") or 0),

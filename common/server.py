@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import grpc
@@ -28,7 +29,15 @@ Registrar = Callable[[grpc.aio.Server], None]
 
 class ServiceFailed(Exception):
     """`serve` stopped the service after a fatal error (drained, health NOT_SERVING): the
-    process exits with code 1 so that its supervisor starts it again."""
+    process exits with code 1 so that its supervisor starts it again (`run_service`)."""
+
+
+def run_service(main: Coroutine[Any, Any, None]) -> None:
+    """A service's `main()`: runs it, and exits with code 1 after a fatal error (serve logged why)."""
+    try:
+        asyncio.run(main)
+    except ServiceFailed:
+        sys.exit(1)
 
 
 # What one stream may have sent ahead of the servicer reading it. gRPC's default grows the window

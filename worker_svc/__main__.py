@@ -9,7 +9,6 @@ import logging
 import multiprocessing
 import os
 import socket
-import sys
 import uuid
 from datetime import timedelta
 
@@ -20,7 +19,7 @@ from common.auth_client import TokenVerifier
 from common.blobstore import open_blob_store
 from common.kafka import HEARTBEATS_TOPIC, AsyncProducer, ClientFaults, TopicListener
 from common.logging import configure_logging
-from common.server import ServiceFailed, serve
+from common.server import run_service, serve
 from common.task_locks import TASK_LOCKS
 from common.tasks import TASKS
 from worker_svc.claims import TaskClaims
@@ -150,10 +149,7 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
 def main() -> None:
     settings = WorkerSettings()
     configure_logging("worker_svc", settings.log_level)
-    try:
-        asyncio.run(run(settings, start_pool(settings)))
-    except ServiceFailed:
-        sys.exit(1)  # serve() logged why; the supervisor starts the process again
+    run_service(run(settings, start_pool(settings)))
 
 
 if __name__ == "__main__":

@@ -88,8 +88,7 @@ def _apply(image: Image.Image, operations: Sequence[Op], sizes: list[Size], *, o
         op = operations[index]
         following = operations[index + 1] if index + 1 < len(operations) else None
         context = StepContext(output_has_alpha=output_has_alpha, planned_input=sizes[index])
-        placed = isinstance(following, Crop) and (following.left is not None or following.gravity is not Gravity.SMART)
-        if isinstance(op, Rotate) and placed and geometry.pillow_angle(op) in _RIGHT_ANGLES:
+        if isinstance(op, Rotate) and _crop_placed_by_size(following) and geometry.pillow_angle(op) in _RIGHT_ANGLES:
             assert isinstance(following, Crop)
             angle = geometry.pillow_angle(op)
             box = geometry.crop_box(following, geometry.rotated_size(op, image.size))
@@ -102,6 +101,11 @@ def _apply(image: Image.Image, operations: Sequence[Op], sizes: list[Size], *, o
 
 
 _RIGHT_ANGLES = frozenset({90.0, 180.0, 270.0})
+
+
+def _crop_placed_by_size(op: Op | None) -> bool:
+    """A crop whose box follows from the image's size alone (not a smart one, which looks)."""
+    return isinstance(op, Crop) and (op.left is not None or op.gravity is not Gravity.SMART)
 
 
 def _shrink_target(operations: Sequence[Op], sizes: list[Size]) -> Size | None:
