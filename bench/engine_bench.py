@@ -1,23 +1,34 @@
-"""Pillow or libvips for the worker? Medians of the same jobs through four engines.
+"""The engine against the fastest configuration of its libraries, and against thumbor.
 
-Run with `python -m bench.engine_bench` (about a minute and a half on two cores). The sources
-are a real photograph (scikit-image's bundled "chelsea") upscaled (bicubic) to 4000×3000 = 12 MP,
-saved as JPEG q90 and PNG (bench.photos).
+Run with `python -m bench.engine_bench` (`make bench`; about ten minutes on two cores, less with
+`--photos 3`). Everything runs on one pinned core (`--cpu`), one engine after the other per cell,
+so each row is measured side by side under the same load. Sources: seven photographs scikit-image
+ships (bench.photos), upscaled to 12 MP, each as JPEG q90, PNG, WebP q90 and AVIF q80.
 
-Engines:
-- pillow-naive: decode in full, then the operations, then encode (what a first version does).
-- pillow-draft: the same, with JPEG draft mode (DCT-domain 1/2, 1/4, 1/8 decode) before a resize.
-- pyvips: `thumbnail_buffer` (libvips' shrink-on-load) and libvips operations; cache disabled.
-- pipeline: `worker_svc.imaging.process`, what the worker runs (Pillow + draft + limits + metadata).
+Engines, per job:
+- PixelFlow: `worker_svc.imaging.process`, exactly what a worker runs (limits, sniffing, metadata
+  handling included).
+- libvips: its fastest configuration: `thumbnail_buffer` (shrink-on-load by the same factor, then
+  lanczos3) for resizes; demand-driven `rot` + `crop` otherwise; cache off, one thread.
+- Pillow: JPEG draft (DCT-domain shrink, never below the target) + `thumbnail` with a reducing gap.
+- thumbor 7.8 (its own virtualenv, bench.thumbor_server) over HTTP on loopback, file loader, no
+  storage: the server people compare imgproxy-class services to. Its time includes reading the
+  file and the HTTP exchange (about a millisecond here).
+
+Each cell is the median over the photographs of each photograph's median of `--rounds` runs.
+"fastest" is the faster library configuration (libvips or Pillow); thumbor is its own ratio.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import pyvips  # type: ignore[import-untyped]
@@ -27,51 +38,65 @@ from PIL import __version__ as pillow_version
 from rich.console import Console
 from rich.table import Table
 
-from bench.photos import photo
+from bench import thumbor_server
+from bench.photos import PHOTOS, SIZE, photo
 from common.operations import Blur, Crop, Grayscale, Op, OutputFormat, OutputSpec, Resize, ResizeFit, Rotate
 from worker_svc.imaging import process
 
-SIZE = (4000, 3000)
 TARGET = 800
+SOURCES = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "AVIF": "avif"}
+HALF = (SIZE[1] // 2, SIZE[0] // 2)  # half of each side of the turned 4000×3000 image
 
 
 @dataclass(frozen=True)
 class Job:
+    key: str
     name: str
     operations: list[Op]
     output: OutputFormat
+    thumbor: str  # the same job as a thumbor URL path (before the file name)
+
+    @property
+    def quality(self) -> int:
+        return 80 if self.output is OutputFormat.WEBP else 85
 
 
 FIT = Resize(TARGET, TARGET, fit=ResizeFit.INSIDE)
+_CROP_IN_SOURCE = (
+    f"{(SIZE[0] - HALF[1]) // 2}x{(SIZE[1] - HALF[0]) // 2}:{(SIZE[0] + HALF[1]) // 2}x{(SIZE[1] + HALF[0]) // 2}"
+)
 JOBS = [
-    Job("fit 800 → JPEG q85", [FIT], OutputFormat.JPEG),
-    Job("fit 800 → WebP q80", [FIT], OutputFormat.WEBP),
+    Job("a", "fit 800 → JPEG q85", [FIT], OutputFormat.JPEG, "fit-in/800x800/filters:quality(85):format(jpeg)"),
+    Job("b", "fit 800 → WebP q80", [FIT], OutputFormat.WEBP, "fit-in/800x800/filters:quality(80):format(webp)"),
     Job(
-        "800 + grey + blur σ2", [Resize(TARGET, TARGET, fit=ResizeFit.INSIDE), Grayscale(), Blur(2)], OutputFormat.JPEG
+        "d",
+        "fit 800 + grey + blur σ2 → JPEG",
+        [FIT, Grayscale(), Blur(2)],
+        OutputFormat.JPEG,
+        "fit-in/800x800/filters:grayscale():blur(6,2):quality(85):format(jpeg)",
     ),
-    Job("rotate 90 + crop 1000²", [Rotate(90), Crop(1000, 1000)], OutputFormat.JPEG),
+    # thumbor crops the source before its filters run, so the same pixels are its crop of the
+    # unturned image followed by a turn.
+    Job(
+        "e",
+        "rotate 90 + centre crop half → JPEG",
+        [Rotate(90), Crop(HALF[0], HALF[1])],
+        OutputFormat.JPEG,
+        f"{_CROP_IN_SOURCE}/filters:rotate(270):quality(85):format(jpeg)",
+    ),
 ]
 
 
-def save(image: Image.Image, fmt: OutputFormat) -> bytes:
-    buffer = io.BytesIO()
-    if fmt is OutputFormat.WEBP:
-        image.save(buffer, "WEBP", quality=80)
-    else:
-        image.convert("RGB").save(buffer, "JPEG", quality=85)
-    return buffer.getvalue()
-
-
-def pillow(data: bytes, job: Job, *, draft: bool) -> bytes:
+def pillow(data: bytes, job: Job) -> bytes:
     image: Image.Image = Image.open(io.BytesIO(data))
     first = job.operations[0]
-    if draft and isinstance(first, Resize) and isinstance(image, ImageFile.ImageFile):
+    if isinstance(first, Resize) and isinstance(image, ImageFile.ImageFile):
         image.draft("RGB", (TARGET, TARGET * image.height // image.width))
     image.load()
     for op in job.operations:
         if isinstance(op, Resize):
             image = image.copy()
-            image.thumbnail((op.width, op.height), Image.Resampling.LANCZOS, reducing_gap=None)
+            image.thumbnail((op.width, op.height), Image.Resampling.LANCZOS, reducing_gap=3.0)
         elif isinstance(op, Grayscale):
             image = image.convert("L")
         elif isinstance(op, Blur):
@@ -81,7 +106,12 @@ def pillow(data: bytes, job: Job, *, draft: bool) -> bytes:
         elif isinstance(op, Crop):
             left, top = (image.width - op.width) // 2, (image.height - op.height) // 2
             image = image.crop((left, top, left + op.width, top + op.height))
-    return save(image, job.output)
+    buffer = io.BytesIO()
+    if job.output is OutputFormat.WEBP:
+        image.save(buffer, "WEBP", quality=job.quality)
+    else:
+        image.convert("L" if image.mode == "L" else "RGB").save(buffer, "JPEG", quality=job.quality)
+    return buffer.getvalue()
 
 
 def vips(data: bytes, job: Job) -> bytes:
@@ -100,53 +130,79 @@ def vips(data: bytes, job: Job) -> bytes:
         elif isinstance(op, Crop):
             image = image.crop((image.width - op.width) // 2, (image.height - op.height) // 2, op.width, op.height)
     if job.output is OutputFormat.WEBP:
-        return bytes(image.webpsave_buffer(Q=80))
-    return bytes(image.jpegsave_buffer(Q=85))
+        return bytes(image.webpsave_buffer(Q=job.quality))
+    return bytes(image.jpegsave_buffer(Q=job.quality))
 
 
 def pipeline(data: bytes, job: Job) -> bytes:
-    return process(data, job.operations, OutputSpec(format=job.output, quality=85 if job.output == "jpeg" else 80)).data
+    return process(data, job.operations, OutputSpec(format=job.output, quality=job.quality)).data
 
 
-ENGINES: dict[str, Callable[[bytes, Job], bytes]] = {
-    "pillow-naive": lambda data, job: pillow(data, job, draft=False),
-    "pillow-draft": lambda data, job: pillow(data, job, draft=True),
-    "pyvips": vips,
-    "pipeline": pipeline,
-}
+def _engines(data: bytes, job: Job, file_name: str, thumbor: thumbor_server.Thumbor) -> dict[str, Callable[[], bytes]]:
+    return {
+        "PixelFlow": lambda: pipeline(data, job),
+        "libvips": lambda: vips(data, job),
+        "Pillow": lambda: pillow(data, job),
+        "thumbor": lambda: thumbor.get(f"{job.thumbor}/{file_name}"),
+    }
 
 
-def median_ms(engine: Callable[[bytes, Job], bytes], data: bytes, job: Job, rounds: int) -> float:
-    engine(data, job)  # warm-up: imports, codec initialisation
+def median_ms(run: Callable[[], bytes], rounds: int) -> float:
+    run()  # warm-up: imports, codec initialisation, the page cache
     samples = []
     for _ in range(rounds):
         started = time.perf_counter()
-        engine(data, job)
+        run()
         samples.append((time.perf_counter() - started) * 1000)
     return statistics.median(samples)
 
 
-def main(rounds: Annotated[int, typer.Option(help="timed runs per cell (after one warm-up)")] = 5) -> None:
-    console = Console(width=150)
+def main(
+    rounds: Annotated[int, typer.Option(help="timed runs per photograph and cell (after one warm-up)")] = 3,
+    photos: Annotated[int, typer.Option(help="how many of the seven photographs", min=1, max=len(PHOTOS))] = 7,
+    cpu: Annotated[int, typer.Option(help="the core everything is pinned to")] = 1,
+    sources: Annotated[str, typer.Option(help="source formats, comma-separated")] = ",".join(SOURCES),
+) -> None:
+    console = Console(width=160)
+    os.sched_setaffinity(0, {cpu})
     pyvips.cache_set_max(0)  # every run does the work again, as every task would
-    sources = {fmt: photo(fmt, SIZE) for fmt in ("JPEG", "PNG")}
-    console.print(
-        f"sources: skimage's 'chelsea' photo at {SIZE[0]}×{SIZE[1]} — JPEG {len(sources['JPEG']) // 1024} KiB, "
-        f"PNG {len(sources['PNG']) // 1024} KiB; libvips {pyvips.version(0)}.{pyvips.version(1)}, "
-        f"Pillow {pillow_version}; median of {rounds} runs, ms"
-    )
-    table = Table("source", "job", *ENGINES, "naive/pipeline", "pipeline/pyvips")
-    for source, data in sources.items():
-        for job in JOBS:
-            medians = {name: median_ms(engine, data, job, rounds) for name, engine in ENGINES.items()}
-            table.add_row(
-                source,
-                job.name,
-                *(f"{value:.0f}" for value in medians.values()),
-                f"{medians['pillow-naive'] / medians['pipeline']:.1f}×",
-                f"{medians['pipeline'] / medians['pyvips']:.1f}×",
-            )
-    console.print(table)
+    pyvips.concurrency_set(1)
+    names = PHOTOS[:photos]
+    formats = [fmt.strip().upper() for fmt in sources.split(",")]
+    with tempfile.TemporaryDirectory(prefix="engine-bench-") as work:
+        folder = Path(work) / "sources"
+        folder.mkdir()
+        files = {(fmt, name): folder / f"{name}.{SOURCES[fmt]}" for fmt in formats for name in names}
+        for (fmt, name), path in files.items():
+            path.write_bytes(photo(fmt, SIZE, name=name))
+        console.print(
+            f"{len(names)} photographs at {SIZE[0]}×{SIZE[1]}; libvips {pyvips.version(0)}.{pyvips.version(1)}, "
+            f"Pillow {pillow_version}, {thumbor_server.version()}; one core ({cpu}); median over photographs of "
+            f"the median of {rounds} runs, ms"
+        )
+        table = Table(
+            "source", "job", "PixelFlow", "libvips", "Pillow", "thumbor", "PixelFlow / fastest", "thumbor / PixelFlow"
+        )
+        with thumbor_server.running_thumbor(folder, Path(work), cpu) as thumbor:
+            for fmt in formats:
+                for job in JOBS:
+                    cells: dict[str, list[float]] = {"PixelFlow": [], "libvips": [], "Pillow": [], "thumbor": []}
+                    for name in names:
+                        path = files[fmt, name]
+                        data = path.read_bytes()
+                        for engine, run in _engines(data, job, path.name, thumbor).items():
+                            cells[engine].append(median_ms(run, rounds))
+                    medians = {engine: statistics.median(values) for engine, values in cells.items()}
+                    fastest = min(medians["libvips"], medians["Pillow"])
+                    table.add_row(
+                        fmt,
+                        f"{job.key}: {job.name}",
+                        *(f"{medians[engine]:.1f}" for engine in cells),
+                        f"{medians['PixelFlow'] / fastest:.2f}",
+                        f"{medians['thumbor'] / medians['PixelFlow']:.2f}",
+                    )
+                    console.print(f"  {fmt} {job.key}: " + ", ".join(f"{k} {v:.1f}" for k, v in medians.items()))
+        console.print(table)
 
 
 if __name__ == "__main__":

@@ -160,6 +160,7 @@ class OutputSpec:
     quality: int | None = None  # None: the format's default
     lossless: bool = False
     keep_metadata: bool = False
+    keep_color_profile: bool = False  # the source's colours and profile, not converted to sRGB
 
 
 # ---- parsing -----------------------------------------------------------------------------------
@@ -337,6 +338,7 @@ def parse_output(output: task_pb2.OutputOptions) -> OutputSpec:
         quality=output.quality or None,
         lossless=output.lossless,
         keep_metadata=output.keep_metadata,
+        keep_color_profile=output.keep_color_profile,
     )
 
 

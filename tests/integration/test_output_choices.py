@@ -1,16 +1,25 @@
 """The engine's choices through the whole stack: output format `best` names the format it chose,
-and crop `gravity: smart` is accepted by the contract and answered by the worker."""
+crop `gravity: smart` is accepted by the contract and answered by the worker, and colours are
+converted to sRGB unless `keep_color_profile` asks for the source's profile."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+import pyvips  # type: ignore[import-untyped]
+from PIL import Image
 from pixelflow.v1 import task_pb2
 
+from common.blobstore.keys import task_prefix
 from infra.stack import Stack
-from tests.conftest import run_task_as_new_user
+from tests.conftest import result_blobs, run_task_as_new_user
 from tests.images import ImageServer, image_bytes
+
+# One sRGB colour, stored as Display P3 pixels with libvips' P3 profile attached.
+SRGB_COLOUR = (200, 100, 50)
+_P3 = pyvips.Image.black(32, 32, bands=3).new_from_image(list(SRGB_COLOUR)).cast("uchar").copy(interpretation="srgb")
+P3_SOURCE = _P3.icc_transform("p3", input_profile="srgb", intent="relative")
 
 pytestmark = pytest.mark.integration
 
@@ -19,6 +28,7 @@ pytestmark = pytest.mark.integration
 def sources() -> Iterator[ImageServer]:
     server = ImageServer()
     server.serve_bytes("/photo.png", image_bytes(320, 240), "image/png")
+    server.serve_bytes("/p3.png", bytes(P3_SOURCE.pngsave_buffer()), "image/png")
     with server.running():
         yield server
 
@@ -42,3 +52,25 @@ def test_a_smart_crop_runs_through_the_stack(stack: Stack, sources: ImageServer)
     task = run_task_as_new_user(stack, request)
     assert task.status == task_pb2.TASK_STATUS_COMPLETED, task.error
     assert (task.result.width, task.result.height) == (100, 80)
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["converted to sRGB", "profile kept"])
+def test_colours_are_srgb_unless_the_source_profile_is_kept(stack: Stack, sources: ImageServer, keep: bool) -> None:
+    request = task_pb2.CreateTaskRequest(
+        source_url=sources.url("/p3.png"),
+        output=task_pb2.OutputOptions(format=task_pb2.IMAGE_FORMAT_PNG, keep_color_profile=keep),
+    )
+    task = run_task_as_new_user(stack, request)
+    assert task.status == task_pb2.TASK_STATUS_COMPLETED, task.error
+    assert task.output.keep_color_profile is keep
+    [name] = result_blobs(stack, task.id)
+    with Image.open(stack.blob_dir / task_prefix(task.id) / name) as result:
+        pixel = result.convert("RGB").getpixel((16, 16))
+        profile = result.info.get("icc_profile")
+    assert isinstance(pixel, tuple)
+    if keep:
+        assert pixel == tuple(int(value) for value in P3_SOURCE(16, 16))
+        assert profile == P3_SOURCE.get("icc-profile-data")
+    else:
+        assert max(abs(got - want) for got, want in zip(pixel, SRGB_COLOUR, strict=True)) <= 2
+        assert profile is None

@@ -9,6 +9,7 @@ import zlib
 from typing import Any
 
 import pytest
+import pyvips  # type: ignore[import-untyped]
 from PIL import Image, ImageCms, ImageFilter
 from pixelflow.v1 import task_pb2
 
@@ -191,10 +192,22 @@ def test_no_upscaling_unless_allowed(op: Resize, expected: tuple[int, int]) -> N
     assert decoded.size == expected
 
 
-def test_shrink_on_load_decodes_a_jpeg_at_a_fraction_and_lands_on_the_planned_size() -> None:
+def test_shrink_on_load_decodes_a_jpeg_at_a_fraction_and_lands_on_the_planned_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     data = encoded(halves((1601, 1203)), "JPEG")
     header = open_header(data, ImageLimits(), auto_orient=True)
-    assert decode(header, shrink_to=(200, 150)).size == (201, 151)  # decoded at 1/8 scale, still ≥ the target
+    loads: list[dict[str, object]] = []
+    load = pyvips.Image.jpegload_buffer
+
+    def spy(buffer: bytes, **options: object) -> object:
+        loads.append(options)
+        return load(buffer, **options)
+
+    monkeypatch.setattr(pyvips.Image, "jpegload_buffer", spy)
+    assert decode(header, shrink_to=(200, 150)).size == (200, 150)
+    # 8× smaller: decoded at 1/4 in the DCT domain, leaving 2× for the Lanczos reduce.
+    assert [options.get("shrink") for options in loads] == [4]
     result, _ = run(data, [Resize(200, 0)])
     assert (result.width, result.height) == (200, 150)
 

@@ -11,7 +11,7 @@ from PIL import Image, ImageFile
 
 from common.operations import OutputFormat, OutputSpec
 from common.sizes import describe_size
-from worker_svc.imaging import modes
+from worker_svc.imaging import colour, modes
 from worker_svc.imaging.errors import ErrorCode, ImageError
 from worker_svc.imaging.sniff import SourceFormat
 
@@ -47,6 +47,16 @@ class Metadata:
     exif: bytes | None = None
     icc_profile: bytes | None = None
     xmp: bytes | None = None
+
+    @classmethod
+    def kept(cls, image: Image.Image, spec: OutputSpec) -> Metadata | None:
+        """What `spec` keeps of the decoded image's: everything, its colour profile only
+        (converted pixels carry none: colour.py), or nothing."""
+        if spec.keep_metadata:
+            return cls.of(image)
+        if spec.keep_color_profile and (profile := colour.source_profile(image)) is not None:
+            return cls(icc_profile=profile)
+        return None
 
     @classmethod
     def of(cls, image: Image.Image) -> Metadata:

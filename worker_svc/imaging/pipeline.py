@@ -48,8 +48,8 @@ def process(
         header = open_header(data, limits, auto_orient=auto_orient)
         sizes = plan(operations, header.size, limits)
         fmt = output_format(output, header.format)
-        image = decode(header, shrink_to=_shrink_target(operations, sizes))
-        metadata = Metadata.of(image) if output.keep_metadata else None
+        image = decode(header, shrink_to=_shrink_target(operations, sizes), keep_profile=output.keep_color_profile)
+        metadata = Metadata.kept(image, output)
         image = modes.normalise(image)
     with _timed(timings, "process_ms"):
         # `best` keeps transparency: every candidate for an image with alpha can hold it.

@@ -215,6 +215,7 @@ function TaskView({ api, initial }: { api: Api; initial: Task }) {
               <Meta label="Quality" value={current.output?.quality ? String(current.output.quality) : "Default"} />
               <Meta label="Lossless" value={current.output?.lossless ? "Yes" : "No"} />
               <Meta label="Metadata" value={current.output?.keepMetadata ? "Kept" : "Stripped"} />
+              <Meta label="Colours" value={current.output?.keepColorProfile ? "Source profile kept" : "sRGB"} />
               <Meta label="Auto-orient" value={current.skipAutoOrient ? "Off" : "On"} />
             </dl>
           </div>

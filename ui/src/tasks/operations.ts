@@ -80,9 +80,10 @@ export interface OutputDraft {
   quality: string;
   lossless: boolean;
   keepMetadata: boolean;
+  keepColorProfile: boolean;
 }
 
-export const DEFAULT_OUTPUT: OutputDraft = { format: "source", quality: "", lossless: false, keepMetadata: false };
+export const DEFAULT_OUTPUT: OutputDraft = { format: "source", quality: "", lossless: false, keepMetadata: false, keepColorProfile: false };
 
 let nextId = 0;
 export function newOperation(kind: OperationKind): OperationDraft {
@@ -365,6 +366,7 @@ export function outputToProto(output: OutputDraft): OutputOptions {
     quality: num(output.quality),
     lossless: output.lossless,
     keepMetadata: output.keepMetadata,
+    keepColorProfile: output.keepColorProfile,
   });
 }
 
