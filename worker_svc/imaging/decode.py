@@ -18,7 +18,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from worker_svc.imaging import colour
 from worker_svc.imaging.errors import ErrorCode, ImageError
 from worker_svc.imaging.frames import count_frames
-from worker_svc.imaging.geometry import Size
+from worker_svc.imaging.geometry import Box, Size
 from worker_svc.imaging.limits import ImageLimits
 from worker_svc.imaging.sniff import SourceFormat, sniff
 
@@ -89,18 +89,32 @@ def open_header(data: bytes, limits: ImageLimits, *, auto_orient: bool) -> Heade
     return Header(data=data, image=image, format=fmt, size=upright, orientation=orientation)
 
 
-def decode(header: Header, *, shrink_to: Size | None, keep_profile: bool = False) -> Image.Image:
+def decode(
+    header: Header, *, shrink_to: Size | None, region: Box | None = None, keep_profile: bool = False
+) -> Image.Image:
     """The first frame, fully decoded, upright and (unless `keep_profile`) in sRGB. `shrink_to`
     (upright) is the first step's downscaled size: where libvips decodes, it returns the image at
-    exactly that size (shrunk while decoding where the format allows)."""
+    exactly that size (shrunk while decoding where the format allows). `region` (of an image
+    with no EXIF turn) is the only part wanted: libvips hands over just that."""
     image: Image.Image = header.image
     to_srgb = header.format in _VIPS_LOADERS and colour.needs_srgb(image, keep_profile=keep_profile)
     if _decodes_with_vips(header, shrink_to, to_srgb=to_srgb):
-        image = _decode_with_vips(header, shrink_to, to_srgb=to_srgb)
+        image = _decode_with_vips(header, shrink_to, region, to_srgb=to_srgb)
+    elif region is not None:
+        image = _loaded(header).crop(region)
+    return _upright(header, image)
+
+
+def _loaded(header: Header) -> Image.Image:
+    return _upright(header, header.image, turn=False)
+
+
+def _upright(header: Header, image: Image.Image, *, turn: bool = True) -> Image.Image:
+    """`image` loaded (when it is the header's own) and turned by its EXIF orientation."""
     try:
         if image is header.image:
             image.load()
-        if header.orientation != 1:
+        if turn and header.orientation != 1:
             image = ImageOps.exif_transpose(image)
     except Image.DecompressionBombError as error:  # pragma: no cover - the header check comes first
         raise ImageError(ErrorCode.IMAGE_TOO_LARGE, "the image is too large to decode") from error
@@ -127,7 +141,7 @@ def _decodes_with_vips(header: Header, shrink_to: Size | None, *, to_srgb: bool)
     return header.format is SourceFormat.TIFF and _bits_per_sample(header.image) > 8
 
 
-def _decode_with_vips(header: Header, shrink_to: Size | None, *, to_srgb: bool) -> Image.Image:
+def _decode_with_vips(header: Header, shrink_to: Size | None, region: Box | None, *, to_srgb: bool) -> Image.Image:
     """The pixels decoded by libvips' loader for the sniffed format (never another one) and, when
     the first step downscales, resized by libvips to exactly its size: shrunk while decoding where
     the format allows (JPEG, WebP) by a factor that leaves at least 2× for the Lanczos-3 reduce
@@ -146,6 +160,8 @@ def _decode_with_vips(header: Header, shrink_to: Size | None, *, to_srgb: bool) 
             options["scale"] = 1 / int(factor)
     try:
         vips = getattr(pyvips.Image, loader)(header.data, **options)
+        if region is not None:
+            vips = vips.crop(region[0], region[1], region[2] - region[0], region[3] - region[1])
         if target is not None and (vips.width, vips.height) != target:
             vips = _resized(vips, target)
         if to_srgb:

@@ -11,10 +11,10 @@ from PIL import Image
 
 from common.operations import Crop, Gravity, Op, OutputFormat, OutputSpec, Resize, Rotate
 from worker_svc.imaging import geometry, modes
-from worker_svc.imaging.decode import decode, open_header
+from worker_svc.imaging.decode import Header, decode, open_header
 from worker_svc.imaging.encode import CONTENT_TYPES, HAS_ALPHA, Metadata, encode, encode_best, output_format
 from worker_svc.imaging.errors import ErrorCode, ImageError
-from worker_svc.imaging.geometry import Size
+from worker_svc.imaging.geometry import Box, Size
 from worker_svc.imaging.limits import ImageLimits
 from worker_svc.imaging.steps import REGISTRY, StepContext
 
@@ -48,7 +48,13 @@ def process(
         header = open_header(data, limits, auto_orient=auto_orient)
         sizes = plan(operations, header.size, limits)
         fmt = output_format(output, header.format)
-        image = decode(header, shrink_to=_shrink_target(operations, sizes), keep_profile=output.keep_color_profile)
+        region, operations, sizes = _leading_crop(operations, sizes, header)
+        image = decode(
+            header,
+            shrink_to=_shrink_target(operations, sizes),
+            region=region,
+            keep_profile=output.keep_color_profile,
+        )
         metadata = Metadata.kept(image, output)
         image = modes.normalise(image)
     with _timed(timings, "process_ms"):
@@ -106,6 +112,29 @@ _RIGHT_ANGLES = frozenset({90.0, 180.0, 270.0})
 def _crop_placed_by_size(op: Op | None) -> bool:
     """A crop whose box follows from the image's size alone (not a smart one, which looks)."""
     return isinstance(op, Crop) and (op.left is not None or op.gravity is not Gravity.SMART)
+
+
+def _leading_crop(
+    operations: Sequence[Op], sizes: list[Size], header: Header
+) -> tuple[Box | None, Sequence[Op], list[Size]]:
+    """The box of the source that a first crop (or a first right-angle turn and the crop after
+    it) keeps, cut while decoding: libvips then hands over only those pixels (a centre crop of
+    half each side of a 12 MP PNG copies 3 MP into Pillow, not 12). Returns the box and the
+    steps left to run, with their planned sizes. Not for an EXIF-turned source (the box would
+    have to be mapped through the turn before it; rare, and correct the long way)."""
+    if header.orientation != 1 or not operations:
+        return None, operations, sizes
+    first = operations[0]
+    if _crop_placed_by_size(first):
+        assert isinstance(first, Crop)
+        return geometry.crop_box(first, sizes[0]), operations[1:], sizes[1:]
+    following = operations[1] if len(operations) > 1 else None
+    if isinstance(first, Rotate) and _crop_placed_by_size(following) and geometry.pillow_angle(first) in _RIGHT_ANGLES:
+        assert isinstance(following, Crop)
+        angle = geometry.pillow_angle(first)
+        box = geometry.box_before_turn(geometry.crop_box(following, sizes[1]), angle, sizes[0])
+        return box, [first, *operations[2:]], [(box[2] - box[0], box[3] - box[1]), *sizes[2:]]
+    return None, operations, sizes
 
 
 def _shrink_target(operations: Sequence[Op], sizes: list[Size]) -> Size | None:
