@@ -161,6 +161,7 @@ class OutputSpec:
     lossless: bool = False
     keep_metadata: bool = False
     keep_color_profile: bool = False  # the source's colours and profile, not converted to sRGB
+    first_frame_only: bool = False  # an animated source written as its first frame
 
 
 # ---- parsing -----------------------------------------------------------------------------------
@@ -339,6 +340,7 @@ def parse_output(output: task_pb2.OutputOptions) -> OutputSpec:
         lossless=output.lossless,
         keep_metadata=output.keep_metadata,
         keep_color_profile=output.keep_color_profile,
+        first_frame_only=output.first_frame_only,
     )
 
 

@@ -25,7 +25,7 @@ from worker_svc.imaging.sniff import SourceFormat, sniff
 _ORIENTATION_TAG = 0x0112
 _SWAPS_AXES = frozenset({5, 6, 7, 8})
 # What Pillow raises on damaged input, decoder by decoder.
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error, IndexError, TypeError)
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error, IndexError, TypeError)
 
 
 # One thread per process, since the worker already runs a process per core.
@@ -57,6 +57,7 @@ class Header:
     format: SourceFormat
     size: Size  # upright, as the user sees it (after auto-orient, when it applies)
     orientation: int  # the EXIF orientation (1 when none or when auto-orient is off)
+    frames: int = 1  # counted up to the limit (frames.py)
 
 
 def open_header(data: bytes, limits: ImageLimits, *, auto_orient: bool) -> Header:
@@ -70,7 +71,7 @@ def open_header(data: bytes, limits: ImageLimits, *, auto_orient: bool) -> Heade
         raise _too_large(limits) from error
     except UnidentifiedImageError as error:
         raise ImageError(ErrorCode.CORRUPT_IMAGE, f"the {fmt.value} data cannot be read") from error
-    except _DECODE_ERRORS as error:
+    except DECODE_ERRORS as error:
         raise ImageError(ErrorCode.CORRUPT_IMAGE, f"the {fmt.value} header is damaged") from error
     if not isinstance(image, ImageFile.ImageFile):  # pragma: no cover - Image.open always returns one
         raise ImageError(ErrorCode.CORRUPT_IMAGE, "the image cannot be read")
@@ -79,14 +80,15 @@ def open_header(data: bytes, limits: ImageLimits, *, auto_orient: bool) -> Heade
         raise ImageError(ErrorCode.CORRUPT_IMAGE, f"the image declares an empty size {width}×{height}")
     if width * height > limits.max_pixels:
         raise _too_large(limits, f" ({width}×{height})")
-    if count_frames(data, fmt, image, limits.max_frames) > limits.max_frames:
+    frames = count_frames(data, fmt, image, limits.max_frames)
+    if frames > limits.max_frames:
         raise ImageError(
             ErrorCode.IMAGE_TOO_LARGE,
             f"the image has more than {limits.max_frames} frames; at most {limits.max_frames} are accepted",
         )
     orientation = _orientation(image) if auto_orient else 1
     upright = (height, width) if orientation in _SWAPS_AXES else (width, height)
-    return Header(data=data, image=image, format=fmt, size=upright, orientation=orientation)
+    return Header(data=data, image=image, format=fmt, size=upright, orientation=orientation, frames=frames)
 
 
 def decode(
@@ -120,7 +122,7 @@ def _upright(header: Header, image: Image.Image, *, turn: bool = True) -> Image.
         raise ImageError(ErrorCode.IMAGE_TOO_LARGE, "the image is too large to decode") from error
     except MemoryError as error:
         raise ImageError(ErrorCode.IMAGE_TOO_LARGE, "the image is too large to decode in memory") from error
-    except _DECODE_ERRORS as error:
+    except DECODE_ERRORS as error:
         raise ImageError(ErrorCode.CORRUPT_IMAGE, f"the {header.format.value} data is truncated or damaged") from error
     return image
 
@@ -222,7 +224,7 @@ def _orientation(image: Image.Image) -> int:
             value = exif.get(_ORIENTATION_TAG, 1)
         else:
             value = image.getexif().get(_ORIENTATION_TAG, 1)
-    except _DECODE_ERRORS:
+    except DECODE_ERRORS:
         return 1  # unreadable EXIF: leave the image as stored
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 

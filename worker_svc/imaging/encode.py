@@ -93,6 +93,23 @@ def encode(
     return buffer.getvalue()
 
 
+def encode_animation(
+    pictures: list[Image.Image], durations: list[int], loop: int, fmt: OutputFormat, spec: OutputSpec, *, max_bytes: int
+) -> bytes:
+    """Frames (whole pictures, in a working mode) written as one animated GIF or WebP."""
+    encoder = _ENCODERS[fmt]
+    prepared = [encoder.prepare(picture) for picture in pictures]
+    options = encoder.options(spec, spec.quality or DEFAULT_QUALITY.get(fmt, 0))
+    options |= {"save_all": True, "append_images": prepared[1:], "duration": durations, "loop": loop}
+    if fmt is OutputFormat.GIF:
+        options["disposal"] = 2  # each frame replaces the last: the frames are whole pictures
+        if (transparency := prepared[0].info.get("transparency")) is not None:
+            options["transparency"] = transparency
+    buffer = _BoundedBuffer(max_bytes)
+    prepared[0].save(buffer, format=fmt.value.upper(), **options)
+    return buffer.getvalue()
+
+
 def best_candidates(image: Image.Image, spec: OutputSpec) -> list[OutputFormat]:
     """What `best` tries, most likely smallest first (so that the later ones stop early)."""
     if spec.lossless:

@@ -23,7 +23,8 @@ def peak_task_bytes(max_pixels: int) -> int:
 class ImageLimits:
     # Width × height of the source as its header declares it.
     max_pixels: int = 50_000_000
-    # Animated GIF/WebP/AVIF and multi-page TIFF are reduced to their first frame; sources with
+    # Animated GIF and WebP stay animated into GIF or WebP (animation.py; their frames × result
+    # pixels bounded by max_pixels), anything else is reduced to its first frame; sources with
     # more frames than this are refused outright (a frame count is cheap to read, frames are not).
     max_frames: int = 100
     # The image written: WebP cannot go past 16383 px a side, so no format is asked to.

@@ -10,9 +10,17 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from common.operations import Crop, Gravity, Op, OutputFormat, OutputSpec, Resize, Rotate
-from worker_svc.imaging import geometry, modes
-from worker_svc.imaging.decode import Header, decode, open_header
-from worker_svc.imaging.encode import CONTENT_TYPES, HAS_ALPHA, Metadata, encode, encode_best, output_format
+from worker_svc.imaging import animation, geometry, modes
+from worker_svc.imaging.decode import DECODE_ERRORS, Header, decode, open_header
+from worker_svc.imaging.encode import (
+    CONTENT_TYPES,
+    HAS_ALPHA,
+    Metadata,
+    encode,
+    encode_animation,
+    encode_best,
+    output_format,
+)
 from worker_svc.imaging.errors import ErrorCode, ImageError
 from worker_svc.imaging.geometry import Box, Size
 from worker_svc.imaging.limits import ImageLimits
@@ -48,6 +56,8 @@ def process(
         header = open_header(data, limits, auto_orient=auto_orient)
         sizes = plan(operations, header.size, limits)
         fmt = output_format(output, header.format)
+        if animation.keeps_animation(header.frames, header.format, fmt, output):
+            return _process_animation(header, operations, sizes, fmt, output, limits, timings)
         region, operations, sizes = _leading_crop(operations, sizes, header)
         image = decode(
             header,
@@ -66,6 +76,39 @@ def process(
         else:
             encoded = encode(image, fmt, output, metadata, max_bytes=limits.max_result_bytes)
     return ProcessedImage(encoded, image.width, image.height, fmt, CONTENT_TYPES[fmt], timings)
+
+
+def _process_animation(  # noqa: PLR0917 - process()'s state, passed on once
+    header: Header,
+    operations: Sequence[Op],
+    sizes: list[Size],
+    fmt: OutputFormat,
+    output: OutputSpec,
+    limits: ImageLimits,
+    timings: dict[str, float],
+) -> ProcessedImage:
+    """Every frame decoded, processed and kept; then one animated encode (animation.py)."""
+    animation.check_size(header.frames, sizes[-1], limits)
+    steady = animation.steady(operations)
+    pictures: list[Image.Image] = []
+    durations: list[int] = []
+    started = time.perf_counter()
+    try:
+        for frame, duration in animation.frames(header.image):
+            pictures.append(_apply(frame, steady, sizes, output_has_alpha=True))
+            durations.append(duration)
+    except MemoryError as error:
+        raise ImageError(ErrorCode.IMAGE_TOO_LARGE, "the animation is too large to decode in memory") from error
+    except DECODE_ERRORS as error:
+        raise ImageError(ErrorCode.CORRUPT_IMAGE, f"a frame of the {header.format.value} is damaged") from error
+    timings["process_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    loop = header.image.info.get("loop", 0)
+    with _timed(timings, "encode_ms"):
+        encoded = encode_animation(
+            pictures, durations, loop if isinstance(loop, int) else 0, fmt, output, max_bytes=limits.max_result_bytes
+        )
+    width, height = pictures[0].size
+    return ProcessedImage(encoded, width, height, fmt, CONTENT_TYPES[fmt], timings)
 
 
 def plan(operations: Sequence[Op], size: Size, limits: ImageLimits) -> list[Size]:

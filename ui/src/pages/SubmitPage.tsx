@@ -193,6 +193,7 @@ export function SubmitPage() {
               <CheckboxField label="Lossless" hint="WebP and AVIF (PNG and TIFF always are)." checked={output.lossless} onChange={(e) => setOutput({ ...output, lossless: e.target.checked })} />
               <CheckboxField label="Keep metadata" hint="EXIF, XMP and ICC are stripped otherwise." checked={output.keepMetadata} onChange={(e) => setOutput({ ...output, keepMetadata: e.target.checked })} />
               <CheckboxField label="Keep colour profile" hint="Colours are converted to sRGB otherwise (CMYK always is)." checked={output.keepColorProfile} onChange={(e) => setOutput({ ...output, keepColorProfile: e.target.checked })} />
+              <CheckboxField label="First frame only" hint="Animated GIF and WebP stay animated into GIF or WebP otherwise." checked={output.firstFrameOnly} onChange={(e) => setOutput({ ...output, firstFrameOnly: e.target.checked })} />
               <CheckboxField label="Auto-orient" hint="Turn the image upright by its EXIF orientation." checked={autoOrient} onChange={(e) => setAutoOrient(e.target.checked)} />
             </div>
             {validation.output.lossless && (

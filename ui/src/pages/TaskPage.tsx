@@ -216,6 +216,7 @@ function TaskView({ api, initial }: { api: Api; initial: Task }) {
               <Meta label="Lossless" value={current.output?.lossless ? "Yes" : "No"} />
               <Meta label="Metadata" value={current.output?.keepMetadata ? "Kept" : "Stripped"} />
               <Meta label="Colours" value={current.output?.keepColorProfile ? "Source profile kept" : "sRGB"} />
+              <Meta label="Animation" value={current.output?.firstFrameOnly ? "First frame only" : "Kept"} />
               <Meta label="Auto-orient" value={current.skipAutoOrient ? "Off" : "On"} />
             </dl>
           </div>

@@ -157,12 +157,14 @@ describe("output options", () => {
     for (const format of ["webp", "avif", "png", "tiff"] as const) expect(validateOutput(output({ lossless: true, format }))).toEqual({});
   });
   it("converts to OutputOptions", () => {
-    const proto = outputToProto(output({ format: "webp", quality: "80", lossless: false, keepMetadata: true, keepColorProfile: true }));
+    const proto = outputToProto(output({ format: "webp", quality: "80", lossless: false, keepMetadata: true, keepColorProfile: true, firstFrameOnly: true }));
     expect(proto.format).toBe(ImageFormat.WEBP);
     expect(proto.quality).toBe(80);
     expect(proto.keepMetadata).toBe(true);
     expect(proto.keepColorProfile).toBe(true);
+    expect(proto.firstFrameOnly).toBe(true);
     expect(outputToProto(output()).keepColorProfile).toBe(false);
+    expect(outputToProto(output()).firstFrameOnly).toBe(false);
   });
 });
 

@@ -81,9 +81,10 @@ export interface OutputDraft {
   lossless: boolean;
   keepMetadata: boolean;
   keepColorProfile: boolean;
+  firstFrameOnly: boolean;
 }
 
-export const DEFAULT_OUTPUT: OutputDraft = { format: "source", quality: "", lossless: false, keepMetadata: false, keepColorProfile: false };
+export const DEFAULT_OUTPUT: OutputDraft = { format: "source", quality: "", lossless: false, keepMetadata: false, keepColorProfile: false, firstFrameOnly: false };
 
 let nextId = 0;
 export function newOperation(kind: OperationKind): OperationDraft {
@@ -367,6 +368,7 @@ export function outputToProto(output: OutputDraft): OutputOptions {
     lossless: output.lossless,
     keepMetadata: output.keepMetadata,
     keepColorProfile: output.keepColorProfile,
+    firstFrameOnly: output.firstFrameOnly,
   });
 }
 
