@@ -1,6 +1,7 @@
 """Colours come out right, checked numerically: ΔE (CIE 1976, in Lab) of known patches.
 
-Sources are made with the profiles libvips ships (sRGB, Display P3, CMYK): the same known sRGB
+Sources are made with the profiles libvips ships (sRGB, Display P3, CMYK), and with an Adobe RGB
+(1998) profile built here from its published primaries (neither library ships one): the same known sRGB
 patches are converted into each source's colour space, written with (or without) the profile,
 and processed; the result must show the patches' sRGB colours again. Each test also checks that
 the naive reading (what the engine did before: pixels taken as sRGB, CMYK by formula) is far off,
@@ -10,6 +11,7 @@ so that it could not pass without the conversion.
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 import pytest
@@ -220,3 +222,97 @@ def test_grey_with_alpha_stays_grey_with_alpha(resize: bool) -> None:
     assert result.mode == "LA"
     assert result.getpixel((result.width // 4, result.height // 2)) == (90, 255)
     assert result.getpixel((3 * result.width // 4, result.height // 2)) == (200, 64)
+
+
+def test_a_profile_of_the_wrong_colour_space_falls_back_to_the_default() -> None:
+    """A CMYK JPEG tagged with an RGB profile, an RGB PNG tagged with a CMYK one: the profile
+    cannot apply, so the standard one for the pixels' space is used instead of failing."""
+
+    def tagged(image: pyvips.Image, profile: bytes) -> pyvips.Image:
+        copy = image.copy()
+        copy.set_type(pyvips.GValue.blob_type, "icc-profile-data", profile)
+        return copy
+
+    cmyk, p3 = in_profile("cmyk"), in_profile("p3")
+    cmyk_as_rgb = bytes(tagged(cmyk, p3.get("icc-profile-data")).jpegsave_buffer(Q=100))
+    assert delta_e(patch_colours(run(cmyk_as_rgb)), cmyk_reference()) < 2
+    rgb_as_cmyk = bytes(tagged(patches_srgb(), cmyk.get("icc-profile-data")).pngsave_buffer())
+    assert patch_colours(run(rgb_as_cmyk)) == PATCHES
+
+
+def _s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
+
+
+def _xyz(x: float, y: float, z: float) -> bytes:
+    return b"XYZ " + b"\0" * 4 + _s15(x) + _s15(y) + _s15(z)
+
+
+def adobe_rgb_profile() -> bytes:
+    """A matrix/TRC ICC v2 profile of Adobe RGB (1998): its published primaries adapted to D50
+    (Bradford) and a 563/256 gamma."""
+    desc_text = b"Adobe RGB (1998) compatible, built by the test\0"
+    desc = b"desc" + b"\0" * 4 + struct.pack(">I", len(desc_text)) + desc_text + b"\0" * 4 + b"\0" * 4 + b"\0" * 67
+    curve = b"curv" + b"\0" * 4 + struct.pack(">I", 1) + struct.pack(">H", 563) + b"\0\0"
+    tags = [
+        (b"desc", desc),
+        (b"wtpt", _xyz(0.9642, 1.0, 0.8249)),
+        (b"rXYZ", _xyz(0.60974, 0.31111, 0.01947)),
+        (b"gXYZ", _xyz(0.20528, 0.62567, 0.06087)),
+        (b"bXYZ", _xyz(0.14919, 0.06322, 0.74457)),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for signature, data in tags:
+        while (offset + len(body)) % 4:
+            body += b"\0"
+        table += signature + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    size = offset + len(body)
+    header = (
+        struct.pack(">I", size)
+        + b"none"
+        + bytes([2, 0x10, 0, 0])
+        + b"mntr"
+        + b"RGB "
+        + b"XYZ "
+        + b"\0" * 12
+        + b"acsp"
+        + b"\0" * 4
+        + b"\0" * 4
+        + b"\0" * 4
+        + b"\0" * 4
+        + b"\0" * 8
+        + b"\0" * 4
+        + _s15(0.9642)
+        + _s15(1.0)
+        + _s15(0.8249)
+        + b"\0" * 4
+        + b"\0" * 16
+        + b"\0" * 28
+    )
+    assert len(header) == 128, len(header)
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+@pytest.mark.parametrize("container", ["PNG", "JPEG"])
+def test_adobe_rgb_sources_come_out_as_their_srgb_colours(container: str) -> None:
+    profile = adobe_rgb_profile()
+    strip = Image.fromarray(np.ndarray(buffer=patches_srgb().write_to_memory(), dtype=np.uint8, shape=(16, 96, 3)))
+    adobe = ImageCms.profileToProfile(
+        strip,
+        ImageCms.createProfile("sRGB"),
+        ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+        renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+    )
+    assert adobe is not None
+    buffer = io.BytesIO()
+    adobe.save(
+        buffer, container, icc_profile=profile, **({"quality": 100, "subsampling": 0} if container == "JPEG" else {})
+    )
+    data = buffer.getvalue()
+    assert delta_e(naive_srgb(data)) > 5  # washed out when the profile is ignored
+    assert delta_e(patch_colours(run(data))) < 2
