@@ -31,7 +31,7 @@ from common.errors import (
 )
 from common.kafka import STATUS_TOPIC, TASKS_TOPIC, AsyncProducer, PublishError
 from common.logging import request_id_var
-from common.operations import parse_operations, parse_output
+from common.operations import Watermark, parse_operations, parse_output
 from common.status_events import StatusEvent, Verdict
 from common.tasks import Status, as_utc, message_to_document, utcnow
 from common.urls import validate_source_url
@@ -69,7 +69,9 @@ class TaskService:
     # -- create ------------------------------------------------------------------------------
     async def create(self, owner_id: str, request: task_pb2.CreateTaskRequest) -> Document:
         source, inline = await self._validate_source(owner_id, request)
-        parse_operations(request.operations)
+        for index, op in enumerate(parse_operations(request.operations)):
+            if isinstance(op, Watermark):
+                await self.uploads.check_watermark(owner_id, op.upload_id, f"operations[{index}].watermark.upload_id")
         parse_output(request.output)
         key = request.idempotency_key
         if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or (key and not key.isprintable()):

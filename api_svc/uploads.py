@@ -82,6 +82,11 @@ class Uploads:
         fields = ("filename", "content_type", "size_bytes", "sha256", "blob_key")
         return {"upload": {"upload_id": upload_id, **{name: upload[name] for name in fields}}}
 
+    async def check_watermark(self, owner_id: str, upload_id: str, field: str) -> None:
+        """A watermark names one of this user's uploads (another user's is as absent as none)."""
+        if await self._repository.get_upload(owner_id, upload_id) is None:
+            raise NotFound(f"no upload {upload_id} to use as a watermark ({field})")
+
     def inline_source(self, content: bytes, filename: str) -> Document:
         """Checks an upload sent inside CreateTask; the bytes are stored by `store_inline`."""
         if not content:

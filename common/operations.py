@@ -38,6 +38,7 @@ SHARPEN_AMOUNT_MAX, SHARPEN_AMOUNT_DEFAULT = 1000.0, 100.0
 ADJUST_MIN, ADJUST_MAX = 0.0, 10.0
 ROTATE_ANGLE_MAX = 360.0
 QUALITY_MIN, QUALITY_MAX = 1, 100
+WATERMARK_MARGIN_MAX = 1000
 
 RGBA = tuple[int, int, int, int]
 _K = TypeVar("_K")
@@ -146,12 +147,23 @@ class Adjust:
     saturation: float = 1.0
 
 
-Op = Resize | Crop | Rotate | Flip | Grayscale | Blur | Sharpen | Adjust
+@dataclass(frozen=True)
+class Watermark:
+    kind: ClassVar[str] = "watermark"
+    upload_id: str  # the caller's upload (api_svc checks it is theirs)
+    position: Gravity = Gravity.SOUTH_EAST
+    margin: int = 0
+    opacity: float = 1.0
+    scale: float | None = None  # of the image's width; None: the watermark's own size
+
+
+Op = Resize | Crop | Rotate | Flip | Grayscale | Blur | Sharpen | Adjust | Watermark
 
 # The proto's `Operation.kind` oneof field names → the operation each becomes.
 OPERATION_KINDS: Mapping[str, type[Op]] = {
-    cls.kind: cls for cls in (Resize, Crop, Rotate, Flip, Grayscale, Blur, Sharpen, Adjust)
+    cls.kind: cls for cls in (Resize, Crop, Rotate, Flip, Grayscale, Blur, Sharpen, Adjust, Watermark)
 }
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -302,6 +314,40 @@ def _parse_blur(blur: task_pb2.Blur, path: str) -> Blur:
     return Blur(sigma=_bounded(blur.sigma, BLUR_SIGMA_MIN, BLUR_SIGMA_MAX, f"{path}.sigma"))
 
 
+def _parse_watermark(watermark: task_pb2.Watermark, path: str) -> Watermark:
+    if not _UPLOAD_ID.fullmatch(watermark.upload_id):
+        raise InvalidArgument(
+            "upload_id must be the id of one of your uploads (32 hexadecimal characters, from CreateUpload)",
+            field=f"{path}.upload_id",
+        )
+    if watermark.position == task_pb2.GRAVITY_SMART:
+        raise InvalidArgument("a watermark is placed by a fixed position, not SMART", field=f"{path}.position")
+    position = (
+        Gravity.SOUTH_EAST
+        if watermark.position == task_pb2.GRAVITY_UNSPECIFIED
+        else _enum(_GRAVITIES, watermark.position, f"{path}.position")
+    )
+    if watermark.margin > WATERMARK_MARGIN_MAX:
+        raise InvalidArgument(
+            f"margin must be 0–{WATERMARK_MARGIN_MAX} px, got {watermark.margin}", field=f"{path}.margin"
+        )
+    opacity = 1.0
+    if watermark.opacity != 0 or not math.isfinite(watermark.opacity):
+        opacity = _fraction(watermark.opacity, f"{path}.opacity")
+    scale = None
+    if watermark.scale != 0 or not math.isfinite(watermark.scale):
+        scale = _fraction(watermark.scale, f"{path}.scale")
+    return Watermark(
+        upload_id=watermark.upload_id, position=position, margin=watermark.margin, opacity=opacity, scale=scale
+    )
+
+
+def _fraction(value: float, field: str) -> float:
+    if not (math.isfinite(value) and 0 < value <= 1):
+        raise InvalidArgument(f"{field.rsplit('.', 1)[-1]} must be above 0 and at most 1, got {value:g}", field=field)
+    return value
+
+
 # One validator per `Operation.kind` oneof field (a unit test keeps this, the proto and the
 # worker's registry naming the same set).
 _PARSERS: Mapping[str, Callable[[Any, str], Op]] = {
@@ -313,6 +359,7 @@ _PARSERS: Mapping[str, Callable[[Any, str], Op]] = {
     "blur": _parse_blur,
     "sharpen": _parse_sharpen,
     "adjust": _parse_adjust,
+    "watermark": _parse_watermark,
 }
 VALIDATED_KINDS = frozenset(_PARSERS)
 

@@ -15,13 +15,14 @@ from pebble import ProcessExpired, ProcessPool
 from pymongo.errors import ConnectionFailure
 
 from common.blobstore import BlobNotFound, BlobStore
-from common.blobstore.keys import result_key
+from common.blobstore.keys import result_key, upload_key
 from common.failpoints import failpoint
 from common.kafka import DEAD_LETTER_TOPIC, STATUS_TOPIC, AsyncProducer, PublishError
 from common.logging import task_id_var
-from common.operations import parse_operations, parse_output
+from common.operations import Watermark, parse_operations, parse_output
 from common.status_events import StatusEvent
 from common.tasks import Status, as_utc, operations_from_document, output_from_document
+from worker_svc.byte_cache import WATERMARK_CACHE_BYTES, BytesCache
 from worker_svc.claims import Claim, ClaimOutcome, TaskClaims
 from worker_svc.delivery import delivery_var
 from worker_svc.imaging import ImageError, ImageLimits, process
@@ -81,6 +82,7 @@ class TaskProcessor:
         # claimed (for lease renewal): the claim resumes an attempt of ours only for the
         # coroutine holding the task, never for a duplicate message.
         self._held: dict[str, Claim | None] = {}
+        self._watermarks = BytesCache(WATERMARK_CACHE_BYTES)
 
     async def handle(self, task_id: str) -> None:
         """Returns when the message may be acknowledged (the task's outcome is recorded). While
@@ -164,12 +166,19 @@ class TaskProcessor:
         fetched = time.perf_counter()
         operations = parse_operations(operations_from_document(task.get("operations", [])))
         output = parse_output(output_from_document(task.get("output", {})))
+        watermarks = {
+            op.upload_id: await self._watermark(op.upload_id) for op in operations if isinstance(op, Watermark)
+        }
         # pebble enforces the deadline by stopping the process that runs the job (and starts a
         # fresh one): an image that takes too long cannot keep a core busy after its task failed.
         job = self._pool.schedule(
             process,
             args=(data, operations, output),
-            kwargs={"auto_orient": not task.get("skip_auto_orient", False), "limits": self._policy.limits},
+            kwargs={
+                "auto_orient": not task.get("skip_auto_orient", False),
+                "limits": self._policy.limits,
+                "watermarks": watermarks,
+            },
             timeout=self._policy.deadline_seconds,
         )
         try:
@@ -227,6 +236,19 @@ class TaskProcessor:
             return await self._blobs.get(source["upload"]["blob_key"])
         except (BlobNotFound, KeyError) as exc:
             raise TaskFailedError("SOURCE_NOT_FOUND", "the uploaded image is no longer stored") from exc
+
+    async def _watermark(self, upload_id: str) -> bytes:
+        """A watermark's bytes, from this worker's cache when it has them (an upload never
+        changes under its id, so a cached copy is never stale)."""
+        cached = self._watermarks.get(upload_id)
+        if cached is not None:
+            return cached
+        try:
+            data = await self._blobs.get(upload_key(upload_id))
+        except BlobNotFound as exc:
+            raise TaskFailedError("SOURCE_NOT_FOUND", f"the watermark upload {upload_id} is no longer stored") from exc
+        self._watermarks.put(upload_id, data)
+        return data
 
     async def _fail(self, claim: Claim, failure: TaskFailedError) -> None:
         assert claim.task is not None

@@ -489,3 +489,38 @@ def _upload_blobs(stack: Stack) -> set[str]:
         return {stored.key async for stored in blob_store_of(stack).list("uploads/")}
 
     return asyncio.run(keys())
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_watermark_from_an_upload_is_laid_over_the_result(
+    pipeline: Stack, client: Client, auth: auth_pb2_grpc.AuthServiceStub
+) -> None:
+    logo = _png(Image.new("RGBA", (20, 10), (0, 0, 255, 255)))
+    upload = client.tasks.CreateUpload(_upload_messages(logo, "logo.png"), metadata=client.metadata)
+    source = task_pb2.InlineUpload(content=_png(Image.new("RGB", (200, 100), (255, 255, 255))), filename="white.png")
+    mark = task_pb2.Watermark(upload_id=upload.id, margin=5, opacity=0.5)
+    png = task_pb2.OutputOptions(format=task_pb2.IMAGE_FORMAT_PNG)
+    for _ in range(2):  # the second one finds the watermark in the worker's cache
+        task = client.create(upload=source, operations=[task_pb2.Operation(watermark=mark)], output=png)
+        assert client.finished(task.id).status == task_pb2.TASK_STATUS_COMPLETED
+        _, data = result_bytes(client.tasks, task.id, client.metadata)
+        with Image.open(io.BytesIO(data)) as result:
+            corner = result.convert("RGB").getpixel((200 - 5 - 10, 100 - 5 - 5))  # inside the logo
+            elsewhere = result.convert("RGB").getpixel((20, 20))
+        assert isinstance(corner, tuple)
+        assert all(abs(got - want) <= 2 for got, want in zip(corner, (128, 128, 255), strict=True)), corner
+        assert elsewhere == (255, 255, 255)
+
+    # Another user's upload is not there for them; a malformed id is refused as such.
+    with grpc.insecure_channel(pipeline.address("api_svc")) as channel:
+        stranger = Client(channel, auth)
+        code, details = code_of(lambda: stranger.create(upload=source, operations=[task_pb2.Operation(watermark=mark)]))
+        assert code == grpc.StatusCode.NOT_FOUND and upload.id in details
+        bad = task_pb2.Watermark(upload_id="../../etc/passwd")
+        code, details = code_of(lambda: stranger.create(upload=source, operations=[task_pb2.Operation(watermark=bad)]))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "upload_id" in details

@@ -93,6 +93,14 @@ _GRAVITY_ANCHORS: dict[Gravity, tuple[int, int]] = {
 }
 
 
+def placed(outer: Size, inner: Size, gravity: Gravity, margin: int) -> tuple[int, int]:
+    """Where `inner` goes in `outer`: against the edges `gravity` names, `margin` px from them."""
+    horizontal, vertical = _GRAVITY_ANCHORS[gravity]
+    left = margin + (outer[0] - 2 * margin - inner[0]) * horizontal // 2
+    top = margin + (outer[1] - 2 * margin - inner[1]) * vertical // 2
+    return left, top
+
+
 def pillow_angle(op: Rotate) -> float:
     """Pillow turns counter-clockwise; the API turns clockwise."""
     return (-op.angle) % 360.0

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from PIL import Image
 
-from common.operations import Crop, Gravity, Op, OutputFormat, OutputSpec, Resize, Rotate
+from common.operations import Crop, Gravity, Op, OutputFormat, OutputSpec, Resize, Rotate, Watermark
 from worker_svc.imaging import animation, geometry, modes
 from worker_svc.imaging.decode import DECODE_ERRORS, Header, decode, open_header
 from worker_svc.imaging.encode import (
@@ -45,19 +45,22 @@ def process(
     *,
     auto_orient: bool = True,
     limits: ImageLimits | None = None,
+    watermarks: Mapping[str, bytes] | None = None,
 ) -> ProcessedImage:
-    """Pure and synchronous (CPU-bound: run it in a worker thread or process).
+    """Pure and synchronous (CPU-bound: run it in a worker thread or process). `watermarks`
+    holds the encoded image of every watermark operation's upload, by upload id.
 
     Raises ImageError for anything the input is to blame for; anything else is a bug.
     """
     limits = limits or ImageLimits()
     timings: dict[str, float] = {}
     with _timed(timings, "decode_ms"):
+        marks = _watermark_images(operations, watermarks or {}, limits)
         header = open_header(data, limits, auto_orient=auto_orient)
         sizes = plan(operations, header.size, limits)
         fmt = output_format(output, header.format)
         if animation.keeps_animation(header.frames, header.format, fmt, output):
-            return _process_animation(header, operations, sizes, fmt, output, limits, timings)
+            return _process_animation(header, operations, sizes, fmt, output, limits, timings, marks)
         region, operations, sizes = _leading_crop(operations, sizes, header)
         image = decode(
             header,
@@ -69,7 +72,9 @@ def process(
         image = modes.normalise(image)
     with _timed(timings, "process_ms"):
         # `best` keeps transparency: every candidate for an image with alpha can hold it.
-        image = _apply(image, operations, sizes, output_has_alpha=fmt in HAS_ALPHA or fmt is OutputFormat.BEST)
+        image = _apply(
+            image, operations, sizes, output_has_alpha=fmt in HAS_ALPHA or fmt is OutputFormat.BEST, watermarks=marks
+        )
     with _timed(timings, "encode_ms"):
         if fmt is OutputFormat.BEST:
             encoded, fmt = encode_best(image, output, metadata, max_bytes=limits.max_result_bytes)
@@ -86,6 +91,7 @@ def _process_animation(  # noqa: PLR0917 - process()'s state, passed on once
     output: OutputSpec,
     limits: ImageLimits,
     timings: dict[str, float],
+    marks: Mapping[str, Image.Image],
 ) -> ProcessedImage:
     """Every frame decoded, processed and kept; then one animated encode (animation.py)."""
     animation.check_size(header.frames, sizes[-1], limits)
@@ -95,7 +101,7 @@ def _process_animation(  # noqa: PLR0917 - process()'s state, passed on once
     started = time.perf_counter()
     try:
         for frame, duration in animation.frames(header.image):
-            pictures.append(_apply(frame, steady, sizes, output_has_alpha=True))
+            pictures.append(_apply(frame, steady, sizes, output_has_alpha=True, watermarks=marks))
             durations.append(duration)
     except MemoryError as error:
         raise ImageError(ErrorCode.IMAGE_TOO_LARGE, "the animation is too large to decode in memory") from error
@@ -109,6 +115,24 @@ def _process_animation(  # noqa: PLR0917 - process()'s state, passed on once
         )
     width, height = pictures[0].size
     return ProcessedImage(encoded, width, height, fmt, CONTENT_TYPES[fmt], timings)
+
+
+def _watermark_images(
+    operations: Sequence[Op], encoded: Mapping[str, bytes], limits: ImageLimits
+) -> dict[str, Image.Image]:
+    """Each watermark's image, decoded under the same limits as a source, as RGBA."""
+    marks: dict[str, Image.Image] = {}
+    for op in operations:
+        if not isinstance(op, Watermark) or op.upload_id in marks:
+            continue
+        if op.upload_id not in encoded:
+            raise ImageError(ErrorCode.INVALID_OPERATION, f"the watermark upload {op.upload_id} was not given")
+        try:
+            header = open_header(encoded[op.upload_id], limits, auto_orient=True)
+            marks[op.upload_id] = modes.normalise(decode(header, shrink_to=None)).convert("RGBA")
+        except ImageError as error:
+            raise ImageError(error.code, f"the watermark ({op.upload_id}): {error.message}") from error
+    return marks
 
 
 def plan(operations: Sequence[Op], size: Size, limits: ImageLimits) -> list[Size]:
@@ -127,7 +151,14 @@ def plan(operations: Sequence[Op], size: Size, limits: ImageLimits) -> list[Size
     return sizes
 
 
-def _apply(image: Image.Image, operations: Sequence[Op], sizes: list[Size], *, output_has_alpha: bool) -> Image.Image:
+def _apply(
+    image: Image.Image,
+    operations: Sequence[Op],
+    sizes: list[Size],
+    *,
+    output_has_alpha: bool,
+    watermarks: Mapping[str, Image.Image],
+) -> Image.Image:
     """The operations in order; a right-angle turn followed by a crop crops first (the box mapped
     back through the turn) and turns only what is kept: the same pixels, a fraction of the work
     (rotate 90 + a centre crop of half each side of 12 MP turned 12 MP before, 3 MP now). A
@@ -136,7 +167,7 @@ def _apply(image: Image.Image, operations: Sequence[Op], sizes: list[Size], *, o
     while index < len(operations):
         op = operations[index]
         following = operations[index + 1] if index + 1 < len(operations) else None
-        context = StepContext(output_has_alpha=output_has_alpha, planned_input=sizes[index])
+        context = StepContext(output_has_alpha=output_has_alpha, planned_input=sizes[index], watermarks=watermarks)
         if isinstance(op, Rotate) and _crop_placed_by_size(following) and geometry.pillow_angle(op) in _RIGHT_ANGLES:
             assert isinstance(following, Crop)
             angle = geometry.pillow_angle(op)

@@ -7,10 +7,10 @@ context, and returns a new image; `size` says what it will produce without touch
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from PIL import Image, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageChops, ImageEnhance, ImageFilter, ImageOps
 
 from common.operations import (
     Adjust,
@@ -24,6 +24,7 @@ from common.operations import (
     Resize,
     Rotate,
     Sharpen,
+    Watermark,
 )
 from worker_svc.imaging import attention, geometry, modes
 from worker_svc.imaging.geometry import Size
@@ -38,6 +39,8 @@ class StepContext:
     # The size the plan assumed for this step's input: the header's size for a first resize
     # whose input was shrunk on load, so the result is the planned one to the pixel.
     planned_input: Size
+    # Watermark images by upload id, decoded (RGBA) once per task.
+    watermarks: Mapping[str, Image.Image] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,34 @@ def adjust(image: Image.Image, op: Adjust, _ctx: StepContext) -> Image.Image:
     return _on_colour(image, enhance)
 
 
+def watermark(image: Image.Image, op: Watermark, ctx: StepContext) -> Image.Image:
+    """The watermark at its place, scaled to `scale` of the width (never past the margins), its
+    alpha multiplied by `opacity`; the image keeps its mode (grey turns RGB for a coloured mark)."""
+    mark = ctx.watermarks[op.upload_id]
+    room = (image.width - 2 * op.margin, image.height - 2 * op.margin)
+    if room[0] < 1 or room[1] < 1:
+        return image  # the margins leave no room: nothing to lay over
+    width = round(image.width * op.scale) if op.scale is not None else mark.width
+    factor = min(width / mark.width, room[0] / mark.width, room[1] / mark.height)
+    size = (max(1, round(mark.width * factor)), max(1, round(mark.height * factor)))
+    if size != mark.size:
+        mark = mark.resize(size, Image.Resampling.LANCZOS)
+    if op.opacity < 1:
+        mark = mark.copy()
+        mark.putalpha(mark.getchannel("A").point(lambda alpha: round(alpha * op.opacity)))
+    coloured = image.mode in ("L", "LA") and not _is_grey(mark)
+    base = image.convert("RGBA" if image.mode == "LA" else "RGB") if coloured else image
+    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    layer.paste(mark, geometry.placed(base.size, size, op.position, op.margin))
+    composed = Image.alpha_composite(base.convert("RGBA"), layer)
+    return composed.convert(base.mode)
+
+
+def _is_grey(image: Image.Image) -> bool:
+    red, green, blue = image.convert("RGB").split()
+    return ImageChops.difference(red, green).getbbox() is None and ImageChops.difference(green, blue).getbbox() is None
+
+
 def _on_colour(image: Image.Image, change: Callable[[Image.Image], Image.Image]) -> Image.Image:
     """`change` applied to the colour channels only; alpha is kept as it was."""
     if not modes.has_alpha(image):
@@ -142,4 +173,5 @@ REGISTRY: Mapping[str, Step[Any]] = {
     "blur": Step(blur, _same_size),
     "sharpen": Step(sharpen, _same_size),
     "adjust": Step(adjust, _same_size),
+    "watermark": Step(watermark, _same_size),
 }

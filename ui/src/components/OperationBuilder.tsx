@@ -202,6 +202,28 @@ function OperationFields({ op, errors, update }: { op: OperationDraft; errors: F
           {num("saturation", "Saturation", op.saturation, { hint: "0 to 10; 1 = unchanged", placeholder: "1" })}
         </div>
       );
+    case "watermark":
+      return (
+        <div className={GRID}>
+          <TextField
+            label="Upload id"
+            value={op.uploadId}
+            error={errors.uploadId}
+            hint="One of your uploads (its id from the upload)"
+            onChange={(e) => update({ uploadId: e.target.value })}
+          />
+          <SelectField label="Position" value={op.position} error={errors.position} onChange={(e) => update({ position: e.target.value as GravityName })}>
+            {GRAVITY_CHOICES.map((g) => (
+              <option key={g} value={g}>
+                {g.replace("_", " ").replace(/^./, (c) => c.toUpperCase())}
+              </option>
+            ))}
+          </SelectField>
+          {num("margin", "Margin (px)", op.margin, { hint: "0 to 1000", placeholder: "0" })}
+          {num("opacity", "Opacity", op.opacity, { hint: "above 0 to 1; empty for 1", placeholder: "1" })}
+          {num("scale", "Scale", op.scale, { hint: "share of the image's width, up to 1; empty for its own size" })}
+        </div>
+      );
   }
 }
 

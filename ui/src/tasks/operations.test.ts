@@ -142,6 +142,31 @@ describe("rotate, blur, sharpen, adjust", () => {
   });
 });
 
+describe("watermark", () => {
+  const id = "0123456789abcdef0123456789abcdef";
+  it("needs one of the user's upload ids and checks the rest as the server does", () => {
+    expect(validateOperation(op("watermark"))).toEqual({
+      uploadId: "upload_id must be the id of one of your uploads (32 hexadecimal characters, from CreateUpload)",
+    });
+    expect(validateOperation(op("watermark", { uploadId: id }))).toEqual({});
+    expect(validateOperation(op("watermark", { uploadId: id, margin: "1001" })).margin).toBe("margin must be 0–1000 px, got 1001");
+    expect(validateOperation(op("watermark", { uploadId: id, opacity: "1.5" })).opacity).toBe("opacity must be above 0 and at most 1, got 1.5");
+    expect(validateOperation(op("watermark", { uploadId: id, scale: "-1" })).scale).toBe("scale must be above 0 and at most 1, got -1");
+    expect(validateOperation(op("watermark", { uploadId: id, position: "smart" })).position).toBeDefined();
+    expect(validateOperation(op("watermark", { uploadId: id, opacity: "0", scale: "0" }))).toEqual({});
+  });
+  it("converts to the proto and describes itself", () => {
+    const proto = toProto(op("watermark", { uploadId: ` ${id} `, position: "north_west", margin: "8", opacity: "0.5", scale: "0.2" }));
+    expect(proto.kind.case).toBe("watermark");
+    if (proto.kind.case !== "watermark") return;
+    expect(proto.kind.value.uploadId).toBe(id);
+    expect(proto.kind.value.margin).toBe(8);
+    expect(proto.kind.value.opacity).toBe(0.5);
+    expect(proto.kind.value.scale).toBe(0.2);
+    expect(describeOperation(proto)).toBe("Watermark 01234567… (north west, 50% opaque)");
+  });
+});
+
 describe("output options", () => {
   it("quality: empty or 0 is the default, else 1–100", () => {
     expect(validateOutput(output({ quality: "" }))).toEqual({});

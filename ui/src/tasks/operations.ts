@@ -26,6 +26,8 @@ export const ADJUST_MAX = 10;
 export const ROTATE_ANGLE_MAX = 360;
 export const QUALITY_MIN = 1;
 export const QUALITY_MAX = 100;
+export const WATERMARK_MARGIN_MAX = 1000;
+const UPLOAD_ID = /^[0-9a-f]{32}$/;
 
 const COLOUR = /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$/;
 
@@ -60,7 +62,8 @@ export type OperationDraft =
   | { id: string; kind: "grayscale" }
   | { id: string; kind: "blur"; sigma: string }
   | { id: string; kind: "sharpen"; sigma: string; amount: string }
-  | { id: string; kind: "adjust"; brightness: string; contrast: string; saturation: string };
+  | { id: string; kind: "adjust"; brightness: string; contrast: string; saturation: string }
+  | { id: string; kind: "watermark"; uploadId: string; position: GravityName; margin: string; opacity: string; scale: string };
 
 export type OperationKind = OperationDraft["kind"];
 
@@ -73,6 +76,7 @@ export const OPERATION_KINDS: readonly { kind: OperationKind; label: string; des
   { kind: "blur", label: "Blur", description: "Gaussian blur" },
   { kind: "sharpen", label: "Sharpen", description: "Unsharp mask" },
   { kind: "adjust", label: "Adjust", description: "Brightness, contrast, saturation" },
+  { kind: "watermark", label: "Watermark", description: "Lay one of your uploads over the image" },
 ];
 
 export interface OutputDraft {
@@ -106,6 +110,8 @@ export function newOperation(kind: OperationKind): OperationDraft {
       return { id, kind, sigma: "", amount: "" };
     case "adjust":
       return { id, kind, brightness: "", contrast: "", saturation: "" };
+    case "watermark":
+      return { id, kind, uploadId: "", position: "south_east", margin: "", opacity: "", scale: "" };
   }
 }
 
@@ -190,6 +196,24 @@ export function validateOperation(operation: OperationDraft): FieldErrors {
         decimal(operation[name], name, ADJUST_MIN, ADJUST_MAX, errors, { optional: true });
       }
       break;
+    case "watermark": {
+      if (!UPLOAD_ID.test(operation.uploadId.trim())) {
+        errors.uploadId = "upload_id must be the id of one of your uploads (32 hexadecimal characters, from CreateUpload)";
+      }
+      if (operation.position === "smart") errors.position = "a watermark is placed by a fixed position, not SMART";
+      const margin = parseNumber(operation.margin);
+      if (margin !== undefined && (!Number.isInteger(margin) || margin < 0 || margin > WATERMARK_MARGIN_MAX)) {
+        errors.margin = `margin must be 0–${WATERMARK_MARGIN_MAX} px, got ${operation.margin.trim()}`;
+      }
+      // 0 or empty means the default (opaque; the watermark's own size), as on the server.
+      for (const name of ["opacity", "scale"] as const) {
+        const value = parseNumber(operation[name]);
+        if (value !== undefined && value !== 0 && !(Number.isFinite(value) && value > 0 && value <= 1)) {
+          errors[name] = `${name} must be above 0 and at most 1, got ${operation[name].trim()}`;
+        }
+      }
+      break;
+    }
   }
   return errors;
 }
@@ -358,6 +382,19 @@ export function toProto(operation: OperationDraft): Operation {
           },
         },
       });
+    case "watermark":
+      return create(OperationSchema, {
+        kind: {
+          case: "watermark",
+          value: {
+            uploadId: operation.uploadId.trim(),
+            position: GRAVITIES[operation.position],
+            margin: num(operation.margin),
+            opacity: num(operation.opacity),
+            scale: num(operation.scale),
+          },
+        },
+      });
   }
 }
 
@@ -404,6 +441,11 @@ export function describeOperation(operation: Operation): string {
         .filter((name) => kind.value[name] !== undefined)
         .map((name) => `${name} ${formatG(kind.value[name] ?? 1)}`);
       return parts.length ? `Adjust ${parts.join(", ")}` : "Adjust (no change)";
+    }
+    case "watermark": {
+      const position = Object.entries(GRAVITIES).find(([, value]) => value === kind.value.position)?.[0] ?? "south_east";
+      const opacity = kind.value.opacity ? `, ${formatG(kind.value.opacity * 100)}% opaque` : "";
+      return `Watermark ${kind.value.uploadId.slice(0, 8)}… (${position.replace("_", " ")}${opacity})`;
     }
     default:
       return "Unknown operation";
