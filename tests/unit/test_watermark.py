@@ -99,6 +99,11 @@ def test_a_watermark_that_is_missing_or_not_an_image_fails_clearly() -> None:
     with pytest.raises(ImageError) as broken:
         process(png(white()), [Watermark(MARK_ID)], OutputSpec(), watermarks={MARK_ID: b"not an image"})
     assert broken.value.code is ErrorCode.UNSUPPORTED_IMAGE and "watermark" in broken.value.message
+    with pytest.raises(ImageError) as huge:
+        process(
+            png(white()), [Watermark(MARK_ID)], OutputSpec(), watermarks={MARK_ID: png(Image.new("L", (2001, 2000)))}
+        )
+    assert huge.value.code is ErrorCode.IMAGE_TOO_LARGE and "watermark" in huge.value.message
 
 
 def parse(**fields: object) -> Watermark:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -120,7 +121,9 @@ def _process_animation(  # noqa: PLR0917 - process()'s state, passed on once
 def _watermark_images(
     operations: Sequence[Op], encoded: Mapping[str, bytes], limits: ImageLimits
 ) -> dict[str, Image.Image]:
-    """Each watermark's image, decoded under the same limits as a source, as RGBA."""
+    """Each watermark's image, decoded under a source's limits but at most WATERMARK_MAX_PIXELS
+    (a logo, not a second source: the task's memory budget is one source's), as RGBA."""
+    limits = dataclasses.replace(limits, max_pixels=min(limits.max_pixels, WATERMARK_MAX_PIXELS))
     marks: dict[str, Image.Image] = {}
     for op in operations:
         if not isinstance(op, Watermark) or op.upload_id in marks:
@@ -133,6 +136,9 @@ def _watermark_images(
         except ImageError as error:
             raise ImageError(error.code, f"the watermark ({op.upload_id}): {error.message}") from error
     return marks
+
+
+WATERMARK_MAX_PIXELS = 4_000_000
 
 
 def plan(operations: Sequence[Op], size: Size, limits: ImageLimits) -> list[Size]:
