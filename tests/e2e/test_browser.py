@@ -8,12 +8,14 @@ of the main pages land in artifacts/screenshots/ (the README's comes from there)
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+from google.api import httpbody_pb2
 from PIL import Image
 from pixelflow.v1 import auth_pb2_grpc, task_pb2, task_pb2_grpc, worker_pb2, worker_pb2_grpc
 from playwright.sync_api import (
@@ -490,3 +492,47 @@ def test_the_dashboard_pages_through_many_tasks(
     rows.first.get_by_role("link").focus()
     assert rows.first.get_by_role("link").evaluate("link => link.matches(':focus-visible')")
     shot(page, "dashboard-keyboard-focus")
+
+
+def test_the_builder_lays_a_watermark_and_keeps_an_animation(
+    stack: Stack, page: Page, images: ImageServer, auth: auth_pb2_grpc.AuthServiceStub
+) -> None:
+    """A watermark from one of the user's uploads, placed from the builder; the new output
+    choices (first frame only, colour profile) reach the task page."""
+    ui = stack.ui_url
+    token = sign_in_as_new_user(page, ui, auth, "watermark")
+    logo = Image.new("RGBA", (20, 10), (0, 0, 255, 255))
+    buffer = io.BytesIO()
+    logo.save(buffer, "PNG")
+    with grpc.insecure_channel(stack.gateway_address) as channel:
+        tasks = task_pb2_grpc.TaskServiceStub(channel)
+        chunk = task_pb2.CreateUploadRequest(filename="logo.png", body=httpbody_pb2.HttpBody(data=buffer.getvalue()))
+        upload = tasks.CreateUpload(iter([chunk]), metadata=bearer(token))
+
+    open_new_task_form(page)
+    page.get_by_label("Image URL").fill(images.url("/slow.png"))  # 640×480
+    page.get_by_role("button", name="Remove Resize (step 1)").click()
+    page.get_by_role("button", name="Add Watermark").click()
+    step = page.get_by_test_id("operation").first
+    step.get_by_label("Upload id").fill("not-an-id")
+    page.get_by_role("button", name="Create task").click()
+    expect(step.get_by_text("upload_id must be the id of one of your uploads")).to_be_visible()
+    step.get_by_label("Upload id").fill(upload.id)
+    step.get_by_label("Position").select_option("north_west")
+    step.get_by_label("Margin (px)").fill("10")
+    step.get_by_label("Scale").fill("0.5")
+    page.get_by_label("First frame only").check()
+    page.get_by_label("Format").select_option("png")
+    page.get_by_role("button", name="Create task").click()
+    expect(page).to_have_url(TASK_URL)
+    expect(page.get_by_test_id("status-badge").first).to_have_attribute("data-status", "COMPLETED")
+    expect(page.get_by_text(f"Watermark {upload.id[:8]}… (north west)")).to_be_visible()
+    expect(page.get_by_text("First frame only")).to_be_visible()
+    task_id = task_id_from(page)
+    with grpc.insecure_channel(stack.gateway_address) as channel:
+        tasks = task_pb2_grpc.TaskServiceStub(channel)
+        chunks = tasks.GetTaskResult(task_pb2.GetTaskResultRequest(task_id=task_id), metadata=bearer(token))
+        data = b"".join(chunk.data for chunk in chunks)
+    with Image.open(io.BytesIO(data)) as result:
+        # Half of 640 px wide: a 320×160 mark, 10 px from the top-left corner.
+        assert result.convert("RGB").getpixel((10 + 319, 10 + 159)) == (0, 0, 255)
