@@ -97,21 +97,29 @@ def pillow(data: bytes, job: Job) -> bytes:
         if isinstance(op, Resize):
             image = image.copy()
             image.thumbnail((op.width, op.height), Image.Resampling.LANCZOS, reducing_gap=3.0)
-        elif isinstance(op, Grayscale):
-            image = image.convert("L")
-        elif isinstance(op, Blur):
-            image = image.filter(ImageFilter.GaussianBlur(op.sigma))
-        elif isinstance(op, Rotate):
-            image = image.rotate(-op.angle, expand=True)
-        elif isinstance(op, Crop):
-            left, top = (image.width - op.width) // 2, (image.height - op.height) // 2
-            image = image.crop((left, top, left + op.width, top + op.height))
+        else:
+            image = plain_step(image, op)
     buffer = io.BytesIO()
     if job.output is OutputFormat.WEBP:
         image.save(buffer, "WEBP", quality=job.quality)
     else:
         image.convert("L" if image.mode == "L" else "RGB").save(buffer, "JPEG", quality=job.quality)
     return buffer.getvalue()
+
+
+def plain_step(image: Image.Image, op: Op) -> Image.Image:
+    """A grey, blur, turn or centre crop the plain way: Pillow, at whatever size the image is
+    (also the reference engine of tests/unit/test_engine_equivalence.py)."""
+    if isinstance(op, Grayscale):
+        return image.convert("L")
+    if isinstance(op, Blur):
+        return image.filter(ImageFilter.GaussianBlur(op.sigma))
+    if isinstance(op, Rotate):
+        return image.rotate(-op.angle, expand=True)
+    if isinstance(op, Crop):
+        left, top = (image.width - op.width) // 2, (image.height - op.height) // 2
+        return image.crop((left, top, left + op.width, top + op.height))
+    raise ValueError(f"no plain {op.kind} here")
 
 
 def vips(data: bytes, job: Job) -> bytes:

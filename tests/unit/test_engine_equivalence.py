@@ -18,9 +18,10 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
+from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from bench.engine_bench import plain_step
 from bench.photos import photo
 from common.operations import Blur, Crop, Grayscale, Op, OutputFormat, OutputSpec, Resize, ResizeFit, Rotate
 from worker_svc.imaging import process
@@ -46,15 +47,8 @@ def reference(data: bytes, operations: list[Op]) -> Image.Image:
         if isinstance(op, Resize):
             scale = min(op.width / image.width, op.height / image.height)
             image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
-        elif isinstance(op, Grayscale):
-            image = image.convert("L")
-        elif isinstance(op, Blur):
-            image = image.filter(ImageFilter.GaussianBlur(op.sigma))
-        elif isinstance(op, Rotate):
-            image = image.rotate(-op.angle, expand=True)
-        elif isinstance(op, Crop):
-            left, top = (image.width - op.width) // 2, (image.height - op.height) // 2
-            image = image.crop((left, top, left + op.width, top + op.height))
+        else:
+            image = plain_step(image, op)
     return image
 
 
