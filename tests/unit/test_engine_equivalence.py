@@ -33,6 +33,8 @@ JOBS: dict[str, list[Op]] = {
     "fit 1/5 + grey + blur": [Resize(200, 200, fit=ResizeFit.INSIDE), Grayscale(), Blur(1)],
     "fit 1/9": [Resize(110, 110, fit=ResizeFit.INSIDE)],  # shrunk on load by 4
     "rotate 90 + centre crop": [Rotate(90), Crop(240, 300)],
+    # cut while decoding, then resized: the region must not move under a shrink-on-load
+    "centre crop + fit 1/4": [Crop(400, 300), Resize(100, 100, fit=ResizeFit.INSIDE)],
     "fit 0.8 (no shrink on load)": [Resize(400, 400, fit=ResizeFit.INSIDE)],
 }
 MIN_PSNR = 38.0

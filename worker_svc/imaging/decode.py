@@ -154,6 +154,8 @@ def _decode_with_vips(header: Header, shrink_to: Size | None, region: Box | None
     target: Size | None = None
     if shrink_to is not None:
         target = _raw(header, shrink_to)
+    if target is not None and region is None:
+        # Shrinking while decoding would move the region's pixels: a cut region is resized after.
         width, height = header.image.size
         factor = min(width / max(1, target[0]), height / max(1, target[1])) / _REDUCE_GAP
         if header.format is SourceFormat.JPEG and factor >= 2:
