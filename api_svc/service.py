@@ -15,7 +15,6 @@ from typing import Any
 
 from pixelflow.v1 import task_pb2
 
-from api_svc.ids import checked_id, new_id
 from api_svc.repository import Document, TaskRepository
 from api_svc.uploads import Uploads
 from api_svc.watch import WatchHub
@@ -29,6 +28,7 @@ from common.errors import (
     ResourceExhausted,
     Unavailable,
 )
+from common.ids import checked_id, new_id
 from common.kafka import STATUS_TOPIC, TASKS_TOPIC, AsyncProducer, PublishError
 from common.logging import request_id_var
 from common.operations import Watermark, parse_operations, parse_output

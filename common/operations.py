@@ -27,6 +27,7 @@ from typing import Any, ClassVar, TypeVar
 from pixelflow.v1 import task_pb2
 
 from common.errors import InvalidArgument
+from common.ids import is_id
 
 # ---- limits: the one place they are defined ---------------------------------------------------
 MAX_OPERATIONS = 20
@@ -163,7 +164,6 @@ Op = Resize | Crop | Rotate | Flip | Grayscale | Blur | Sharpen | Adjust | Water
 OPERATION_KINDS: Mapping[str, type[Op]] = {
     cls.kind: cls for cls in (Resize, Crop, Rotate, Flip, Grayscale, Blur, Sharpen, Adjust, Watermark)
 }
-_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -315,7 +315,7 @@ def _parse_blur(blur: task_pb2.Blur, path: str) -> Blur:
 
 
 def _parse_watermark(watermark: task_pb2.Watermark, path: str) -> Watermark:
-    if not _UPLOAD_ID.fullmatch(watermark.upload_id):
+    if not is_id(watermark.upload_id):
         raise InvalidArgument(
             "upload_id must be the id of one of your uploads (32 hexadecimal characters, from CreateUpload)",
             field=f"{path}.upload_id",

@@ -25,7 +25,7 @@ from common.blobstore.keys import inline_source_key, result_key, upload_key
 from common.tasks import message_to_document
 from infra.stack import Stack
 from tests.conftest import TEST_ENVIRONMENT, bearer, blob_store_of, register_and_login, result_bytes, running_stack
-from tests.images import ImageServer, bomb_png, image_bytes
+from tests.images import ImageServer, bomb_png, encoded, image_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -491,18 +491,12 @@ def _upload_blobs(stack: Stack) -> set[str]:
     return asyncio.run(keys())
 
 
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 def test_a_watermark_from_an_upload_is_laid_over_the_result(
     pipeline: Stack, client: Client, auth: auth_pb2_grpc.AuthServiceStub
 ) -> None:
-    logo = _png(Image.new("RGBA", (20, 10), (0, 0, 255, 255)))
+    logo = encoded(Image.new("RGBA", (20, 10), (0, 0, 255, 255)))
     upload = client.tasks.CreateUpload(_upload_messages(logo, "logo.png"), metadata=client.metadata)
-    source = task_pb2.InlineUpload(content=_png(Image.new("RGB", (200, 100), (255, 255, 255))), filename="white.png")
+    source = task_pb2.InlineUpload(content=encoded(Image.new("RGB", (200, 100), (255, 255, 255))), filename="white.png")
     mark = task_pb2.Watermark(upload_id=upload.id, margin=5, opacity=0.5)
     png = task_pb2.OutputOptions(format=task_pb2.IMAGE_FORMAT_PNG)
     for _ in range(2):  # the second one finds the watermark in the worker's cache

@@ -31,6 +31,7 @@ from common.operations import (
     Rotate,
     Sharpen,
 )
+from tests.images import encoded
 from worker_svc.imaging import REGISTRY, ErrorCode, ImageError, ImageLimits, ProcessedImage, process
 from worker_svc.imaging.decode import decode, open_header
 
@@ -38,12 +39,6 @@ pytestmark = pytest.mark.unit
 
 RED, BLUE = (220, 20, 20), (20, 20, 220)
 ORIENTATION = 0x0112
-
-
-def encoded(image: Image.Image, fmt: str = "PNG", **options: Any) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
 
 
 def halves(size: tuple[int, int] = (40, 20)) -> Image.Image:

@@ -12,6 +12,7 @@ from pixelflow.v1 import task_pb2
 
 from common.errors import InvalidArgument
 from common.operations import Gravity, Op, OutputFormat, OutputSpec, Resize, Watermark, parse_operations
+from tests.images import encoded
 from worker_svc.byte_cache import BytesCache
 from worker_svc.imaging import process
 from worker_svc.imaging.errors import ErrorCode, ImageError
@@ -22,15 +23,9 @@ MARK_ID = "0123456789abcdef0123456789abcdef"
 BLUE = (0, 0, 255, 255)
 
 
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 def over(source: Image.Image, op: Watermark, mark: Image.Image | None = None) -> Image.Image:
-    marks = {MARK_ID: png(mark or Image.new("RGBA", (20, 10), BLUE))}
-    result = process(png(source), [op], OutputSpec(format=OutputFormat.PNG), watermarks=marks)
+    marks = {MARK_ID: encoded(mark or Image.new("RGBA", (20, 10), BLUE))}
+    result = process(encoded(source), [op], OutputSpec(format=OutputFormat.PNG), watermarks=marks)
     return Image.open(io.BytesIO(result.data))
 
 
@@ -85,23 +80,26 @@ def test_transparent_parts_of_the_watermark_leave_the_image_alone() -> None:
 
 
 def test_a_watermark_runs_after_the_steps_before_it() -> None:
-    marks = {MARK_ID: png(Image.new("RGBA", (20, 10), BLUE))}
+    marks = {MARK_ID: encoded(Image.new("RGBA", (20, 10), BLUE))}
     operations: list[Op] = [Resize(100, 0), Watermark(MARK_ID, position=Gravity.SOUTH_EAST)]
-    result = process(png(white()), operations, OutputSpec(format=OutputFormat.PNG), watermarks=marks)
+    result = process(encoded(white()), operations, OutputSpec(format=OutputFormat.PNG), watermarks=marks)
     image = Image.open(io.BytesIO(result.data)).convert("RGB")
     assert image.size == (100, 50) and image.getpixel((99, 49)) == BLUE[:3]
 
 
 def test_a_watermark_that_is_missing_or_not_an_image_fails_clearly() -> None:
     with pytest.raises(ImageError) as missing:
-        process(png(white()), [Watermark(MARK_ID)], OutputSpec(), watermarks={})
+        process(encoded(white()), [Watermark(MARK_ID)], OutputSpec(), watermarks={})
     assert missing.value.code is ErrorCode.INVALID_OPERATION
     with pytest.raises(ImageError) as broken:
-        process(png(white()), [Watermark(MARK_ID)], OutputSpec(), watermarks={MARK_ID: b"not an image"})
+        process(encoded(white()), [Watermark(MARK_ID)], OutputSpec(), watermarks={MARK_ID: b"not an image"})
     assert broken.value.code is ErrorCode.UNSUPPORTED_IMAGE and "watermark" in broken.value.message
     with pytest.raises(ImageError) as huge:
         process(
-            png(white()), [Watermark(MARK_ID)], OutputSpec(), watermarks={MARK_ID: png(Image.new("L", (2001, 2000)))}
+            encoded(white()),
+            [Watermark(MARK_ID)],
+            OutputSpec(),
+            watermarks={MARK_ID: encoded(Image.new("L", (2001, 2000)))},
         )
     assert huge.value.code is ErrorCode.IMAGE_TOO_LARGE and "watermark" in huge.value.message
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pyvips  # type: ignore[import-untyped]
@@ -98,33 +100,27 @@ def decode(
     (upright) is the first step's downscaled size: where libvips decodes, it returns the image at
     exactly that size (shrunk while decoding where the format allows). `region` (of an image
     with no EXIF turn) is the only part wanted: libvips hands over just that."""
-    image: Image.Image = header.image
-    to_srgb = header.format in _VIPS_LOADERS and colour.needs_srgb(image, keep_profile=keep_profile)
-    if _decodes_with_vips(header, shrink_to, to_srgb=to_srgb):
-        image = _decode_with_vips(header, shrink_to, region, to_srgb=to_srgb)
-    elif region is not None:
-        image = _loaded(header).crop(region)
-    return _upright(header, image)
+    to_srgb = header.format in _VIPS_LOADERS and colour.needs_srgb(header.image, keep_profile=keep_profile)
+    with _decoding(header.format):
+        if _decodes_with_vips(header, shrink_to, to_srgb=to_srgb):
+            image = _decode_with_vips(header, shrink_to, region, to_srgb=to_srgb)
+        else:
+            header.image.load()
+            image = header.image if region is None else header.image.crop(region)
+        return ImageOps.exif_transpose(image) if header.orientation != 1 else image
 
 
-def _loaded(header: Header) -> Image.Image:
-    return _upright(header, header.image, turn=False)
-
-
-def _upright(header: Header, image: Image.Image, *, turn: bool = True) -> Image.Image:
-    """`image` loaded (when it is the header's own) and turned by its EXIF orientation."""
+@contextmanager
+def _decoding(fmt: SourceFormat) -> Iterator[None]:
+    """What Pillow raises while it decodes, as the ImageError the input is to blame for."""
     try:
-        if image is header.image:
-            image.load()
-        if turn and header.orientation != 1:
-            image = ImageOps.exif_transpose(image)
+        yield
     except Image.DecompressionBombError as error:  # pragma: no cover - the header check comes first
         raise ImageError(ErrorCode.IMAGE_TOO_LARGE, "the image is too large to decode") from error
     except MemoryError as error:
         raise ImageError(ErrorCode.IMAGE_TOO_LARGE, "the image is too large to decode in memory") from error
     except DECODE_ERRORS as error:
-        raise ImageError(ErrorCode.CORRUPT_IMAGE, f"the {header.format.value} data is truncated or damaged") from error
-    return image
+        raise ImageError(ErrorCode.CORRUPT_IMAGE, f"the {fmt.value} data is truncated or damaged") from error
 
 
 def _decodes_with_vips(header: Header, shrink_to: Size | None, *, to_srgb: bool) -> bool:

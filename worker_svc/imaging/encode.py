@@ -69,9 +69,25 @@ class Metadata:
         )
 
 
+@dataclass(frozen=True)
+class Frames:
+    """What follows the first frame of an animation (GIF or WebP), each a whole picture."""
+
+    rest: list[Image.Image]
+    durations: list[int]  # ms, one per frame, the first included
+    loop: int
+
+
 def encode(
-    image: Image.Image, fmt: OutputFormat, spec: OutputSpec, metadata: Metadata | None, *, max_bytes: int
+    image: Image.Image,
+    fmt: OutputFormat,
+    spec: OutputSpec,
+    metadata: Metadata | None,
+    *,
+    max_bytes: int,
+    frames: Frames | None = None,
 ) -> bytes:
+    """`image` written as `fmt`; with `frames`, as an animation starting with it."""
     if isinstance(image, ImageFile.ImageFile):
         # The decoded source itself, untouched by any operation: it still carries the file's
         # own tags (a TIFF's tag_v2, which Pillow's TIFF writer copies: Artist, Make, Model,
@@ -82,6 +98,11 @@ def encode(
     if (transparency := image.info.get("transparency")) is not None and fmt is OutputFormat.GIF:
         options["transparency"] = transparency
     image.info = {}  # nothing from the source leaks through a plugin that reads `info`
+    if frames is not None:
+        rest = [_ENCODERS[fmt].prepare(picture) for picture in frames.rest]
+        options |= {"save_all": True, "append_images": rest, "duration": frames.durations, "loop": frames.loop}
+        if fmt is OutputFormat.GIF:
+            options["disposal"] = 2  # each frame replaces the last: the frames are whole pictures
     if metadata is not None:
         options |= {
             key: value
@@ -90,23 +111,6 @@ def encode(
         }
     buffer = _BoundedBuffer(max_bytes)
     image.save(buffer, format=fmt.value.upper(), **options)
-    return buffer.getvalue()
-
-
-def encode_animation(
-    pictures: list[Image.Image], durations: list[int], loop: int, fmt: OutputFormat, spec: OutputSpec, *, max_bytes: int
-) -> bytes:
-    """Frames (whole pictures, in a working mode) written as one animated GIF or WebP."""
-    encoder = _ENCODERS[fmt]
-    prepared = [encoder.prepare(picture) for picture in pictures]
-    options = encoder.options(spec, spec.quality or DEFAULT_QUALITY.get(fmt, 0))
-    options |= {"save_all": True, "append_images": prepared[1:], "duration": durations, "loop": loop}
-    if fmt is OutputFormat.GIF:
-        options["disposal"] = 2  # each frame replaces the last: the frames are whole pictures
-        if (transparency := prepared[0].info.get("transparency")) is not None:
-            options["transparency"] = transparency
-    buffer = _BoundedBuffer(max_bytes)
-    prepared[0].save(buffer, format=fmt.value.upper(), **options)
     return buffer.getvalue()
 
 

@@ -16,9 +16,9 @@ from worker_svc.imaging.decode import DECODE_ERRORS, Header, decode, open_header
 from worker_svc.imaging.encode import (
     CONTENT_TYPES,
     HAS_ALPHA,
+    Frames,
     Metadata,
     encode,
-    encode_animation,
     encode_best,
     output_format,
 )
@@ -60,17 +60,15 @@ def process(
         header = open_header(data, limits, auto_orient=auto_orient)
         sizes = plan(operations, header.size, limits)
         fmt = output_format(output, header.format)
-        if animation.keeps_animation(header.frames, header.format, fmt, output):
-            return _process_animation(header, operations, sizes, fmt, output, limits, timings, marks)
-        region, operations, sizes = _leading_crop(operations, sizes, header)
-        image = decode(
-            header,
-            shrink_to=_shrink_target(operations, sizes),
-            region=region,
-            keep_profile=output.keep_color_profile,
-        )
-        metadata = Metadata.kept(image, output)
-        image = modes.normalise(image)
+        # An animation's frames are decoded one by one while they are processed.
+        if not (animated := animation.keeps_animation(header.frames, header.format, fmt, output)):
+            region, operations, sizes = _leading_crop(operations, sizes, header)
+            shrink_to = _shrink_target(operations, sizes)
+            image = decode(header, shrink_to=shrink_to, region=region, keep_profile=output.keep_color_profile)
+            metadata = Metadata.kept(image, output)
+            image = modes.normalise(image)
+    if animated:
+        return _process_animation(header, operations, sizes, fmt, output, limits, timings, marks)
     with _timed(timings, "process_ms"):
         # `best` keeps transparency: every candidate for an image with alpha can hold it.
         image = _apply(
@@ -99,21 +97,19 @@ def _process_animation(  # noqa: PLR0917 - process()'s state, passed on once
     steady = animation.steady(operations)
     pictures: list[Image.Image] = []
     durations: list[int] = []
-    started = time.perf_counter()
-    try:
-        for frame, duration in animation.frames(header.image):
-            pictures.append(_apply(frame, steady, sizes, output_has_alpha=True, watermarks=marks))
-            durations.append(duration)
-    except MemoryError as error:
-        raise ImageError(ErrorCode.IMAGE_TOO_LARGE, "the animation is too large to decode in memory") from error
-    except DECODE_ERRORS as error:
-        raise ImageError(ErrorCode.CORRUPT_IMAGE, f"a frame of the {header.format.value} is damaged") from error
-    timings["process_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    with _timed(timings, "process_ms"):
+        try:
+            for frame, duration in animation.frames(header.image):
+                pictures.append(_apply(frame, steady, sizes, output_has_alpha=True, watermarks=marks))
+                durations.append(duration)
+        except MemoryError as error:
+            raise ImageError(ErrorCode.IMAGE_TOO_LARGE, "the animation is too large to decode in memory") from error
+        except DECODE_ERRORS as error:
+            raise ImageError(ErrorCode.CORRUPT_IMAGE, f"a frame of the {header.format.value} is damaged") from error
     loop = header.image.info.get("loop", 0)
+    frames = Frames(pictures[1:], durations, loop if isinstance(loop, int) else 0)
     with _timed(timings, "encode_ms"):
-        encoded = encode_animation(
-            pictures, durations, loop if isinstance(loop, int) else 0, fmt, output, max_bytes=limits.max_result_bytes
-        )
+        encoded = encode(pictures[0], fmt, output, None, max_bytes=limits.max_result_bytes, frames=frames)
     width, height = pictures[0].size
     return ProcessedImage(encoded, width, height, fmt, CONTENT_TYPES[fmt], timings)
 
@@ -174,11 +170,8 @@ def _apply(
         op = operations[index]
         following = operations[index + 1] if index + 1 < len(operations) else None
         context = StepContext(output_has_alpha=output_has_alpha, planned_input=sizes[index], watermarks=watermarks)
-        if isinstance(op, Rotate) and _crop_placed_by_size(following) and geometry.pillow_angle(op) in _RIGHT_ANGLES:
-            assert isinstance(following, Crop)
-            angle = geometry.pillow_angle(op)
-            box = geometry.crop_box(following, geometry.rotated_size(op, image.size))
-            image = REGISTRY[op.kind].apply(image.crop(geometry.box_before_turn(box, angle, image.size)), op, context)
+        if (box := _box_before_turn(op, following, image.size)) is not None:
+            image = REGISTRY[op.kind].apply(image.crop(box), op, context)
             index += 2
             continue
         image = REGISTRY[op.kind].apply(image, op, context)
@@ -187,6 +180,19 @@ def _apply(
 
 
 _RIGHT_ANGLES = frozenset({90.0, 180.0, 270.0})
+
+
+def _box_before_turn(op: Op, following: Op | None, size: Size) -> Box | None:
+    """When `op` is a right-angle turn and `following` a crop placed by size: the box of the
+    unturned image (of `size`) that the crop keeps, so that cropping there and then turning gives
+    the same pixels. None otherwise."""
+    if not isinstance(op, Rotate) or not _crop_placed_by_size(following):
+        return None
+    angle = geometry.pillow_angle(op)
+    if angle not in _RIGHT_ANGLES:
+        return None
+    assert isinstance(following, Crop)
+    return geometry.box_before_turn(geometry.crop_box(following, geometry.rotated_size(op, size)), angle, size)
 
 
 def _crop_placed_by_size(op: Op | None) -> bool:
@@ -208,11 +214,7 @@ def _leading_crop(
     if _crop_placed_by_size(first):
         assert isinstance(first, Crop)
         return geometry.crop_box(first, sizes[0]), operations[1:], sizes[1:]
-    following = operations[1] if len(operations) > 1 else None
-    if isinstance(first, Rotate) and _crop_placed_by_size(following) and geometry.pillow_angle(first) in _RIGHT_ANGLES:
-        assert isinstance(following, Crop)
-        angle = geometry.pillow_angle(first)
-        box = geometry.box_before_turn(geometry.crop_box(following, sizes[1]), angle, sizes[0])
+    if (box := _box_before_turn(first, operations[1] if len(operations) > 1 else None, sizes[0])) is not None:
         return box, [first, *operations[2:]], [(box[2] - box[0], box[3] - box[1]), *sizes[2:]]
     return None, operations, sizes
 
