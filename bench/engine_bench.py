@@ -7,7 +7,8 @@ ships (bench.photos), upscaled to 12 MP, each as JPEG q90, PNG, WebP q90 and AVI
 
 Engines, per job:
 - PixelFlow: `worker_svc.imaging.process`, exactly what a worker runs (limits, sniffing, metadata
-  handling included).
+  handling included); "PixelFlow fast" with PIXELFLOW_IMAGE_FAST_SHRINK_ON_LOAD (shrinks on load
+  the whole way, as imgproxy does; bench.engine_quality shows what that costs).
 - libvips: its fastest configuration: `thumbnail_buffer` (shrink-on-load by the same factor, then
   lanczos3) for resizes; demand-driven `rot` + `crop` otherwise; cache off, one thread.
 - Pillow: JPEG draft (DCT-domain shrink, never below the target) + `thumbnail` with a reducing gap.
@@ -33,12 +34,13 @@ from typing import Annotated
 
 import pyvips  # type: ignore[import-untyped]
 import typer
-from PIL import Image, ImageFile, ImageFilter
+from PIL import Image, ImageFile
 from PIL import __version__ as pillow_version
 from rich.console import Console
 from rich.table import Table
 
 from bench import thumbor_server
+from bench.engine_quality import plain_step, quality_table
 from bench.photos import PHOTOS, SIZE, photo
 from common.operations import Blur, Crop, Grayscale, Op, OutputFormat, OutputSpec, Resize, ResizeFit, Rotate
 from worker_svc.imaging import process
@@ -68,6 +70,14 @@ _CROP_IN_SOURCE = (
 JOBS = [
     Job("a", "fit 800 → JPEG q85", [FIT], OutputFormat.JPEG, "fit-in/800x800/filters:quality(85):format(jpeg)"),
     Job("b", "fit 800 → WebP q80", [FIT], OutputFormat.WEBP, "fit-in/800x800/filters:quality(80):format(webp)"),
+    # thumbor resizes before its filters run: fit the unturned image into the (square) box, turn.
+    Job(
+        "c",
+        "rotate 90 + fit 800 → JPEG",
+        [Rotate(90), FIT],
+        OutputFormat.JPEG,
+        "fit-in/800x800/filters:rotate(270):quality(85):format(jpeg)",
+    ),
     Job(
         "d",
         "fit 800 + grey + blur σ2 → JPEG",
@@ -87,13 +97,21 @@ JOBS = [
 ]
 
 
+def resize_first(operations: list[Op]) -> list[Op]:
+    """The order a person tuning libvips or Pillow by hand would write: a fit into a square box
+    before a quarter turn gives the same image, turning a fraction of the pixels."""
+    if len(operations) >= 2 and isinstance(operations[0], Rotate) and operations[1] == FIT:
+        return [FIT, operations[0], *operations[2:]]
+    return operations
+
+
 def pillow(data: bytes, job: Job) -> bytes:
     image: Image.Image = Image.open(io.BytesIO(data))
-    first = job.operations[0]
-    if isinstance(first, Resize) and isinstance(image, ImageFile.ImageFile):
+    operations = resize_first(job.operations)
+    if isinstance(operations[0], Resize) and isinstance(image, ImageFile.ImageFile):
         image.draft("RGB", (TARGET, TARGET * image.height // image.width))
     image.load()
-    for op in job.operations:
+    for op in operations:
         if isinstance(op, Resize):
             image = image.copy()
             image.thumbnail((op.width, op.height), Image.Resampling.LANCZOS, reducing_gap=3.0)
@@ -107,28 +125,13 @@ def pillow(data: bytes, job: Job) -> bytes:
     return buffer.getvalue()
 
 
-def plain_step(image: Image.Image, op: Op) -> Image.Image:
-    """A grey, blur, turn or centre crop the plain way: Pillow, at whatever size the image is
-    (also the reference engine of tests/unit/test_engine_equivalence.py)."""
-    if isinstance(op, Grayscale):
-        return image.convert("L")
-    if isinstance(op, Blur):
-        return image.filter(ImageFilter.GaussianBlur(op.sigma))
-    if isinstance(op, Rotate):
-        return image.rotate(-op.angle, expand=True)
-    if isinstance(op, Crop):
-        left, top = (image.width - op.width) // 2, (image.height - op.height) // 2
-        return image.crop((left, top, left + op.width, top + op.height))
-    raise ValueError(f"no plain {op.kind} here")
-
-
 def vips(data: bytes, job: Job) -> bytes:
-    first = job.operations[0]
-    if isinstance(first, Resize):
+    operations = resize_first(job.operations)
+    if isinstance(first := operations[0], Resize):
         image = pyvips.Image.thumbnail_buffer(data, first.width, height=first.height)
     else:
         image = pyvips.Image.new_from_buffer(data, "")
-    for op in job.operations:
+    for op in operations:
         if isinstance(op, Grayscale):
             image = image.colourspace("b-w")
         elif isinstance(op, Blur):
@@ -142,13 +145,18 @@ def vips(data: bytes, job: Job) -> bytes:
     return bytes(image.jpegsave_buffer(Q=job.quality))
 
 
-def pipeline(data: bytes, job: Job) -> bytes:
-    return process(data, job.operations, OutputSpec(format=job.output, quality=job.quality)).data
+def pipeline(data: bytes, job: Job, *, fast: bool = False) -> bytes:
+    spec = OutputSpec(format=job.output, quality=job.quality)
+    return process(data, job.operations, spec, fast_shrink_on_load=fast).data
+
+
+ENGINES = ("PixelFlow", "PixelFlow fast", "libvips", "Pillow", "thumbor")
 
 
 def _engines(data: bytes, job: Job, file_name: str, thumbor: thumbor_server.Thumbor) -> dict[str, Callable[[], bytes]]:
     return {
         "PixelFlow": lambda: pipeline(data, job),
+        "PixelFlow fast": lambda: pipeline(data, job, fast=True),
         "libvips": lambda: vips(data, job),
         "Pillow": lambda: pillow(data, job),
         "thumbor": lambda: thumbor.get(f"{job.thumbor}/{file_name}"),
@@ -171,7 +179,7 @@ def main(
     cpu: Annotated[int, typer.Option(help="the core everything is pinned to")] = 1,
     sources: Annotated[str, typer.Option(help="source formats, comma-separated")] = ",".join(SOURCES),
 ) -> None:
-    console = Console(width=160)
+    console = Console(width=200)
     os.sched_setaffinity(0, {cpu})
     pyvips.cache_set_max(0)  # every run does the work again, as every task would
     pyvips.concurrency_set(1)
@@ -189,12 +197,18 @@ def main(
             f"the median of {rounds} runs, ms"
         )
         table = Table(
-            "source", "job", "PixelFlow", "libvips", "Pillow", "thumbor", "PixelFlow / fastest", "thumbor / PixelFlow"
+            "source",
+            "job",
+            *ENGINES,
+            "PixelFlow / fastest",
+            "thumbor / PixelFlow",
+            "fast / fastest",
+            "thumbor / fast",
         )
         with thumbor_server.running_thumbor(folder, Path(work), cpu) as thumbor:
             for fmt in formats:
                 for job in JOBS:
-                    cells: dict[str, list[float]] = {"PixelFlow": [], "libvips": [], "Pillow": [], "thumbor": []}
+                    cells: dict[str, list[float]] = {engine: [] for engine in ENGINES}
                     for name in names:
                         path = files[fmt, name]
                         data = path.read_bytes()
@@ -208,9 +222,12 @@ def main(
                         *(f"{medians[engine]:.1f}" for engine in cells),
                         f"{medians['PixelFlow'] / fastest:.2f}",
                         f"{medians['thumbor'] / medians['PixelFlow']:.2f}",
+                        f"{medians['PixelFlow fast'] / fastest:.2f}",
+                        f"{medians['thumbor'] / medians['PixelFlow fast']:.2f}",
                     )
                     console.print(f"  {fmt} {job.key}: " + ", ".join(f"{k} {v:.1f}" for k, v in medians.items()))
         console.print(table)
+        console.print(quality_table())
 
 
 if __name__ == "__main__":

@@ -90,6 +90,7 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
                 max_frames=settings.image_max_frames,
                 max_result_bytes=settings.image_max_result_bytes,
             ),
+            fast_shrink_on_load=settings.image_fast_shrink_on_load,
         ),
         stats=stats,
         worker_id=worker_id,

@@ -49,6 +49,7 @@ class ProcessingPolicy:
     retry_backoff_seconds: float
     deadline_seconds: float
     limits: ImageLimits
+    fast_shrink_on_load: bool = False
 
 
 class TaskFailedError(Exception):
@@ -178,6 +179,7 @@ class TaskProcessor:
                 "auto_orient": not task.get("skip_auto_orient", False),
                 "limits": self._policy.limits,
                 "watermarks": watermarks,
+                "fast_shrink_on_load": self._policy.fast_shrink_on_load,
             },
             timeout=self._policy.deadline_seconds,
         )

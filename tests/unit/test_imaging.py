@@ -187,11 +187,9 @@ def test_no_upscaling_unless_allowed(op: Resize, expected: tuple[int, int]) -> N
     assert decoded.size == expected
 
 
-def test_shrink_on_load_decodes_a_jpeg_at_a_fraction_and_lands_on_the_planned_size(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    data = encoded(halves((1601, 1203)), "JPEG")
-    header = open_header(data, ImageLimits(), auto_orient=True)
+@pytest.fixture
+def jpeg_loads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """The options of every libvips JPEG load the test makes, in order."""
     loads: list[dict[str, object]] = []
     load = pyvips.Image.jpegload_buffer
 
@@ -200,11 +198,66 @@ def test_shrink_on_load_decodes_a_jpeg_at_a_fraction_and_lands_on_the_planned_si
         return load(buffer, **options)
 
     monkeypatch.setattr(pyvips.Image, "jpegload_buffer", spy)
+    return loads
+
+
+def test_shrink_on_load_decodes_a_jpeg_at_a_fraction_and_lands_on_the_planned_size(
+    jpeg_loads: list[dict[str, object]],
+) -> None:
+    data = encoded(halves((1601, 1203)), "JPEG")
+    header = open_header(data, ImageLimits(), auto_orient=True)
     assert decode(header, shrink_to=(200, 150)).size == (200, 150)
     # 8× smaller: decoded at 1/4 in the DCT domain, leaving 2× for the Lanczos reduce.
-    assert [options.get("shrink") for options in loads] == [4]
+    assert [options.get("shrink") for options in jpeg_loads] == [4]
     result, _ = run(data, [Resize(200, 0)])
     assert (result.width, result.height) == (200, 150)
+
+
+def test_fast_shrink_on_load_shrinks_the_whole_way(jpeg_loads: list[dict[str, object]]) -> None:
+    data = encoded(halves((1601, 1203)), "JPEG")
+    result = process(data, [Resize(200, 0)], OutputSpec(format=OutputFormat.PNG), fast_shrink_on_load=True)
+    # 8× smaller: all of it in the DCT domain (4 without the option: the test above)
+    assert [options.get("shrink") for options in jpeg_loads] == [8]
+    assert (result.width, result.height) == (200, 150)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_jpeg_shrunk_on_load_keeps_its_far_edge_in_place(fast: bool) -> None:
+    """libvips drops a JPEG's last, partial block when it shrinks on load (750 rows by 8 → 93,
+    not 93.75): scaled by the pixels it hands over, the image would stretch and a band at the
+    bottom would land most of a pixel low."""
+    source = Image.new("L", (1000, 750), 0)
+    source.paste(255, (0, 675, 1000, 750))  # the bottom tenth white: its edge at 90% of the height
+    data = encoded(source, "JPEG")
+    result = process(data, [Resize(111, 0)], OutputSpec(format=OutputFormat.PNG), fast_shrink_on_load=fast)
+    rows = Image.open(io.BytesIO(result.data)).convert("L").resize((1, 83), Image.Resampling.BOX)
+    brightness = [rows.getpixel((0, y)) for y in range(83)]
+    # the edge lies at 0.9 × 83 = 74.7 rows: sums of brightness say where it was put
+    edge = 83 - sum(brightness) / 255  # type: ignore[arg-type]
+    assert abs(edge - 74.7) < 0.25, f"the edge at row {edge:.2f}"
+
+
+@pytest.mark.parametrize(
+    ("before", "resize", "shrink", "size"),
+    [
+        ([Rotate(90)], Resize(150, 0), 4, (150, 200)),  # turned after the resize, on the small image
+        ([Flip(FlipDirection.VERTICAL), Grayscale(), Rotate(180)], Resize(200, 0), 4, (200, 150)),
+        ([Blur(1)], Resize(200, 0), None, (200, 150)),  # a blur at full size is not one at 1/8
+        ([Rotate(30)], Resize(200, 0), None, None),  # a free turn changes the canvas: no shrink
+    ],
+)
+def test_steps_that_commute_with_a_downscale_still_let_the_decoder_shrink(
+    jpeg_loads: list[dict[str, object]],
+    before: list[Op],
+    resize: Resize,
+    shrink: int | None,
+    size: tuple[int, int] | None,
+) -> None:
+    data = encoded(halves((1601, 1203)), "JPEG")
+    _, decoded = run(data, [*before, resize])
+    assert [options.get("shrink") for options in jpeg_loads] == ([shrink] if shrink else [])
+    if size is not None:
+        assert decoded.size == size
 
 
 # ---- the other operations ----------------------------------------------------------------------

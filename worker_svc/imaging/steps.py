@@ -36,8 +36,8 @@ _Op = TypeVar("_Op", bound=Op)
 class StepContext:
     # Where the result can keep transparency: empty backgrounds are transparent there.
     output_has_alpha: bool
-    # The size the plan assumed for this step's input: the header's size for a first resize
-    # whose input was shrunk on load, so the result is the planned one to the pixel.
+    # The size the plan assumed for this step's input: for a resize whose input was shrunk on
+    # load, the size before the shrink, so that the result is the planned one to the pixel.
     planned_input: Size
     # Watermark images by upload id, decoded (RGBA) once per task.
     watermarks: Mapping[str, Image.Image] = field(default_factory=dict)
