@@ -34,7 +34,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 deps: $(VENV)/.installed ## create .venv from requirements.lock
 
-gen/.stamp: $(VENV)/.installed $(PROTOS) scripts/gen_proto.py
+gen/.stamp: $(VENV)/.installed $(PROTOS) scripts/gen_proto.py scripts/proto_sources.py
 	$(PY) scripts/gen_proto.py
 	touch $@
 
@@ -63,11 +63,15 @@ $(BUF):
 	mkdir -p $(CACHE)/buf-$(BUF_VERSION)
 	npm install --silent --no-save --no-audit --no-fund --prefix $(CACHE)/buf-$(BUF_VERSION) @bufbuild/buf@$(BUF_VERSION)
 
-lint: proto $(BUF) ## ruff, mypy and buf lint
+# buf reads the descriptor set `make proto` compiled, as an image (buf.yaml says why).
+BUF_IMAGE := 'gen/pixelflow.protoset\#format=binpb'
+lint: proto $(BUF) ## ruff, mypy, buf lint and buf breaking (against the main branch's protos)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(BUF) lint
+	$(BUF) lint $(BUF_IMAGE) --path pixelflow
+	$(PY) scripts/gen_proto.py --against main --out gen/main.protoset
+	$(BUF) breaking $(BUF_IMAGE) --against 'gen/main.protoset#format=binpb' --path pixelflow
 
 format: deps ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
@@ -75,7 +79,7 @@ format: deps ## apply ruff's fixes and formatting
 
 # pytest exits 5 when it collected nothing: that must fail the run, never pass it.
 define pytest
-	$(PY) -m pytest $(1) || { code=$$?; [ $$code -eq 5 ] && echo "pytest collected no tests" >&2; exit $$code; }
+	PIXELFLOW_BUF=$(BUF) $(PY) -m pytest $(1) || { code=$$?; [ $$code -eq 5 ] && echo "pytest collected no tests" >&2; exit $$code; }
 endef
 
 # Debian packages only the tests use: docker-compose validates docker-compose.yml without an engine.
@@ -92,7 +96,7 @@ test-ui: ui/node_modules/.installed $(VENV)/.installed ## the UI's unit tests (V
 test: lint test-ui fetch openapi ui test-tools browser ## every test, against real servers on free ports
 	$(call pytest,tests)
 
-test-unit: proto openapi test-tools ## unit tests only (no servers)
+test-unit: proto openapi test-tools $(BUF) ## unit tests only (no servers)
 	$(call pytest,-m unit tests)
 
 test-integration: proto openapi fetch ui ## integration tests only

@@ -37,16 +37,12 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-import google.api
-import grpc_tools
 from grpc_tools import protoc
+from proto_sources import GEN_DIR, ROOT, own_protos, protoc_includes
 
 from infra.cache import build_once, cache_root, files_fingerprint, require_tool, run_command
 from infra.log import say
 
-ROOT = Path(__file__).resolve().parent.parent
-PROTO_DIR = ROOT / "proto"
-GEN_DIR = ROOT / "gen"
 OPENAPI_DIR = GEN_DIR / "openapi"
 RAW_DIR = OPENAPI_DIR / "raw"
 MERGE_NAME = "pixelflow"
@@ -64,10 +60,6 @@ SWAGGER_UI_VERSION = "5.35.0"
 SWAGGER_UI_FILES = ("swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png", "favicon-16x16.png")
 DEFAULT_GATEWAY_URL = "http://127.0.0.1:8080"  # `make run`'s gateway (infra/stack.py)
 
-# Same include paths as scripts/gen_proto.py: google/api from googleapis-common-protos, the
-# well-known types from grpcio-tools.
-GOOGLEAPIS_INCLUDE = Path(next(iter(google.api.__path__))).parent.parent
-WELL_KNOWN_INCLUDE = Path(next(iter(grpc_tools.__path__))) / "_proto"
 
 PLUGIN_OPTIONS = (
     # Our protos have no go_package: the plugin writes no Go, so a placeholder import path is fine.
@@ -162,22 +154,16 @@ def ensure_swagger_ui() -> Path:
 
 
 # -- generating ------------------------------------------------------------------------------
-def own_protos() -> list[str]:
-    # Sorted, so auth.proto comes first: the merged document takes its top-level options from it.
-    return sorted(str(p.relative_to(PROTO_DIR)) for p in PROTO_DIR.rglob("*.proto"))
-
-
 def run_plugin(plugin: Path) -> dict[str, Any]:
     shutil.rmtree(RAW_DIR, ignore_errors=True)
     RAW_DIR.mkdir(parents=True)
     args = [
         "protoc",
-        f"-I{PROTO_DIR}",
-        f"-I{GOOGLEAPIS_INCLUDE}",
-        f"-I{WELL_KNOWN_INCLUDE}",
+        *protoc_includes(),
         f"--plugin=protoc-gen-openapiv2={plugin}",
         f"--openapiv2_out={RAW_DIR}",
         f"--openapiv2_opt={','.join(PLUGIN_OPTIONS)}",
+        # Sorted, so auth.proto comes first: the merged document takes its top-level options from it.
         *own_protos(),
     ]
     code = protoc.main(args)

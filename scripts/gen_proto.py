@@ -1,32 +1,29 @@
-"""Generates everything that comes from proto/: Python stubs and Envoy's descriptor set.
+"""Generates everything that comes from proto/ for the services: Python stubs and the descriptor
+set (Envoy's transcoder reads it; `make lint` runs buf on it as an image).
 
 Run as `python scripts/gen_proto.py` (or `make proto`). Output goes to gen/, which is not
-committed: a fresh clone generates before anything imports the stubs.
+committed: a fresh clone generates before anything imports the stubs. Where protoc finds the
+imports is scripts/proto_sources.py's to say. `--against REF` writes instead the descriptor set
+of proto/ as a git revision has it (buf breaking compares with the main branch's: `make lint`),
+`--proto-dir DIR` that of another copy.
 """
 
 from __future__ import annotations
 
+import argparse
+import io
 import shutil
+import subprocess
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
-import google.api
-import grpc_tools
 from grpc_tools import protoc
+from proto_sources import GEN_DIR, PROTO_DIR, ROOT, VALIDATE_PROTO, own_protos, protoc_includes
 
-ROOT = Path(__file__).resolve().parent.parent
-PROTO_DIR = ROOT / "proto"
-GEN_DIR = ROOT / "gen"
 PYTHON_OUT = GEN_DIR / "python"
 DESCRIPTOR_SET = GEN_DIR / "pixelflow.protoset"
-# The google/api protos our contracts import, copied where buf (make lint) finds them as a
-# module of their own; buf has the well-known types built in.
-PROTO_DEPS = GEN_DIR / "protodeps"
-
-# google/api/*.proto and google/rpc/*.proto ship with googleapis-common-protos; the
-# well-known types (google/protobuf/*.proto) ship with grpcio-tools.
-GOOGLEAPIS_INCLUDE = Path(next(iter(google.api.__path__))).parent.parent
-WELL_KNOWN_INCLUDE = Path(next(iter(grpc_tools.__path__))) / "_proto"
 BIN_DIR = Path(sys.executable).parent
 
 # Not imported by our protos, but the transcoder needs it to render error details in REST
@@ -34,28 +31,32 @@ BIN_DIR = Path(sys.executable).parent
 EXTRA_DESCRIPTOR_FILES = ["google/rpc/error_details.proto", "google/rpc/status.proto"]
 
 
-def _not_proto(directory: str, names: list[str]) -> list[str]:
-    return [name for name in names if not name.endswith(".proto")]
-
-
-def own_protos() -> list[str]:
-    return sorted(str(p.relative_to(PROTO_DIR)) for p in PROTO_DIR.rglob("*.proto"))
-
-
-def run_protoc(args: list[str]) -> None:
-    includes = [f"-I{PROTO_DIR}", f"-I{GOOGLEAPIS_INCLUDE}", f"-I{WELL_KNOWN_INCLUDE}"]
-    code = protoc.main(["protoc", *includes, *args])
+def run_protoc(args: list[str], proto_dir: Path = PROTO_DIR) -> None:
+    code = protoc.main(["protoc", *protoc_includes(proto_dir), *args])
     if code != 0:
         sys.exit(f"protoc failed ({code}) for: {' '.join(args)}")
 
 
-def main() -> None:
-    protos = own_protos()
+def descriptor_set(proto_dir: Path, output: Path) -> None:
+    """Every file with its imports and source info (comments: buf lint reads them)."""
+    protos = own_protos(proto_dir)
     if not protos:
-        sys.exit(f"no .proto files under {PROTO_DIR}")
+        sys.exit(f"no .proto files under {proto_dir}")
+    run_protoc(
+        [
+            "--include_imports",
+            "--include_source_info",
+            f"--descriptor_set_out={output}",
+            *protos,
+            *EXTRA_DESCRIPTOR_FILES,
+        ],
+        proto_dir,
+    )
+
+
+def python_stubs(protos: list[str]) -> None:
     shutil.rmtree(PYTHON_OUT, ignore_errors=True)
     PYTHON_OUT.mkdir(parents=True)
-
     run_protoc(
         [
             f"--python_out={PYTHON_OUT}",
@@ -65,25 +66,54 @@ def main() -> None:
             f"--plugin=protoc-gen-mypy_grpc={BIN_DIR / 'protoc-gen-mypy_grpc'}",
             f"--mypy_out={PYTHON_OUT}",
             f"--mypy_grpc_out={PYTHON_OUT}",
+            # The stubs import buf.validate.validate_pb2, which no package provides (the
+            # protovalidate wheel's own copy is for its private protobuf runtime).
             *protos,
+            VALIDATE_PROTO,
         ]
     )
-    for package_dir in {PYTHON_OUT / Path(p).parent for p in protos} | {PYTHON_OUT / "pixelflow"}:
+    for package_dir in {PYTHON_OUT / Path(p).parent for p in [*protos, VALIDATE_PROTO]} | {PYTHON_OUT / "pixelflow"}:
         (package_dir / "__init__.py").touch()
+    (PYTHON_OUT / "buf" / "__init__.py").touch()
     (PYTHON_OUT / "pixelflow" / "py.typed").touch()
 
-    shutil.rmtree(PROTO_DEPS, ignore_errors=True)
-    shutil.copytree(GOOGLEAPIS_INCLUDE / "google" / "api", PROTO_DEPS / "google" / "api", ignore=_not_proto)
 
-    run_protoc(
-        [
-            "--include_imports",
-            "--include_source_info",
-            f"--descriptor_set_out={DESCRIPTOR_SET}",
-            *protos,
-            *EXTRA_DESCRIPTOR_FILES,
-        ]
+def checkout_protos(revision: str, into: Path) -> Path:
+    """proto/ as `revision` has it, written under `into`; the current tree's when the revision
+    does not exist (a clone without the main branch compares with itself)."""
+    archive = subprocess.run(  # noqa: S603 - git, with a revision the Makefile names
+        ["git", "archive", "--format=tar", revision, "proto"],  # noqa: S607 - git from PATH, as make finds it
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
     )
+    if archive.returncode != 0:
+        print(f"gen_proto: no revision {revision!r} here; comparing proto/ with itself", file=sys.stderr)
+        shutil.copytree(PROTO_DIR, into / "proto")
+        return into / "proto"
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "proto"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--against", metavar="REF", help="a git revision whose proto/ to compile instead")
+    parser.add_argument("--proto-dir", type=Path, help="a copy of proto/ to compile instead (the tests' edits)")
+    parser.add_argument("--out", type=Path, default=GEN_DIR / "other.protoset", help="where those two write")
+    args = parser.parse_args()
+    if args.proto_dir is not None:
+        descriptor_set(args.proto_dir.resolve(), args.out)
+        return
+    if args.against is not None:
+        with tempfile.TemporaryDirectory(prefix="protos-") as work:
+            descriptor_set(checkout_protos(args.against, Path(work)), args.out)
+        return
+    protos = own_protos()
+    if not protos:
+        sys.exit(f"no .proto files under {PROTO_DIR}")
+    python_stubs(protos)
+    descriptor_set(PROTO_DIR, DESCRIPTOR_SET)
     print(f"generated {len(protos)} protos → {PYTHON_OUT.relative_to(ROOT)}, {DESCRIPTOR_SET.relative_to(ROOT)}")
 
 

@@ -23,20 +23,8 @@ if (!existsSync(plugin)) {
   process.exit(1);
 }
 
-// Same include paths as scripts/gen_proto.py: google/api/*.proto ship with
-// googleapis-common-protos, the well-known types with grpcio-tools.
-const includes = execFileSync(
-  python,
-  [
-    "-c",
-    [
-      "import pathlib, google.api, grpc_tools",
-      "print(pathlib.Path(next(iter(google.api.__path__))).parent.parent)",
-      "print(pathlib.Path(next(iter(grpc_tools.__path__))) / '_proto')",
-    ].join("\n"),
-  ],
-  { encoding: "utf8" },
-)
+// Where protoc finds every import is scripts/proto_sources.py's to say (one argument a line).
+const includes = execFileSync(python, [join(repoRoot, "scripts", "proto_sources.py")], { encoding: "utf8" })
   .trim()
   .split("\n");
 
@@ -69,7 +57,7 @@ execFileSync(
     `--es_out=${outDir}`,
     "--es_opt=target=ts",
     `-I${protoDir}`,
-    ...includes.map((dir) => `-I${dir}`),
+    ...includes,
     ...own,
     ...googleApi,
   ],
