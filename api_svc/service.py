@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-MAX_IDEMPOTENCY_KEY_LENGTH = 128
 # A watcher re-reads its task this often even without events: a safety net, not the mechanism.
 _WATCH_SAFETY_INTERVAL = 15.0
 
@@ -74,11 +73,6 @@ class TaskService:
                 await self.uploads.check_watermark(owner_id, op.upload_id, f"operations[{index}].watermark.upload_id")
         parse_output(request.output)
         key = request.idempotency_key
-        if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or (key and not key.isprintable()):
-            raise InvalidArgument(
-                f"idempotency_key must be printable and at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
-                field="idempotency_key",
-            )
         operations = [message_to_document(op) for op in request.operations]
         output = message_to_document(request.output)
         task_id = new_id()
@@ -225,14 +219,8 @@ class TaskService:
     async def list(
         self, owner_id: str, page_size: int, page_token: str, status: task_pb2.TaskStatus.ValueType
     ) -> tuple[list[Document], str]:
-        if page_size < 0:
-            raise InvalidArgument("page_size must not be negative", field="page_size")
+        # page_size ≥ 0 and a defined status: the proto's rules (common.validation).
         limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        if status not in task_pb2.TaskStatus.values():
-            raise InvalidArgument(
-                f"status {status} is not a task status; use one of {', '.join(task_pb2.TaskStatus.keys()[1:])}",
-                field="status",
-            )
         wanted = None if status == task_pb2.TASK_STATUS_UNSPECIFIED else Status.from_proto(status)
         documents = await self._repository.page(
             owner_id, status=wanted, limit=limit + 1, after=_decode_page_token(page_token)

@@ -129,6 +129,8 @@ def vips(data: bytes, job: Job) -> bytes:
     operations = resize_first(job.operations)
     if isinstance(first := operations[0], Resize):
         image = pyvips.Image.thumbnail_buffer(data, first.width, height=first.height)
+        if any(isinstance(op, Rotate) for op in operations):
+            image = image.copy_memory()  # a turn reads its input out of order; thumbnail's is sequential
     else:
         image = pyvips.Image.new_from_buffer(data, "")
     for op in operations:

@@ -27,20 +27,37 @@ class ServiceError(Exception):
 
 
 class InvalidArgument(ServiceError):
+    """A bad request, with a `google.rpc.BadRequest` field violation per broken rule: the field's
+    path, what to do about it, and (for the rules proto/ declares) the rule's id as `reason`."""
+
     code = grpc.StatusCode.INVALID_ARGUMENT
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+        self.violations: list[tuple[str, str, str]] = [(field, message, "")] if field is not None else []
+
+    @classmethod
+    def of(cls, violations: list[tuple[str, str, str]]) -> InvalidArgument:
+        """One error for several (field, description, rule id) violations; its message names
+        the first ("operations[0].resize.width: must be ...") and counts the rest."""
+        field, description, _ = violations[0]
+        message = f"{field}: {description}" if field else description
+        if len(violations) > 1:
+            message += f" (and {len(violations) - 1} more: see the field violations)"
+        error = cls(message, field=field)
+        error.violations = list(violations)
+        return error
 
     def details(self) -> list[any_pb2.Any]:
-        if self.field is None:
+        if not self.violations:
             return []
         packed = any_pb2.Any()
         packed.Pack(
             error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=self.field, description=self.message)
+                    error_details_pb2.BadRequest.FieldViolation(field=field, description=description, reason=reason)
+                    for field, description, reason in self.violations
                 ]
             )
         )

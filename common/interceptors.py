@@ -1,4 +1,5 @@
-"""The one place where errors become gRPC statuses, and where every call is logged."""
+"""The one place where errors become gRPC statuses, where every call is logged, and where every
+request is checked against the rules proto/ declares (common.validation) before its handler."""
 
 from __future__ import annotations
 
@@ -6,15 +7,19 @@ import inspect
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
 
 from common.errors import ServiceError
 from common.logging import request_id_var
+from common.validation import check
 
 log = logging.getLogger("pixelflow.rpc")
+
+# Checks a call's credentials (raising Unauthenticated) from its metadata.
+Authenticate = Callable[[object], Awaitable[object]]
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
 # A request id from outside is echoed into logs: keep it short and printable.
@@ -57,11 +62,29 @@ def _finish(method: str, started: float, context: grpc.aio.ServicerContext[Any, 
     )
 
 
-def _wrap_unary(method: str, behavior: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
+async def _admit(
+    request: Any, context: grpc.aio.ServicerContext[Any, Any], authenticate: Authenticate | None, *, validate: bool
+) -> None:
+    """Who is calling first (a call without a valid token is UNAUTHENTICATED whatever it
+    asks), then whether the request keeps the proto's rules."""
+    if authenticate is not None:
+        await authenticate(context.invocation_metadata() or ())
+    if validate:
+        check(request)
+
+
+def _wrap_unary(
+    method: str,
+    behavior: Callable[[Any, Any], Awaitable[Any]],
+    authenticate: Authenticate | None,
+    *,
+    validate: bool = True,
+) -> Callable[[Any, Any], Awaitable[Any]]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         request_id_var.set(_request_id(context))
         started = time.perf_counter()
         try:
+            await _admit(request, context, authenticate, validate=validate)
             return await behavior(request, context)
         except grpc.aio.AbortError:
             raise
@@ -74,12 +97,13 @@ def _wrap_unary(method: str, behavior: Callable[[Any, Any], Awaitable[Any]]) -> 
 
 
 def _wrap_stream(
-    method: str, behavior: Callable[[Any, Any], AsyncIterator[Any]]
+    method: str, behavior: Callable[[Any, Any], AsyncIterator[Any]], authenticate: Authenticate | None
 ) -> Callable[[Any, Any], AsyncIterator[Any]]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         request_id_var.set(_request_id(context))
         started = time.perf_counter()
         try:
+            await _admit(request, context, authenticate, validate=True)
             async for item in behavior(request, context):
                 yield item
         except grpc.aio.AbortError:
@@ -93,7 +117,13 @@ def _wrap_stream(
 
 
 class ErrorAndLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Maps ServiceError to its status (with rich details), anything else to INTERNAL."""
+    """Maps ServiceError to its status (with rich details), anything else to INTERNAL; checks
+    each request against its proto rules, after `authenticate` (for the methods of the services
+    named by `protected`, when given) so that a call without credentials is 401, not 400."""
+
+    def __init__(self, authenticate: Authenticate | None = None, protected: Sequence[str] = ()) -> None:
+        self._authenticate = authenticate
+        self._protected = tuple(f"/{name}/" for name in protected)
 
     async def intercept_service(
         self,
@@ -104,9 +134,10 @@ class ErrorAndLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[ty
         method = handler_call_details.method
         if handler is None or method.startswith("/grpc.reflection."):
             return handler
+        authenticate = self._authenticate if method.startswith(self._protected) else None
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, handler.unary_unary),
+                _wrap_unary(method, handler.unary_unary, authenticate),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -116,9 +147,9 @@ class ErrorAndLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[ty
             # stubs type both as sync functions.
             behavior: Any = handler.unary_stream
             wrapped = (
-                _wrap_stream(method, behavior)
+                _wrap_stream(method, behavior, authenticate)
                 if inspect.isasyncgenfunction(behavior)
-                else _wrap_unary(method, behavior)
+                else _wrap_unary(method, behavior, authenticate)
             )
             return grpc.unary_stream_rpc_method_handler(
                 wrapped,
@@ -129,7 +160,7 @@ class ErrorAndLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[ty
             # Client streams (CreateUpload): the request iterator is passed where a unary
             # handler takes its request, so the unary wrapper serves them as they are.
             return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(method, handler.stream_unary),
+                _wrap_unary(method, handler.stream_unary, authenticate, validate=False),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

@@ -1,7 +1,10 @@
-"""Image operations and output options: parsed from the proto and checked completely, up front.
+"""Image operations and output options: the typed values the worker runs, from the proto.
 
-The API calls this before a task is stored, so a bad request never reaches the queue; the worker
-gets the same typed values back. Nothing here imports an image library.
+What a valid request is, proto/pixelflow/v1/task.proto says (buf.validate rules, checked on every
+request by common.validation before a handler runs, and by the browser before it sends). This
+module converts an already valid request into domain values and fills in the defaults the proto
+leaves to the server; nothing here imports an image library. What no rule in the proto can
+check (a crop box against the image's size) is the worker's.
 
 Decisions that the proto leaves open:
 
@@ -12,39 +15,25 @@ Decisions that the proto leaves open:
 - ``quality`` is 0 (the format's default) or 1–100. PNG, GIF and TIFF are always written
   losslessly and ignore it, as does a lossless WebP/AVIF.
 - An ``adjust`` with nothing set is accepted and does nothing.
-- A crop box is checked against the image in the worker (the size is not known here).
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from pixelflow.v1 import task_pb2
 
-from common.errors import InvalidArgument
-from common.ids import is_id
+from common.validation import check
 
-# ---- limits: the one place they are defined ---------------------------------------------------
-MAX_OPERATIONS = 20
-MAX_TARGET_DIMENSION = 10_000  # px per side, for any width/height a request names (so ≤ 100 MP)
-MAX_OUTPUT_PIXELS = 100_000_000  # area of the image the worker writes (it plans sizes before decoding)
-BLUR_SIGMA_MIN, BLUR_SIGMA_MAX = 0.3, 100.0
-SHARPEN_SIGMA_MIN, SHARPEN_SIGMA_MAX, SHARPEN_SIGMA_DEFAULT = 0.3, 10.0, 1.0
-SHARPEN_AMOUNT_MAX, SHARPEN_AMOUNT_DEFAULT = 1000.0, 100.0
-ADJUST_MIN, ADJUST_MAX = 0.0, 10.0
-ROTATE_ANGLE_MAX = 360.0
-QUALITY_MIN, QUALITY_MAX = 1, 100
-WATERMARK_MARGIN_MAX = 1000
+# The area of the image the worker writes (it plans sizes before decoding): a limit on results,
+# not on requests, so it is the worker's and not the proto's.
+MAX_OUTPUT_PIXELS = 100_000_000
+SHARPEN_SIGMA_DEFAULT, SHARPEN_AMOUNT_DEFAULT = 1.0, 100.0
 
 RGBA = tuple[int, int, int, int]
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 
 
 class ResizeFit(StrEnum):
@@ -81,11 +70,6 @@ class OutputFormat(StrEnum):
     GIF = "gif"
     TIFF = "tiff"
     BEST = "best"  # the smallest of several, chosen per image (worker_svc.imaging.encode.encode_best)
-
-
-LOSSLESS_FORMATS = frozenset(
-    {OutputFormat.WEBP, OutputFormat.AVIF, OutputFormat.PNG, OutputFormat.TIFF, OutputFormat.BEST}
-)
 
 
 @dataclass(frozen=True)
@@ -176,7 +160,7 @@ class OutputSpec:
     first_frame_only: bool = False  # an animated source written as its first frame
 
 
-# ---- parsing -----------------------------------------------------------------------------------
+# ---- parsing a valid request ------------------------------------------------------------------
 
 _FITS = {
     task_pb2.RESIZE_FIT_UNSPECIFIED: ResizeFit.CONTAIN,
@@ -216,141 +200,77 @@ _FORMATS = {
 
 
 def parse_operations(operations: Sequence[task_pb2.Operation]) -> list[Op]:
-    """Every operation, checked; raises InvalidArgument naming the first bad field."""
-    if len(operations) > MAX_OPERATIONS:
-        raise InvalidArgument(
-            f"at most {MAX_OPERATIONS} operations are allowed, got {len(operations)}", field="operations"
-        )
-    return [_parse_operation(operation, f"operations[{index}]") for index, operation in enumerate(operations)]
+    """The domain value of every operation of a request that passed its proto rules (each is
+    checked again here, so that nothing unchecked reaches the worker: InvalidArgument)."""
+    parsed = []
+    for index, op in enumerate(operations):
+        check(op, f"operations[{index}]")
+        kind = op.WhichOneof("kind")
+        assert kind is not None  # the oneof is required
+        parsed.append(_PARSERS[kind](getattr(op, kind)))
+    return parsed
 
 
-def _parse_operation(operation: task_pb2.Operation, path: str) -> Op:
-    kind = operation.WhichOneof("kind")
-    if kind is None:
-        raise InvalidArgument(f"an operation must set one of: {', '.join(OPERATION_KINDS)}", field=path)
-    parser = _PARSERS.get(kind)
-    if parser is None:  # pragma: no cover - the proto grew an operation this module does not know
-        raise InvalidArgument(f"unknown operation {kind!r}", field=path)
-    return parser(getattr(operation, kind), f"{path}.{kind}")
-
-
-def _parse_resize(resize: task_pb2.Resize, path: str) -> Resize:
-    if resize.width == 0 and resize.height == 0:
-        raise InvalidArgument("set width, height or both (above 0)", field=f"{path}.width")
-    width = _dimension(resize.width, f"{path}.width")
-    height = _dimension(resize.height, f"{path}.height")
-    fit = _enum(_FITS, resize.fit, f"{path}.fit")
-    gravity = _enum(_GRAVITIES, resize.gravity, f"{path}.gravity")
-    if resize.gravity != task_pb2.GRAVITY_UNSPECIFIED and fit is not ResizeFit.COVER:
-        raise InvalidArgument("gravity applies to fit COVER only (what the crop keeps)", field=f"{path}.gravity")
+def _parse_resize(resize: task_pb2.Resize) -> Resize:
     return Resize(
-        width=width,
-        height=height,
-        fit=fit,
+        width=resize.width,
+        height=resize.height,
+        fit=_FITS[resize.fit],
         allow_upscale=resize.allow_upscale,
-        background=parse_colour(resize.background, f"{path}.background"),
-        gravity=gravity,
+        background=parse_colour(resize.background),
+        gravity=_GRAVITIES[resize.gravity],
     )
 
 
-def _parse_crop(crop: task_pb2.Crop, path: str) -> Crop:
-    for name, value in (("width", crop.width), ("height", crop.height)):
-        if value == 0:
-            raise InvalidArgument(f"crop {name} must be above 0", field=f"{path}.{name}")
-        _dimension(value, f"{path}.{name}")
-    has_left, has_top = crop.HasField("left"), crop.HasField("top")
-    if has_left != has_top:
-        missing = "top" if has_left else "left"
-        raise InvalidArgument(
-            "give both left and top for a crop box, or neither for gravity", field=f"{path}.{missing}"
-        )
-    gravity = _enum(_GRAVITIES, crop.gravity, f"{path}.gravity")
-    if has_left and crop.gravity != task_pb2.GRAVITY_UNSPECIFIED:
-        raise InvalidArgument("a crop takes either a box (left, top) or a gravity, not both", field=f"{path}.gravity")
-    if not has_left:
-        return Crop(width=crop.width, height=crop.height, gravity=gravity)
-    return Crop(
-        width=crop.width,
-        height=crop.height,
-        left=_dimension(crop.left, f"{path}.left"),
-        top=_dimension(crop.top, f"{path}.top"),
-    )
+def _parse_crop(crop: task_pb2.Crop) -> Crop:
+    if not crop.HasField("left"):
+        return Crop(width=crop.width, height=crop.height, gravity=_GRAVITIES[crop.gravity])
+    return Crop(width=crop.width, height=crop.height, left=crop.left, top=crop.top)
 
 
-def _parse_rotate(rotate: task_pb2.Rotate, path: str) -> Rotate:
-    angle = _bounded(rotate.angle, -ROTATE_ANGLE_MAX, ROTATE_ANGLE_MAX, f"{path}.angle")
-    return Rotate(angle=angle, background=parse_colour(rotate.background, f"{path}.background"))
+def _parse_rotate(rotate: task_pb2.Rotate) -> Rotate:
+    return Rotate(angle=rotate.angle, background=parse_colour(rotate.background))
 
 
-def _parse_flip(flip: task_pb2.Flip, path: str) -> Flip:
-    if flip.direction not in _DIRECTIONS:
-        raise InvalidArgument("flip direction must be HORIZONTAL or VERTICAL", field=f"{path}.direction")
+def _parse_flip(flip: task_pb2.Flip) -> Flip:
     return Flip(direction=_DIRECTIONS[flip.direction])
 
 
-def _parse_sharpen(sharpen: task_pb2.Sharpen, path: str) -> Sharpen:
-    sigma, amount = SHARPEN_SIGMA_DEFAULT, SHARPEN_AMOUNT_DEFAULT
-    if sharpen.sigma != 0 or not math.isfinite(sharpen.sigma):
-        sigma = _bounded(sharpen.sigma, SHARPEN_SIGMA_MIN, SHARPEN_SIGMA_MAX, f"{path}.sigma")
-    if sharpen.amount != 0 or not math.isfinite(sharpen.amount):
-        amount = _bounded(sharpen.amount, 0.0, SHARPEN_AMOUNT_MAX, f"{path}.amount")
-    return Sharpen(sigma=sigma, amount=amount)
+def _parse_sharpen(sharpen: task_pb2.Sharpen) -> Sharpen:
+    return Sharpen(sigma=sharpen.sigma or SHARPEN_SIGMA_DEFAULT, amount=sharpen.amount or SHARPEN_AMOUNT_DEFAULT)
 
 
-def _parse_adjust(adjust: task_pb2.Adjust, path: str) -> Adjust:
+def _parse_adjust(adjust: task_pb2.Adjust) -> Adjust:
     values = {
-        name: _bounded(getattr(adjust, name), ADJUST_MIN, ADJUST_MAX, f"{path}.{name}")
-        for name in ("brightness", "contrast", "saturation")
-        if adjust.HasField(name)
+        "brightness": adjust.brightness if adjust.HasField("brightness") else None,
+        "contrast": adjust.contrast if adjust.HasField("contrast") else None,
+        "saturation": adjust.saturation if adjust.HasField("saturation") else None,
     }
-    return Adjust(**values)
+    return Adjust(**{name: value for name, value in values.items() if value is not None})
 
 
-def _parse_grayscale(_grayscale: task_pb2.Grayscale, _path: str) -> Grayscale:
+def _parse_grayscale(_grayscale: task_pb2.Grayscale) -> Grayscale:
     return Grayscale()
 
 
-def _parse_blur(blur: task_pb2.Blur, path: str) -> Blur:
-    return Blur(sigma=_bounded(blur.sigma, BLUR_SIGMA_MIN, BLUR_SIGMA_MAX, f"{path}.sigma"))
+def _parse_blur(blur: task_pb2.Blur) -> Blur:
+    return Blur(sigma=blur.sigma)
 
 
-def _parse_watermark(watermark: task_pb2.Watermark, path: str) -> Watermark:
-    if not is_id(watermark.upload_id):
-        raise InvalidArgument(
-            "upload_id must be the id of one of your uploads (32 hexadecimal characters, from CreateUpload)",
-            field=f"{path}.upload_id",
-        )
-    if watermark.position == task_pb2.GRAVITY_SMART:
-        raise InvalidArgument("a watermark is placed by a fixed position, not SMART", field=f"{path}.position")
-    position = (
-        Gravity.SOUTH_EAST
-        if watermark.position == task_pb2.GRAVITY_UNSPECIFIED
-        else _enum(_GRAVITIES, watermark.position, f"{path}.position")
-    )
-    if watermark.margin > WATERMARK_MARGIN_MAX:
-        raise InvalidArgument(
-            f"margin must be 0–{WATERMARK_MARGIN_MAX} px, got {watermark.margin}", field=f"{path}.margin"
-        )
-    opacity = 1.0
-    if watermark.opacity != 0 or not math.isfinite(watermark.opacity):
-        opacity = _fraction(watermark.opacity, f"{path}.opacity")
-    scale = None
-    if watermark.scale != 0 or not math.isfinite(watermark.scale):
-        scale = _fraction(watermark.scale, f"{path}.scale")
+def _parse_watermark(watermark: task_pb2.Watermark) -> Watermark:
+    position = watermark.position or task_pb2.GRAVITY_SOUTH_EAST
     return Watermark(
-        upload_id=watermark.upload_id, position=position, margin=watermark.margin, opacity=opacity, scale=scale
+        upload_id=watermark.upload_id,
+        position=_GRAVITIES[position],
+        margin=watermark.margin,
+        opacity=watermark.opacity or 1.0,
+        scale=watermark.scale or None,
     )
 
 
-def _fraction(value: float, field: str) -> float:
-    if not (math.isfinite(value) and 0 < value <= 1):
-        raise InvalidArgument(f"{field.rsplit('.', 1)[-1]} must be above 0 and at most 1, got {value:g}", field=field)
-    return value
-
-
-# One validator per `Operation.kind` oneof field (a unit test keeps this, the proto and the
+# One parser per `Operation.kind` oneof field (a unit test keeps this, the proto and the
 # worker's registry naming the same set).
-_PARSERS: Mapping[str, Callable[[Any, str], Op]] = {
+_PARSERS: Mapping[str, Callable[[Any], Op]] = {
     "resize": _parse_resize,
     "crop": _parse_crop,
     "rotate": _parse_rotate,
@@ -365,24 +285,10 @@ VALIDATED_KINDS = frozenset(_PARSERS)
 
 
 def parse_output(output: task_pb2.OutputOptions) -> OutputSpec:
-    """The output options, checked; raises InvalidArgument naming the bad field."""
-    fmt = _enum(_FORMATS, output.format, "output.format")
-    if output.quality != 0 and not QUALITY_MIN <= output.quality <= QUALITY_MAX:
-        raise InvalidArgument(
-            f"quality must be {QUALITY_MIN}–{QUALITY_MAX} (or 0 for the format's default), got {output.quality}",
-            field="output.quality",
-        )
-    if output.lossless and fmt is None:
-        raise InvalidArgument(
-            "lossless needs an explicit output format (WEBP, AVIF, PNG, TIFF or BEST)", field="output.format"
-        )
-    if output.lossless and fmt not in LOSSLESS_FORMATS:
-        raise InvalidArgument(
-            f"{fmt.name if fmt else 'this format'} has no lossless mode; use WEBP, AVIF, PNG or TIFF",
-            field="output.lossless",
-        )
+    """The output options of a request that passed its proto rules (checked again here)."""
+    check(output, "output")
     return OutputSpec(
-        format=fmt,
+        format=_FORMATS[output.format],
         quality=output.quality or None,
         lossless=output.lossless,
         keep_metadata=output.keep_metadata,
@@ -391,12 +297,10 @@ def parse_output(output: task_pb2.OutputOptions) -> OutputSpec:
     )
 
 
-def parse_colour(text: str, field: str) -> RGBA | None:
-    """ "#rgb", "#rrggbb" or "#rrggbbaa" as an RGBA tuple; None for empty."""
+def parse_colour(text: str) -> RGBA | None:
+    """A valid "#rgb", "#rrggbb" or "#rrggbbaa" (the proto's `colour` rule) as RGBA; None for empty."""
     if not text:
         return None
-    if not _COLOUR.fullmatch(text):
-        raise InvalidArgument(f'colour must be "#rgb", "#rrggbb" or "#rrggbbaa", got {text!r}', field=field)
     digits = text[1:]
     if len(digits) == 3:
         digits = "".join(2 * digit for digit in digits)
@@ -404,23 +308,3 @@ def parse_colour(text: str, field: str) -> RGBA | None:
         digits += "ff"
     red, green, blue, alpha = (int(digits[i : i + 2], 16) for i in range(0, 8, 2))
     return (red, green, blue, alpha)
-
-
-def _dimension(value: int, field: str) -> int:
-    if value > MAX_TARGET_DIMENSION:
-        raise InvalidArgument(f"must be at most {MAX_TARGET_DIMENSION} px, got {value}", field=field)
-    return value
-
-
-def _bounded(value: float, low: float, high: float, field: str) -> float:
-    if not math.isfinite(value):
-        raise InvalidArgument(f"must be a finite number, got {value}", field=field)
-    if not low <= value <= high:
-        raise InvalidArgument(f"must be between {low:g} and {high:g}, got {value:g}", field=field)
-    return value
-
-
-def _enum(table: Mapping[_K, _V], value: _K, field: str) -> _V:
-    if value not in table:
-        raise InvalidArgument(f"unknown value {value}", field=field)
-    return table[value]

@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]  # stubs lag the package
 from grpc_reflection.v1alpha import reflection
 
-from common.interceptors import ErrorAndLoggingInterceptor
+from common.interceptors import Authenticate, ErrorAndLoggingInterceptor
 from common.settings import CommonSettings
 
 log = logging.getLogger("pixelflow.server")
@@ -65,14 +65,17 @@ async def serve(
     ready: asyncio.Event | None = None,
     healthy: Callable[[], bool] | None = None,
     fatal: asyncio.Future[str] | None = None,
+    authenticate: Authenticate | None = None,
 ) -> None:
     """Runs until SIGTERM or SIGINT, then drains and returns. With `healthy`, health follows
     it (checked every second): NOT_SERVING while it is False, so load balancers and the
     gateway's /health see a service that cannot do its job. When `fatal` resolves (a client
     that cannot recover, with the reason), health turns NOT_SERVING at once, the service drains
     and raises ServiceFailed (the process exits with code 1 so that its supervisor starts it
-    again)."""
-    server = grpc.aio.server(interceptors=[ErrorAndLoggingInterceptor()], options=grpc_options(settings))
+    again). `authenticate` checks the credentials of every call to the named services before its
+    request is validated (health and reflection stay open)."""
+    interceptor = ErrorAndLoggingInterceptor(authenticate, service_names if authenticate else ())
+    server = grpc.aio.server(interceptors=[interceptor], options=grpc_options(settings))
     register(server)
 
     health = health_aio.HealthServicer()

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 from pixelflow.v1 import auth_pb2, auth_pb2_grpc, task_pb2, task_pb2_grpc
 
 from infra.stack import Stack
@@ -89,9 +90,14 @@ def test_an_unknown_status_filter(channels: Any, rest: httpx.Client) -> None:
     auth, tasks = channels
     login = register_and_login(auth)
     unknown = task_pb2.TaskStatus.ValueType(99)  # what a client built on a newer contract may send
-    code, message = _code(
-        lambda: tasks.ListTasks(task_pb2.ListTasksRequest(status=unknown), metadata=bearer(login.access_token))
-    )
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "TASK_STATUS_COMPLETED" in message
+    with pytest.raises(grpc.RpcError) as caught:
+        tasks.ListTasks(task_pb2.ListTasksRequest(status=unknown), metadata=bearer(login.access_token))
+    error: Any = caught.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and error.details().startswith("status: ")
+    bad_request = error_details_pb2.BadRequest()
+    details = dict(error.trailing_metadata())["grpc-status-details-bin"]
+    assert status_pb2.Status.FromString(details).details[0].Unpack(bad_request)
+    assert [(v.field, v.reason) for v in bad_request.field_violations] == [("status", "enum.defined_only")]
+    # REST: a 400 as well.
     response = rest.get("/v1/tasks", params={"status": "99"}, headers={"authorization": f"Bearer {login.access_token}"})
     assert response.status_code == 400, response.text

@@ -86,7 +86,8 @@ def test_gravity_on_a_resize_other_than_cover_is_refused() -> None:
     )
     with pytest.raises(InvalidArgument) as caught:
         parse_operations([operation])
-    assert caught.value.field == "operations[0].resize.gravity" and "COVER only" in str(caught.value)
+    assert caught.value.violations[0][::2] == ("operations[0].resize", "resize.gravity_needs_cover")
+    assert "COVER only" in str(caught.value)
     cover = operation.resize.__class__(
         width=10, height=10, fit=task_pb2.RESIZE_FIT_COVER, gravity=task_pb2.GRAVITY_SMART
     )

@@ -55,7 +55,9 @@ execFileSync(
     "grpc_tools.protoc",
     `--plugin=protoc-gen-es=${plugin}`,
     `--es_out=${outDir}`,
-    "--es_opt=target=ts",
+    // buf/validate's messages come with @bufbuild/protovalidate (which exports them with a .js
+    // extension only); everything else is generated here.
+    "--es_opt=target=ts,import_extension=js,rewrite_imports=./buf/validate/*_pb.js:@bufbuild/protovalidate/gen",
     `-I${protoDir}`,
     ...includes,
     ...own,
