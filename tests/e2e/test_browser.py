@@ -516,7 +516,7 @@ def test_the_builder_lays_a_watermark_and_keeps_an_animation(
     step = page.get_by_test_id("operation").first
     step.get_by_label("Upload id").fill("not-an-id")
     page.get_by_role("button", name="Create task").click()
-    expect(step.get_by_text("upload_id must be the id of one of your uploads")).to_be_visible()
+    expect(step.get_by_text("must be the 32 hexadecimal characters of an id")).to_be_visible()
     step.get_by_label("Upload id").fill(upload.id)
     step.get_by_label("Position").select_option("north_west")
     step.get_by_label("Margin (px)").fill("10")

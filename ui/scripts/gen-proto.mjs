@@ -44,6 +44,8 @@ const googleApi = [
   "google/api/http.proto",
   "google/api/field_behavior.proto",
   "google/api/httpbody.proto",
+  // What an INVALID_ARGUMENT carries (google.rpc.BadRequest), for the forms to show.
+  "google/rpc/error_details.proto",
 ];
 
 rmSync(outDir, { recursive: true, force: true });

@@ -12,6 +12,7 @@ import { describeError } from "../lib/errors";
 import type { FormatName, OperationDraft, OutputDraft } from "../tasks/operations";
 import { DEFAULT_OUTPUT, newOperation, outputToProto, toProto, validate } from "../tasks/operations";
 import { rememberPreview } from "../tasks/previews";
+import { type Violation, serverViolations } from "../tasks/validation";
 
 type SourceMode = "url" | "upload";
 
@@ -45,7 +46,10 @@ export function SubmitPage() {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
-  const validation = useMemo(() => validate(operations, output), [operations, output]);
+  // The server's verdict on the last attempt (its BadRequest field violations), until an edit.
+  const [rejected, setRejected] = useState<Violation[]>([]);
+  useEffect(() => setRejected([]), [operations, output]);
+  const validation = useMemo(() => validate(operations, output, rejected), [operations, output, rejected]);
   const urlError = mode === "url" ? validateUrl(url) : null;
   const sourceError = mode === "url" ? urlError : file ? fileError : (fileError ?? "Choose an image to upload.");
 
@@ -97,7 +101,9 @@ export function SubmitPage() {
       if (mode === "upload" && file) rememberPreview(task.id, file, file.name);
       navigate(`/tasks/${task.id}`);
     } catch (caught) {
-      setError(describeError(caught));
+      const violations = serverViolations(caught);
+      setRejected(violations);
+      setError(violations.length ? "The server refused some fields; they are highlighted." : describeError(caught));
       setBusy(false);
     }
   }
@@ -155,6 +161,11 @@ export function SubmitPage() {
                 <Alert>{validation.list}</Alert>
               </div>
             )}
+            {validation.other.map((message) => (
+              <div key={message} className="mb-3">
+                <Alert>{message}</Alert>
+              </div>
+            ))}
             <OperationBuilder
               operations={operations}
               errors={validation.operations}

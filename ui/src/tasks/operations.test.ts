@@ -18,6 +18,7 @@ function op<K extends OperationDraft["kind"]>(kind: K, fields: Partial<Extract<O
   return { ...newOperation(kind), ...fields } as OperationDraft;
 }
 const output = (fields: Partial<OutputDraft> = {}): OutputDraft => ({ ...DEFAULT_OUTPUT, ...fields });
+const BLUR = "must be greater than or equal to 0.3 and less than or equal to 100";
 
 describe("formatG mirrors Python's format(x, 'g')", () => {
   it.each([
@@ -46,21 +47,21 @@ describe("resize", () => {
     expect(validateOperation(op("resize", { width: "", height: "" }))).toEqual({ width: "set width, height or both (above 0)" });
     expect(validateOperation(op("resize", { width: "0", height: "0" }))).toEqual({ width: "set width, height or both (above 0)" });
   });
-  it("caps each side at 10000 px with the server's message", () => {
-    expect(validateOperation(op("resize", { width: "10001" }))).toEqual({ width: "must be at most 10000 px, got 10001" });
-    expect(validateOperation(op("resize", { width: "5", height: "20000" }))).toEqual({ height: "must be at most 10000 px, got 20000" });
+  it("caps each side at 10000 px (the proto's rule)", () => {
+    expect(validateOperation(op("resize", { width: "10001" }))).toEqual({ width: "must be less than or equal to 10000" });
+    expect(validateOperation(op("resize", { width: "5", height: "20000" }))).toEqual({ height: "must be less than or equal to 10000" });
   });
   it("refuses fractions, negatives and text", () => {
     expect(validateOperation(op("resize", { width: "1.5" })).width).toMatch(/whole number/);
     expect(validateOperation(op("resize", { width: "-3" })).width).toMatch(/whole number/);
     expect(validateOperation(op("resize", { width: "abc" })).width).toMatch(/whole number/);
   });
-  it("checks the background colour like parse_colour", () => {
+  it("checks the background colour with the proto's colour rule", () => {
     for (const good of ["#fff", "#FFFFFF", "#11223344", ""]) {
       expect(validateOperation(op("resize", { background: good }))).toEqual({});
     }
     expect(validateOperation(op("resize", { background: "red" }))).toEqual({
-      background: `colour must be "#rgb", "#rrggbb" or "#rrggbbaa", got 'red'`,
+      background: 'must be a colour, "#rgb", "#rrggbb" or "#rrggbbaa"',
     });
     expect(validateOperation(op("resize", { background: "#12345" })).background).toBeDefined();
   });
@@ -68,13 +69,13 @@ describe("resize", () => {
 
 describe("crop", () => {
   it("needs a width and a height above 0", () => {
-    expect(validateOperation(op("crop", { width: "0", height: "10" }))).toEqual({ width: "crop width must be above 0" });
-    expect(validateOperation(op("crop", { width: "10", height: "" }))).toEqual({ height: "crop height must be above 0" });
+    expect(validateOperation(op("crop", { width: "0", height: "10" }))).toEqual({ width: "must be greater than 0 and less than or equal to 10000" });
+    expect(validateOperation(op("crop", { width: "10", height: "" }))).toEqual({ height: "must be greater than 0 and less than or equal to 10000" });
     expect(validateOperation(op("crop", { width: "10", height: "10" }))).toEqual({});
   });
   it("a box needs both left and top", () => {
     const message = "give both left and top for a crop box, or neither for gravity";
-    expect(validateOperation(op("crop", { width: "10", height: "10", mode: "box", left: "5", top: "" }))).toEqual({ top: message });
+    expect(validateOperation(op("crop", { width: "10", height: "10", mode: "box", left: "5", top: "" }))).toEqual({ left: message });
     expect(validateOperation(op("crop", { width: "10", height: "10", mode: "box", left: "", top: "5" }))).toEqual({ left: message });
     expect(validateOperation(op("crop", { width: "10", height: "10", mode: "box", left: "0", top: "0" }))).toEqual({});
   });
@@ -113,27 +114,27 @@ describe("rotate, blur, sharpen, adjust", () => {
   it("rotate: -360 to 360", () => {
     expect(validateOperation(op("rotate", { angle: "-360" }))).toEqual({});
     expect(validateOperation(op("rotate", { angle: "45.5" }))).toEqual({});
-    expect(validateOperation(op("rotate", { angle: "361" }))).toEqual({ angle: "must be between -360 and 360, got 361" });
+    expect(validateOperation(op("rotate", { angle: "361" }))).toEqual({ angle: "must be greater than or equal to -360 and less than or equal to 360" });
     expect(validateOperation(op("rotate", { angle: "" }))).toEqual({ angle: "required" });
   });
   it("blur: 0.3 to 100, required", () => {
     expect(validateOperation(op("blur", { sigma: "0.3" }))).toEqual({});
-    expect(validateOperation(op("blur", { sigma: "0.1" }))).toEqual({ sigma: "must be between 0.3 and 100, got 0.1" });
-    expect(validateOperation(op("blur", { sigma: "0" }))).toEqual({ sigma: "must be between 0.3 and 100, got 0" });
-    expect(validateOperation(op("blur", { sigma: "1e9" }))).toEqual({ sigma: "must be between 0.3 and 100, got 1e+09" });
-    expect(validateOperation(op("blur", { sigma: "Infinity" }))).toEqual({ sigma: "must be a finite number, got inf" });
+    expect(validateOperation(op("blur", { sigma: "0.1" }))).toEqual({ sigma: BLUR });
+    expect(validateOperation(op("blur", { sigma: "0" }))).toEqual({ sigma: BLUR });
+    expect(validateOperation(op("blur", { sigma: "1e9" }))).toEqual({ sigma: BLUR });
+    expect(validateOperation(op("blur", { sigma: "Infinity" }))).toEqual({ sigma: `${BLUR}; must be finite` });
   });
   it("sharpen: empty or 0 means the default; else 0.3–10 and 0–1000", () => {
     expect(validateOperation(op("sharpen", { sigma: "", amount: "" }))).toEqual({});
     expect(validateOperation(op("sharpen", { sigma: "0", amount: "0" }))).toEqual({});
-    expect(validateOperation(op("sharpen", { sigma: "0.2" }))).toEqual({ sigma: "must be between 0.3 and 10, got 0.2" });
-    expect(validateOperation(op("sharpen", { amount: "1001" }))).toEqual({ amount: "must be between 0 and 1000, got 1001" });
+    expect(validateOperation(op("sharpen", { sigma: "0.2" }))).toEqual({ sigma: "must be greater than or equal to 0.3 and less than or equal to 10" });
+    expect(validateOperation(op("sharpen", { amount: "1001" }))).toEqual({ amount: "must be greater than 0 and less than or equal to 1000" });
   });
   it("adjust: each factor 0 to 10, unset means unchanged", () => {
     expect(validateOperation(op("adjust"))).toEqual({});
     expect(validateOperation(op("adjust", { brightness: "0", contrast: "10", saturation: "1.5" }))).toEqual({});
-    expect(validateOperation(op("adjust", { contrast: "11" }))).toEqual({ contrast: "must be between 0 and 10, got 11" });
-    expect(validateOperation(op("adjust", { saturation: "-1" }))).toEqual({ saturation: "must be between 0 and 10, got -1" });
+    expect(validateOperation(op("adjust", { contrast: "11" }))).toEqual({ contrast: "must be greater than or equal to 0 and less than or equal to 10" });
+    expect(validateOperation(op("adjust", { saturation: "-1" }))).toEqual({ saturation: "must be greater than or equal to 0 and less than or equal to 10" });
     const proto = toProto(op("adjust", { brightness: "1.2" }));
     if (proto.kind.case === "adjust") {
       expect(proto.kind.value.brightness).toBe(1.2);
@@ -146,12 +147,12 @@ describe("watermark", () => {
   const id = "0123456789abcdef0123456789abcdef";
   it("needs one of the user's upload ids and checks the rest as the server does", () => {
     expect(validateOperation(op("watermark"))).toEqual({
-      uploadId: "upload_id must be the id of one of your uploads (32 hexadecimal characters, from CreateUpload)",
+      uploadId: "must be the 32 hexadecimal characters of an id",
     });
     expect(validateOperation(op("watermark", { uploadId: id }))).toEqual({});
-    expect(validateOperation(op("watermark", { uploadId: id, margin: "1001" })).margin).toBe("margin must be 0–1000 px, got 1001");
-    expect(validateOperation(op("watermark", { uploadId: id, opacity: "1.5" })).opacity).toBe("opacity must be above 0 and at most 1, got 1.5");
-    expect(validateOperation(op("watermark", { uploadId: id, scale: "-1" })).scale).toBe("scale must be above 0 and at most 1, got -1");
+    expect(validateOperation(op("watermark", { uploadId: id, margin: "1001" })).margin).toBe("must be less than or equal to 1000");
+    expect(validateOperation(op("watermark", { uploadId: id, opacity: "1.5" })).opacity).toBe("must be greater than 0 and less than or equal to 1");
+    expect(validateOperation(op("watermark", { uploadId: id, scale: "-1" })).scale).toBe("must be greater than 0 and less than or equal to 1");
     expect(validateOperation(op("watermark", { uploadId: id, position: "smart" })).position).toBeDefined();
     expect(validateOperation(op("watermark", { uploadId: id, opacity: "0", scale: "0" }))).toEqual({});
   });
@@ -172,13 +173,13 @@ describe("output options", () => {
     expect(validateOutput(output({ quality: "" }))).toEqual({});
     expect(validateOutput(output({ quality: "0" }))).toEqual({});
     expect(validateOutput(output({ quality: "100" }))).toEqual({});
-    expect(validateOutput(output({ quality: "101" }))).toEqual({ quality: "quality must be 1–100 (or 0 for the format's default), got 101" });
+    expect(validateOutput(output({ quality: "101" }))).toEqual({ quality: "must be less than or equal to 100" });
     expect(validateOutput(output({ quality: "50.5" })).quality).toBeDefined();
   });
   it("lossless needs a format that has it", () => {
     expect(validateOutput(output({ lossless: true }))).toEqual({ format: "lossless needs an explicit output format (WEBP, AVIF, PNG, TIFF or BEST)" });
-    expect(validateOutput(output({ lossless: true, format: "jpeg" }))).toEqual({ lossless: "JPEG has no lossless mode; use WEBP, AVIF, PNG or TIFF" });
-    expect(validateOutput(output({ lossless: true, format: "gif" }))).toEqual({ lossless: "GIF has no lossless mode; use WEBP, AVIF, PNG or TIFF" });
+    expect(validateOutput(output({ lossless: true, format: "jpeg" }))).toEqual({ lossless: "JPEG and GIF have no lossless mode; use WEBP, AVIF, PNG, TIFF or BEST" });
+    expect(validateOutput(output({ lossless: true, format: "gif" }))).toEqual({ lossless: "JPEG and GIF have no lossless mode; use WEBP, AVIF, PNG, TIFF or BEST" });
     for (const format of ["webp", "avif", "png", "tiff"] as const) expect(validateOutput(output({ lossless: true, format }))).toEqual({});
   });
   it("converts to OutputOptions", () => {
@@ -207,8 +208,24 @@ describe("the whole list", () => {
     const result = validate([good, bad], output());
     expect(result.valid).toBe(false);
     expect(result.operations[good.id]).toEqual({});
-    expect(result.operations[bad.id]).toEqual({ sigma: "must be between 0.3 and 100, got 500" });
+    expect(result.operations[bad.id]).toEqual({ sigma: BLUR });
     expect(validate([good], output({ quality: "0.5" })).valid).toBe(false);
+  });
+  it("places the server's field violations on the fields they name", () => {
+    const resize = op("resize", { width: "100" });
+    const result = validate([resize], output(), [
+      { field: "operations[0].resize.width", rule: "uint32.lte", message: "must be less than or equal to 10000" },
+      { field: "operations[0].resize", rule: "resize.gravity_needs_cover", message: "gravity applies to fit COVER only" },
+      { field: "output.quality", rule: "uint32.lte", message: "must be less than or equal to 100" },
+      { field: "source_url", rule: "", message: "the host is not allowed" },
+    ]);
+    expect(result.valid).toBe(false);
+    expect(result.operations[resize.id]).toEqual({
+      width: "must be less than or equal to 10000",
+      gravity: "gravity applies to fit COVER only",
+    });
+    expect(result.output).toEqual({ quality: "must be less than or equal to 100" });
+    expect(result.other).toEqual(["source_url: the host is not allowed"]);
   });
   it("keeps the order given", () => {
     const protos = [op("rotate", { angle: "90" }), op("flip", { direction: "vertical" }), op("grayscale")].map(toProto);

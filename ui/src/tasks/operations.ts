@@ -1,9 +1,13 @@
-// The operation builder's model: drafts as the form holds them (strings from inputs),
-// validation that mirrors common/operations.py (same limits, same messages), and conversion
-// to the proto messages CreateTask takes.
-import { create } from "@bufbuild/protobuf";
+// The operation builder's model: drafts as the form holds them (strings from inputs), their
+// conversion to the proto messages CreateTask takes, and their validation: whether each input's
+// text is a number is the form's to say; every rule about the values is the proto's
+// (buf.validate annotations, checked here by protovalidate exactly as the server checks them:
+// tasks/validation.ts). Nothing here repeats a limit.
+import { create, getOption } from "@bufbuild/protobuf";
+import { field as fieldRules } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { Operation, OutputOptions } from "../gen/pixelflow/v1/task_pb";
 import {
+  CreateTaskRequestSchema,
   FlipDirection,
   Gravity,
   ImageFormat,
@@ -12,24 +16,13 @@ import {
   ResizeFit,
 } from "../gen/pixelflow/v1/task_pb";
 import { formatG } from "../lib/format";
+import { type Violation, violationsOf } from "./validation";
 
-// ---- limits: the same numbers as common/operations.py ----------------------------------------
-export const MAX_OPERATIONS = 20;
-export const MAX_TARGET_DIMENSION = 10_000;
-export const BLUR_SIGMA_MIN = 0.3;
-export const BLUR_SIGMA_MAX = 100;
-export const SHARPEN_SIGMA_MIN = 0.3;
-export const SHARPEN_SIGMA_MAX = 10;
-export const SHARPEN_AMOUNT_MAX = 1000;
-export const ADJUST_MIN = 0;
-export const ADJUST_MAX = 10;
-export const ROTATE_ANGLE_MAX = 360;
-export const QUALITY_MIN = 1;
-export const QUALITY_MAX = 100;
-export const WATERMARK_MARGIN_MAX = 1000;
-const UPLOAD_ID = /^[0-9a-f]{32}$/;
-
-const COLOUR = /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$/;
+/** How many operations a task may have: the proto's `repeated.max_items` on CreateTaskRequest. */
+export const MAX_OPERATIONS = (() => {
+  const rules = getOption(CreateTaskRequestSchema.field.operations, fieldRules);
+  return rules.type.case === "repeated" ? Number(rules.type.value.maxItems ?? Infinity) : Infinity;
+})();
 
 export type FitName = "contain" | "cover" | "fill" | "inside" | "outside";
 export type GravityName =
@@ -124,96 +117,43 @@ export interface ValidationResult {
   /** One entry per operation, by its id. */
   operations: Record<string, FieldErrors>;
   output: FieldErrors;
+  /** What no form field shows (the server's verdict on the source, say). */
+  other: string[];
   valid: boolean;
 }
 
-export function validate(operations: readonly OperationDraft[], output: OutputDraft): ValidationResult {
-  const list =
-    operations.length > MAX_OPERATIONS
-      ? `at most ${MAX_OPERATIONS} operations are allowed, got ${operations.length}`
-      : null;
+/** The drafts checked as the server will check them; `server` adds the server's own verdict
+ * (the field violations of an INVALID_ARGUMENT), placed on the same fields. */
+export function validate(
+  operations: readonly OperationDraft[],
+  output: OutputDraft,
+  server: readonly Violation[] = [],
+): ValidationResult {
   const perOperation: Record<string, FieldErrors> = {};
   for (const operation of operations) perOperation[operation.id] = validateOperation(operation);
   const outputErrors = validateOutput(output);
-  const valid =
-    list === null &&
+  const result: ValidationResult = { list: null, operations: perOperation, output: outputErrors, other: [], valid: true };
+  const placeholder = create(OperationSchema, { kind: { case: "grayscale", value: {} } });
+  const request = create(CreateTaskRequestSchema, {
+    source: { case: "uploadId", value: "0".repeat(32) },
+    operations: operations.map(() => placeholder),
+  });
+  const listed = violationsOf(CreateTaskRequestSchema, request).find((violation) => violation.field === "operations");
+  if (listed) result.list = `at most ${MAX_OPERATIONS} operations are allowed, got ${operations.length}`;
+  for (const violation of server) place(violation, operations, result);
+  result.valid =
+    result.list === null &&
+    result.other.length === 0 &&
     Object.values(perOperation).every((errors) => Object.keys(errors).length === 0) &&
     Object.keys(outputErrors).length === 0;
-  return { list, operations: perOperation, output: outputErrors, valid };
+  return result;
 }
 
 export function validateOperation(operation: OperationDraft): FieldErrors {
-  const errors: FieldErrors = {};
-  switch (operation.kind) {
-    case "resize": {
-      const width = wholeNumber(operation.width, "width", errors, { optional: true });
-      const height = wholeNumber(operation.height, "height", errors, { optional: true });
-      if (!("width" in errors) && !("height" in errors) && (width ?? 0) === 0 && (height ?? 0) === 0) {
-        errors.width = "set width, height or both (above 0)";
-      }
-      colour(operation.background, "background", errors);
-      break;
-    }
-    case "crop": {
-      for (const name of ["width", "height"] as const) {
-        const value = wholeNumber(operation[name], name, errors, { optional: true });
-        if (!(name in errors) && (value ?? 0) === 0) errors[name] = `crop ${name} must be above 0`;
-      }
-      if (operation.mode === "box") {
-        const hasLeft = operation.left.trim() !== "";
-        const hasTop = operation.top.trim() !== "";
-        if (hasLeft !== hasTop) {
-          errors[hasLeft ? "top" : "left"] = "give both left and top for a crop box, or neither for gravity";
-        } else if (!hasLeft) {
-          errors.left = "give both left and top for a crop box, or neither for gravity";
-        }
-        if (hasLeft) wholeNumber(operation.left, "left", errors, { optional: false });
-        if (hasTop) wholeNumber(operation.top, "top", errors, { optional: false });
-      }
-      break;
-    }
-    case "rotate":
-      decimal(operation.angle, "angle", -ROTATE_ANGLE_MAX, ROTATE_ANGLE_MAX, errors, { optional: false });
-      colour(operation.background, "background", errors);
-      break;
-    case "flip":
-    case "grayscale":
-      break;
-    case "blur":
-      decimal(operation.sigma, "sigma", BLUR_SIGMA_MIN, BLUR_SIGMA_MAX, errors, { optional: false });
-      break;
-    case "sharpen":
-      // 0 or empty means the default (sigma 1, amount 100%), as on the server.
-      if (parseNumber(operation.sigma) !== 0) {
-        decimal(operation.sigma, "sigma", SHARPEN_SIGMA_MIN, SHARPEN_SIGMA_MAX, errors, { optional: true });
-      }
-      if (parseNumber(operation.amount) !== 0) {
-        decimal(operation.amount, "amount", 0, SHARPEN_AMOUNT_MAX, errors, { optional: true });
-      }
-      break;
-    case "adjust":
-      for (const name of ["brightness", "contrast", "saturation"] as const) {
-        decimal(operation[name], name, ADJUST_MIN, ADJUST_MAX, errors, { optional: true });
-      }
-      break;
-    case "watermark": {
-      if (!UPLOAD_ID.test(operation.uploadId.trim())) {
-        errors.uploadId = "upload_id must be the id of one of your uploads (32 hexadecimal characters, from CreateUpload)";
-      }
-      if (operation.position === "smart") errors.position = "a watermark is placed by a fixed position, not SMART";
-      const margin = parseNumber(operation.margin);
-      if (margin !== undefined && (!Number.isInteger(margin) || margin < 0 || margin > WATERMARK_MARGIN_MAX)) {
-        errors.margin = `margin must be 0–${WATERMARK_MARGIN_MAX} px, got ${operation.margin.trim()}`;
-      }
-      // 0 or empty means the default (opaque; the watermark's own size), as on the server.
-      for (const name of ["opacity", "scale"] as const) {
-        const value = parseNumber(operation[name]);
-        if (value !== undefined && value !== 0 && !(Number.isFinite(value) && value > 0 && value <= 1)) {
-          errors[name] = `${name} must be above 0 and at most 1, got ${operation[name].trim()}`;
-        }
-      }
-      break;
-    }
+  const errors = textErrors(operation);
+  if (Object.keys(errors).length > 0) return errors;
+  for (const violation of violationsOf(OperationSchema, toProto(operation))) {
+    addError(errors, formField(violation.field.split(".").slice(1), violation.rule), violation.message);
   }
   return errors;
 }
@@ -221,17 +161,83 @@ export function validateOperation(operation: OperationDraft): FieldErrors {
 export function validateOutput(output: OutputDraft): FieldErrors {
   const errors: FieldErrors = {};
   const quality = parseNumber(output.quality);
-  if (quality !== undefined && quality !== 0) {
-    if (Number.isNaN(quality) || !Number.isInteger(quality) || quality < QUALITY_MIN || quality > QUALITY_MAX) {
-      errors.quality = `quality must be ${QUALITY_MIN}–${QUALITY_MAX} (or 0 for the format's default), got ${output.quality.trim()}`;
+  if (quality !== undefined && !(Number.isInteger(quality) && quality >= 0)) {
+    errors.quality = `must be a whole number, got ${output.quality.trim()}`;
+    return errors;
+  }
+  for (const violation of violationsOf(OutputOptionsSchema, outputToProto(output))) {
+    addError(errors, formField(violation.field.split("."), violation.rule), violation.message);
+  }
+  return errors;
+}
+
+// Rules about a message as a whole (CEL over several fields), by the form field that shows them.
+const RULE_FIELDS: Record<string, string> = {
+  "resize.size_required": "width",
+  "resize.gravity_needs_cover": "gravity",
+  "crop.box_needs_left_and_top": "left",
+  "crop.box_or_gravity": "gravity",
+  "output.lossless_needs_format": "format",
+  "output.lossless_format": "lossless",
+};
+
+/** The form field of a path inside one operation or the output options (proto names); a rule
+ * about the message as a whole (an empty path) goes where RULE_FIELDS puts it. */
+function formField(path: readonly string[], rule: string): string {
+  const name = path[path.length - 1];
+  if (name === undefined || name === "") return RULE_FIELDS[rule] ?? "";
+  return name.replace(/_([a-z])/g, (_match, letter: string) => letter.toUpperCase());
+}
+
+/** A server violation on the field it names: `operations[2].crop.width`, `output.quality`, else other. */
+function place(violation: Violation, operations: readonly OperationDraft[], result: ValidationResult): void {
+  const [head, ...rest] = violation.field.split(".");
+  const index = /^operations\[(\d+)\]$/.exec(head ?? "");
+  const target = index ? operations[Number(index[1])] : undefined;
+  if (target) {
+    addError((result.operations[target.id] ??= {}), formField(rest.slice(1), violation.rule), violation.message);
+  } else if (head === "output") {
+    addError(result.output, formField(rest, violation.rule), violation.message);
+  } else {
+    result.other.push(violation.field ? `${violation.field}: ${violation.message}` : violation.message);
+  }
+}
+
+function addError(errors: FieldErrors, name: string, message: string): void {
+  errors[name] = errors[name] ? `${errors[name]}; ${message}` : message;
+}
+
+// Inputs whose text must be a whole number (pixels), and those that take any number.
+const WHOLE: Partial<Record<OperationKind, readonly string[]>> = {
+  resize: ["width", "height"],
+  crop: ["width", "height", "left", "top"],
+  watermark: ["margin"],
+};
+const DECIMAL: Partial<Record<OperationKind, readonly string[]>> = {
+  rotate: ["angle"],
+  blur: ["sigma"],
+  sharpen: ["sigma", "amount"],
+  adjust: ["brightness", "contrast", "saturation"],
+  watermark: ["opacity", "scale"],
+};
+
+/** What the proto cannot see: text in a number field, a fraction or a sign in a pixel count. */
+function textErrors(operation: OperationDraft): FieldErrors {
+  const errors: FieldErrors = {};
+  const fields = operation as unknown as Record<string, string>;
+  for (const name of WHOLE[operation.kind] ?? []) {
+    const value = parseNumber(fields[name] ?? "");
+    if (value !== undefined && !(Number.isInteger(value) && value >= 0)) {
+      errors[name] = `must be a whole number of pixels, got ${(fields[name] ?? "").trim()}`;
     }
   }
-  if (output.lossless) {
-    if (output.format === "source") {
-      errors.format = "lossless needs an explicit output format (WEBP, AVIF, PNG, TIFF or BEST)";
-    } else if (output.format === "jpeg" || output.format === "gif") {
-      errors.lossless = `${output.format.toUpperCase()} has no lossless mode; use WEBP, AVIF, PNG or TIFF`;
-    }
+  for (const name of DECIMAL[operation.kind] ?? []) {
+    if (Number.isNaN(parseNumber(fields[name] ?? ""))) errors[name] = `must be a number, got ${(fields[name] ?? "").trim()}`;
+  }
+  // An empty angle is a step left half-filled (0° would be valid, and do nothing).
+  if (operation.kind === "rotate" && operation.angle.trim() === "") errors.angle = "required";
+  if (operation.kind === "crop" && operation.mode === "box" && operation.left.trim() === "" && operation.top.trim() === "") {
+    errors.left = "give both left and top for a crop box, or choose a gravity";
   }
   return errors;
 }
@@ -241,50 +247,6 @@ export function parseNumber(text: string): number | undefined {
   const trimmed = text.trim();
   if (trimmed === "") return undefined;
   return Number(trimmed);
-}
-
-function wholeNumber(
-  text: string,
-  name: string,
-  errors: FieldErrors,
-  { optional }: { optional: boolean },
-): number | undefined {
-  const value = parseNumber(text);
-  if (value === undefined) {
-    if (!optional) errors[name] = "required";
-    return undefined;
-  }
-  if (!Number.isInteger(value) || value < 0) {
-    errors[name] = `must be a whole number of pixels, got ${text.trim()}`;
-  } else if (value > MAX_TARGET_DIMENSION) {
-    errors[name] = `must be at most ${MAX_TARGET_DIMENSION} px, got ${value}`;
-  }
-  return value;
-}
-
-function decimal(
-  text: string,
-  name: string,
-  low: number,
-  high: number,
-  errors: FieldErrors,
-  { optional }: { optional: boolean },
-): void {
-  const value = parseNumber(text);
-  if (value === undefined) {
-    if (!optional) errors[name] = "required";
-    return;
-  }
-  if (!Number.isFinite(value)) {
-    errors[name] = Number.isNaN(value) ? `must be a number, got ${text.trim()}` : `must be a finite number, got ${formatG(value)}`;
-  } else if (value < low || value > high) {
-    errors[name] = `must be between ${formatG(low)} and ${formatG(high)}, got ${formatG(value)}`;
-  }
-}
-
-function colour(text: string, name: string, errors: FieldErrors): void {
-  if (text === "") return;
-  if (!COLOUR.test(text)) errors[name] = `colour must be "#rgb", "#rrggbb" or "#rrggbbaa", got '${text}'`;
 }
 
 // ---- to the proto ------------------------------------------------------------------------------
@@ -346,7 +308,7 @@ export function toProto(operation: OperationDraft): Operation {
           case: "crop",
           value:
             operation.mode === "box"
-              ? { width: num(operation.width), height: num(operation.height), left: num(operation.left), top: num(operation.top) }
+              ? { width: num(operation.width), height: num(operation.height), left: optionalNum(operation.left), top: optionalNum(operation.top) }
               : { width: num(operation.width), height: num(operation.height), gravity: GRAVITIES[operation.gravity] },
         },
       });
