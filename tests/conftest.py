@@ -126,6 +126,40 @@ def wait_until(condition: Callable[[], bool], message: str, timeout: float = 30)
         raise AssertionError(message) from None
 
 
+# What a worker logs when it is done with one delivery of a task (worker_svc.processor): the
+# sentinel a test waits for before it checks that something did *not* happen to the task.
+WORKER_VERDICTS = frozenset(
+    {
+        "task completed",
+        "task failed",
+        "task changed hands while processing; result discarded",
+        "task already finished; acknowledging the redelivery",
+        "task leased by another worker; acknowledging",
+    }
+)
+
+
+def worker_verdicts(stack: Stack, task_id: str) -> list[str]:
+    """The verdicts the stack's worker has logged for `task_id` so far."""
+    found = []
+    for line in stack.services["worker_svc"].log_path.read_text(errors="replace").splitlines():
+        if task_id not in line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("task_id") == task_id and record.get("message") in WORKER_VERDICTS:
+            found.append(record["message"])
+    return found
+
+
+def wait_for_worker_verdict(stack: Stack, task_id: str, timeout: float = 30) -> list[str]:
+    """Waits until the worker is done with a delivery of `task_id` (whatever it decided)."""
+    wait_until(lambda: bool(worker_verdicts(stack, task_id)), f"the worker never finished with {task_id}", timeout)
+    return worker_verdicts(stack, task_id)
+
+
 def run_task_as_new_user(stack: Stack, request: task_pb2.CreateTaskRequest, timeout: float = 60) -> task_pb2.Task:
     """Registers a user, creates the task and follows WatchTask to its last state. A CreateTask
     answered UNAVAILABLE ("try again shortly": the store has just restarted) is tried again,

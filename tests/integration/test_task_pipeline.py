@@ -24,7 +24,15 @@ from api_svc.service import idempotency_fingerprint
 from common.blobstore.keys import inline_source_key, result_key, upload_key
 from common.tasks import message_to_document
 from infra.stack import Stack
-from tests.conftest import TEST_ENVIRONMENT, bearer, blob_store_of, register_and_login, result_bytes, running_stack
+from tests.conftest import (
+    TEST_ENVIRONMENT,
+    bearer,
+    blob_store_of,
+    register_and_login,
+    result_bytes,
+    running_stack,
+    wait_for_worker_verdict,
+)
 from tests.images import ImageServer, bomb_png, encoded, image_bytes
 
 pytestmark = pytest.mark.integration
@@ -273,11 +281,12 @@ def test_bad_sources_fail_with_a_stable_code(client: Client, images: ImageServer
     assert good.status == task_pb2.TASK_STATUS_COMPLETED
 
 
-def test_cancel_and_delete(client: Client, images: ImageServer) -> None:
+def test_cancel_and_delete(client: Client, images: ImageServer, pipeline: Stack) -> None:
     task = client.create(source_url=images.url("/slow.jpg"))
     cancelled = client.tasks.CancelTask(task_pb2.CancelTaskRequest(task_id=task.id), metadata=client.metadata)
     assert cancelled.status == task_pb2.TASK_STATUS_CANCELLED
-    time.sleep(1.5)  # the slow source has been fetched by now: the worker must not complete it
+    # The worker must not complete it: wait until it is done with the task, whatever it decided.
+    assert "task completed" not in wait_for_worker_verdict(pipeline, task.id)
     current = client.tasks.GetTask(task_pb2.GetTaskRequest(task_id=task.id), metadata=client.metadata)
     assert current.status == task_pb2.TASK_STATUS_CANCELLED
     code, _ = code_of(
@@ -362,7 +371,7 @@ def test_worker_status(pipeline: Stack, client: Client, images: ImageServer) -> 
         )
 
 
-def test_cancels_racing_the_worker_stay_cancelled(client: Client, images: ImageServer) -> None:
+def test_cancels_racing_the_worker_stay_cancelled(client: Client, images: ImageServer, pipeline: Stack) -> None:
     """Cancel right after create, while a worker is claiming: whatever the interleaving, a
     cancelled task stays CANCELLED and never gets a result."""
     cancelled = []
@@ -375,8 +384,9 @@ def test_cancels_racing_the_worker_stay_cancelled(client: Client, images: ImageS
             continue
         assert reply.status == task_pb2.TASK_STATUS_CANCELLED
         cancelled.append(task.id)
-    time.sleep(2.5)  # past the slow source: every claimed one has tried to finish by now
     for task_id in cancelled:
+        # every one delivered and decided on by the worker before it is looked at
+        assert "task completed" not in wait_for_worker_verdict(pipeline, task_id, timeout=60)
         current = client.tasks.GetTask(task_pb2.GetTaskRequest(task_id=task_id), metadata=client.metadata)
         assert current.status == task_pb2.TASK_STATUS_CANCELLED, current
         assert not current.HasField("result")

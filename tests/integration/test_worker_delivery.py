@@ -22,7 +22,14 @@ from common.kafka import TASKS_TOPIC
 from common.task_locks import TASK_LOCKS
 from common.tasks import TASKS, Status, utcnow
 from infra.stack import Stack
-from tests.conftest import bearer, dead_letters, register_and_login
+from tests.conftest import (
+    bearer,
+    dead_letters,
+    register_and_login,
+    wait_for_worker_verdict,
+    wait_until,
+    worker_verdicts,
+)
 from tests.images import ImageServer, image_bytes
 from worker_svc.claims import ClaimOutcome, TaskClaims
 
@@ -92,10 +99,13 @@ def test_redelivery_of_a_finished_task_does_no_work(stack: Stack, user: Any, ima
     task = tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/ok.png")), metadata=metadata)
     assert _final(user, task.id).status == task_pb2.TASK_STATUS_COMPLETED
     hits = images.hits["/ok.png"]
+    decided = len(wait_for_worker_verdict(stack, task.id))
     producer = Producer({"bootstrap.servers": stack.infra.kafka_bootstrap})
     producer.produce(TASKS_TOPIC, key=task.id.encode(), value=json.dumps({"task_id": task.id}).encode())
     producer.flush(10)
-    time.sleep(2)
+    # The sentinel: the worker's verdict on the second delivery (the work must not be redone).
+    wait_until(lambda: len(worker_verdicts(stack, task.id)) > decided, "the redelivery was never handled")
+    assert worker_verdicts(stack, task.id)[decided:] == ["task already finished; acknowledging the redelivery"]
     again = tasks.GetTask(task_pb2.GetTaskRequest(task_id=task.id), metadata=metadata)
     assert again.attempts == 1 and again.status == task_pb2.TASK_STATUS_COMPLETED
     assert images.hits["/ok.png"] == hits
