@@ -1,4 +1,12 @@
-"""Rules for what a user may register with. Violations are INVALID_ARGUMENT naming the field."""
+"""Rules for what a user may register with. Violations are INVALID_ARGUMENT naming the field.
+
+These stay here rather than in auth.proto's buf.validate rules (where every other request rule
+lives, common.validation) because each applies to the *normalized* value: an email is NFKC-folded,
+trimmed and lower-cased and then checked by email-validator (RFC 5321/6531 with IDNA, which no
+protovalidate rule reproduces); a password's length counts after NFC (é typed as e + accent is
+one character) and its 72-byte bcrypt limit in the UTF-8 of that form; a display name after
+NFKC and trimming. A rule on the raw field would disagree with these at the edges.
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from google.protobuf import json_format
-from pixelflow.v1 import task_pb2
+from pixelflow.v1 import admin_pb2, task_pb2
 
 from common.validation import violations
 
@@ -43,3 +43,8 @@ def test_the_table_covers_every_rule_id_of_the_operations() -> None:
         "string.printable",
     }
     assert cel <= listed, cel - listed
+
+
+def test_the_admin_replay_names_a_real_position() -> None:
+    found = violations(admin_pb2.ReplayDeadLetterRequest(partition=-1, offset=-2))
+    assert [(v.field, v.rule) for v in found] == [("partition", "int32.gte"), ("offset", "int64.gte")]
