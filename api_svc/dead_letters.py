@@ -52,7 +52,9 @@ def parse_page_token(token: str) -> tuple[int, int] | None:
         return None
     partition, _, offset = token.partition(".")
     if not (partition.isdigit() and offset.isdigit()):
-        raise InvalidArgument("page_token is not one this service gave out", field="page_token")
+        raise InvalidArgument(
+            "page_token is not one this service gave out", field="page_token", rule="page_token.known"
+        )
     return int(partition), int(offset)
 
 

@@ -136,7 +136,9 @@ class TaskService:
             case "upload":
                 content = request.upload.content
                 return self.uploads.inline_source(content, request.upload.filename), content
-        raise InvalidArgument("give the image as source_url, upload_id or upload (exactly one)", field="source")
+        raise InvalidArgument(
+            "give the image as source_url, upload_id or upload (exactly one)", field="source", rule="required"
+        )
 
     async def _delete_owned_blobs(self, document: Document) -> None:
         """The task's own blobs (an inline source, its result); an upload outlives its tasks.
@@ -355,5 +357,7 @@ def _decode_page_token(token: str) -> tuple[datetime, str] | None:
         raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         created_at, task_id = datetime.fromisoformat(raw["c"]), str(raw["i"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidArgument("page_token is not one this service issued", field="page_token") from exc
+        raise InvalidArgument(
+            "page_token is not one this service issued", field="page_token", rule="page_token.known"
+        ) from exc
     return created_at, _checked_id(task_id)

@@ -25,12 +25,20 @@ _NOT_AN_IMAGE = "the upload is not an image in a supported format (JPEG, PNG, We
 def checked_filename(filename: str, field: str) -> str:
     filename = filename.strip()
     if len(filename) > MAX_FILENAME_LENGTH or not filename.isprintable():
-        raise InvalidArgument(f"{field} must be printable, at most {MAX_FILENAME_LENGTH} characters", field=field)
+        raise InvalidArgument(
+            f"{field} must be printable, at most {MAX_FILENAME_LENGTH} characters",
+            field=field,
+            rule=f"{field}.printable",
+        )
     return filename
 
 
 def _too_large(limit: int, field: str) -> InvalidArgument:
-    return InvalidArgument(f"the upload is larger than the limit of {limit} bytes; nothing was stored", field=field)
+    return InvalidArgument(
+        f"the upload is larger than the limit of {limit} bytes; nothing was stored",
+        field=field,
+        rule=f"{field}.max_bytes",
+    )
 
 
 class Uploads:
@@ -46,10 +54,12 @@ class Uploads:
         filename = checked_filename(filename, "filename")
         head, chunks = await _peek(chunks, SNIFF_BYTES)
         if not head:
-            raise InvalidArgument("the upload is empty; send the image's bytes as the body", field="body")
+            raise InvalidArgument(
+                "the upload is empty; send the image's bytes as the body", field="body", rule="body.required"
+            )
         kind = detect_format(head)
         if kind is None:
-            raise InvalidArgument(_NOT_AN_IMAGE, field="body")
+            raise InvalidArgument(_NOT_AN_IMAGE, field="body", rule="body.image")
         upload_id = new_id()
         key = upload_key(upload_id)
         try:
@@ -90,16 +100,17 @@ class Uploads:
     def inline_source(self, content: bytes, filename: str) -> Document:
         """Checks an upload sent inside CreateTask; the bytes are stored by `store_inline`."""
         if not content:
-            raise InvalidArgument("upload.content is empty", field="upload.content")
+            raise InvalidArgument("upload.content is empty", field="upload.content", rule="upload.content.required")
         if len(content) > self._max_inline_bytes:
             raise InvalidArgument(
                 f"the upload is {len(content)} bytes; the limit for an inline upload is {self._max_inline_bytes} "
                 "bytes (send larger images with CreateUpload, POST /v1/uploads)",
                 field="upload.content",
+                rule="upload.content.max_bytes",
             )
         kind = detect_format(content)
         if kind is None:
-            raise InvalidArgument(_NOT_AN_IMAGE, field="upload.content")
+            raise InvalidArgument(_NOT_AN_IMAGE, field="upload.content", rule="upload.content.image")
         filename = checked_filename(filename, "upload.filename")
         return {"upload": {"filename": filename, "content_type": CONTENT_TYPES[kind], "size_bytes": len(content)}}
 

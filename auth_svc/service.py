@@ -77,7 +77,8 @@ class AuthService:
         guesses from one place lock that place out of the account, never its owner elsewhere
         (the gateway limits how fast any one address may try, across accounts)."""
         if not email.strip() or not password:
-            raise InvalidArgument("email and password are required")
+            field = "email" if not email.strip() else "password"
+            raise InvalidArgument("email and password are required", field=field, rule=f"{field}.required")
         normalized = validate_email(email)
         # Counted before the password is checked, so parallel guesses are throttled too.
         attempts, window_started_at = await self._repository.count_login_attempt(
@@ -110,7 +111,7 @@ class AuthService:
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         if not refresh_token:
-            raise InvalidArgument("refresh_token is required", field="refresh_token")
+            raise InvalidArgument("refresh_token is required", field="refresh_token", rule="refresh_token.required")
         new_token, new_hash = new_refresh_token()
         now = await self._repository.now()
         rotation = await self._repository.rotate_refresh_token(

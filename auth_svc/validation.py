@@ -36,13 +36,13 @@ def validate_email(email: str) -> str:
     DNS lookup)."""
     normalized = normalize_email(email)
     if not normalized:
-        raise InvalidArgument("email is required", field="email")
+        raise InvalidArgument("email is required", field="email", rule="email.required")
     if len(normalized) > MAX_EMAIL_LENGTH or _has_invisible_controls(normalized):
-        raise InvalidArgument(_EMAIL_RULE, field="email")
+        raise InvalidArgument(_EMAIL_RULE, field="email", rule="email.syntax")
     try:
         checked = email_validator.validate_email(normalized, check_deliverability=False)
     except email_validator.EmailNotValidError as exc:
-        raise InvalidArgument(f"{_EMAIL_RULE}: {exc}", field="email") from exc
+        raise InvalidArgument(f"{_EMAIL_RULE}: {exc}", field="email", rule="email.syntax") from exc
     return checked.normalized.lower()
 
 
@@ -57,27 +57,36 @@ def normalize_password(password: str) -> str:
 
 def validate_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise InvalidArgument(f"password must have at least {MIN_PASSWORD_CHARS} characters", field="password")
+        raise InvalidArgument(
+            f"password must have at least {MIN_PASSWORD_CHARS} characters", field="password", rule="password.min_chars"
+        )
     if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
         raise InvalidArgument(
             f"password must be at most {BCRYPT_MAX_BYTES} bytes in UTF-8 (bcrypt ignores anything longer)",
             field="password",
+            rule="password.max_bytes",
         )
     if password.strip() == "":
-        raise InvalidArgument("password must not be only white space", field="password")
+        raise InvalidArgument("password must not be only white space", field="password", rule="password.blank")
     if "\x00" in password:
         # bcrypt implementations stop at a NUL: everything after it would not count.
-        raise InvalidArgument("password must not contain NUL characters", field="password")
+        raise InvalidArgument("password must not contain NUL characters", field="password", rule="password.nul")
     return password
 
 
 def validate_display_name(display_name: str) -> str:
     cleaned = unicodedata.normalize("NFKC", display_name).strip()
     if len(cleaned) > MAX_DISPLAY_NAME_CHARS:
-        raise InvalidArgument(f"display_name must be at most {MAX_DISPLAY_NAME_CHARS} characters", field="display_name")
+        raise InvalidArgument(
+            f"display_name must be at most {MAX_DISPLAY_NAME_CHARS} characters",
+            field="display_name",
+            rule="display_name.max_chars",
+        )
     if _has_invisible_controls(cleaned):
         raise InvalidArgument(
-            "display_name must not contain control or text-direction characters", field="display_name"
+            "display_name must not contain control or text-direction characters",
+            field="display_name",
+            rule="display_name.printable",
         )
     return cleaned
 

@@ -32,10 +32,12 @@ class InvalidArgument(ServiceError):
 
     code = grpc.StatusCode.INVALID_ARGUMENT
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, rule: str = "") -> None:
+        """`rule` names the rule broken, as protovalidate's ids do (`source_url.scheme`): the
+        checks only the code can make (common.validation says which) name theirs too."""
         super().__init__(message)
         self.field = field
-        self.violations: list[tuple[str, str, str]] = [(field, message, "")] if field is not None else []
+        self.violations: list[tuple[str, str, str]] = [(field, message, rule)] if field is not None else []
 
     @classmethod
     def of(cls, violations: list[tuple[str, str, str]]) -> InvalidArgument:

@@ -23,5 +23,7 @@ def checked_id(value: str, field: str) -> str:
     if not is_id(value):
         kind = field.removesuffix("_id")
         article = "an" if kind[:1] in "aeiou" else "a"
-        raise InvalidArgument(f"{field} must be the 32 hexadecimal characters of {article} {kind} id", field=field)
+        raise InvalidArgument(
+            f"{field} must be the 32 hexadecimal characters of {article} {kind} id", field=field, rule=f"{field}.id"
+        )
     return value

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import grpc
 import httpx
 import jsonschema_rs  # schemathesis' own validator (typed)
 import pytest
@@ -114,14 +115,39 @@ def logout_user(gateway: str) -> str:
 @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_fuzz_every_operation_as_a_logged_in_user(case: FuzzCase, gateway: str, credentials: dict[str, str]) -> None:
     _keep_fetches_local(case)
-    case.call_and_validate(base_url=gateway, headers=credentials, checks=CHECKS, timeout=REQUEST_TIMEOUT)
+    response = case.call_and_validate(base_url=gateway, headers=credentials, checks=CHECKS, timeout=REQUEST_TIMEOUT)
+    _names_every_broken_rule(response.status_code, response.text)
 
 
 @API.include(operation_id=list(EXCLUDED)).parametrize()
 @settings(max_examples=10, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_fuzz_logout_with_throwaway_sessions(case: FuzzCase, gateway: str, logout_user: str) -> None:
     headers = _login(gateway, logout_user)  # a session of its own for every example
-    case.call_and_validate(base_url=gateway, headers=headers, checks=CHECKS, timeout=REQUEST_TIMEOUT)
+    response = case.call_and_validate(base_url=gateway, headers=headers, checks=CHECKS, timeout=REQUEST_TIMEOUT)
+    _names_every_broken_rule(response.status_code, response.text)
+
+
+def _names_every_broken_rule(status: int, body: str) -> None:
+    """A 400 from a service (a google.rpc.Status in JSON; the gateway's own refusals of bodies it
+    cannot transcode are plain text) names each field it refuses and the rule broken: the
+    proto's rule id, or that of a check only the code can make (common.validation)."""
+    if status != 400:
+        return
+    try:
+        error = json.loads(body)
+    except ValueError:
+        return
+    if not isinstance(error, dict) or error.get("code") != grpc.StatusCode.INVALID_ARGUMENT.value[0]:
+        return
+    violations = [
+        violation
+        for detail in error.get("details", [])
+        if detail.get("@type", "").endswith("google.rpc.BadRequest")
+        for violation in detail.get("fieldViolations", [])
+    ]
+    assert violations, f"a 400 without field violations: {body[:300]}"
+    for violation in violations:
+        assert violation.get("field") and violation.get("reason"), f"a violation without a field or rule: {body[:300]}"
 
 
 def _keep_fetches_local(case: FuzzCase) -> None:
