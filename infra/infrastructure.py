@@ -1,4 +1,4 @@
-"""The whole local stack (PostgreSQL, FerretDB on SQLite, Kafka with the project topics).
+"""The whole local stack (PostgreSQL, FerretDB on PostgreSQL by default, Kafka with the project topics).
 
 The three servers do not depend on each other, so they start in parallel threads: the stack is
 ready when the slowest (Kafka, a JVM) is. Processes are spawned from one long-lived thread
