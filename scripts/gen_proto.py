@@ -54,18 +54,22 @@ def descriptor_set(proto_dir: Path, output: Path) -> None:
     )
 
 
-def python_stubs(protos: list[str]) -> None:
+def python_stubs(protos: list[str], *, typed: bool = True) -> None:
     shutil.rmtree(PYTHON_OUT, ignore_errors=True)
     PYTHON_OUT.mkdir(parents=True)
+    # mypy-protobuf's plugins live beside this interpreter, which need not be on PATH; they are
+    # development tools (requirements-dev.lock), so an image builds its stubs without them.
+    typing = [
+        f"--plugin=protoc-gen-mypy={BIN_DIR / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={BIN_DIR / 'protoc-gen-mypy_grpc'}",
+        f"--mypy_out={PYTHON_OUT}",
+        f"--mypy_grpc_out={PYTHON_OUT}",
+    ]
     run_protoc(
         [
             f"--python_out={PYTHON_OUT}",
             f"--grpc_python_out={PYTHON_OUT}",
-            # mypy-protobuf's plugins live beside this interpreter, which need not be on PATH.
-            f"--plugin=protoc-gen-mypy={BIN_DIR / 'protoc-gen-mypy'}",
-            f"--plugin=protoc-gen-mypy_grpc={BIN_DIR / 'protoc-gen-mypy_grpc'}",
-            f"--mypy_out={PYTHON_OUT}",
-            f"--mypy_grpc_out={PYTHON_OUT}",
+            *(typing if typed else []),
             # The stubs import buf.validate.validate_pb2, which no package provides (the
             # protovalidate wheel's own copy is for its private protobuf runtime).
             *protos,
@@ -99,6 +103,7 @@ def checkout_protos(revision: str, into: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--against", metavar="REF", help="a git revision whose proto/ to compile instead")
+    parser.add_argument("--runtime", action="store_true", help="no type stubs (.pyi): what an image needs")
     parser.add_argument("--proto-dir", type=Path, help="a copy of proto/ to compile instead (the tests' edits)")
     parser.add_argument("--out", type=Path, default=GEN_DIR / "other.protoset", help="where those two write")
     args = parser.parse_args()
@@ -112,7 +117,7 @@ def main() -> None:
     protos = own_protos()
     if not protos:
         sys.exit(f"no .proto files under {PROTO_DIR}")
-    python_stubs(protos)
+    python_stubs(protos, typed=not args.runtime)
     descriptor_set(PROTO_DIR, DESCRIPTOR_SET)
     print(f"generated {len(protos)} protos → {PYTHON_OUT.relative_to(ROOT)}, {DESCRIPTOR_SET.relative_to(ROOT)}")
 
