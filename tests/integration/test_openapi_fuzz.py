@@ -26,8 +26,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core import NOT_SET
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from infra.stack import Stack
-from tests.conftest import TEST_PASSWORD, unique_email
+from tests.conftest import TEST_ENVIRONMENT, TEST_PASSWORD, running_stack, unique_email
 from tests.images import image_bytes
 
 pytestmark = pytest.mark.integration
@@ -70,11 +69,11 @@ API = schemathesis.openapi.from_dict(
 
 
 @pytest.fixture(scope="module")
-def gateway(stack: Stack) -> Iterator[str]:
-    yield f"http://{stack.gateway_address}"
-    # Register/Login are throttled at the gateway (token bucket: 20, +10/s) and fuzzing
-    # drains it: let it refill before other modules' tests log in.
-    time.sleep(2.5)
+def gateway() -> Iterator[str]:
+    # A stack of its own: fuzzing drains the gateway's Register/Login throttle (token buckets
+    # per address and in all), which must not decide whether the next module's logins pass.
+    with running_stack("fuzz", TEST_ENVIRONMENT) as fuzzed:
+        yield f"http://{fuzzed.gateway_address}"
 
 
 def _post_unthrottled(http: httpx.Client, path: str, body: dict[str, str]) -> httpx.Response:
