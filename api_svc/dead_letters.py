@@ -15,6 +15,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from common.errors import InvalidArgument, NotFound, Unavailable
+from common.failures import FailureCode
 from common.kafka import DEAD_LETTER_TOPIC
 
 _TIMEOUT = 10.0
@@ -153,5 +154,8 @@ def _decode(message: Any) -> DeadLetter:
     except ValueError:
         record = None
     if not isinstance(record, dict):
-        record = {"code": "UNREADABLE_DEAD_LETTER", "message": "the record is not the JSON a worker writes"}
+        record = {
+            "code": FailureCode.UNREADABLE_DEAD_LETTER.value,
+            "message": "the record is not the JSON a worker writes",
+        }
     return DeadLetter(message.partition(), message.offset(), record)

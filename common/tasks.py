@@ -14,6 +14,8 @@ from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from pixelflow.v1 import task_pb2
 
+from common import failures
+
 TASKS = "tasks"
 IDEMPOTENCY = "idempotency_keys"
 OUTBOX = "task_outbox"
@@ -124,7 +126,12 @@ def task_to_proto(doc: dict[str, Any], public_base_url: str) -> task_pb2.Task:
     if status is Status.FAILED and doc.get("error"):
         error = doc["error"]
         task.error.CopyFrom(
-            task_pb2.TaskError(code=error["code"], message=error["message"], retryable=bool(error.get("retryable")))
+            task_pb2.TaskError(
+                code=error["code"],
+                message=error["message"],
+                retryable=bool(error.get("retryable")),
+                failure=failures.to_proto(error["code"]),
+            )
         )
     if status is Status.COMPLETED and doc.get("result"):
         result = doc["result"]

@@ -20,6 +20,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from common.failures import FailureCode
 from common.kafka import CONSUMER_LATENCY, TASKS_TOPIC, WORKER_GROUP, ClientFaults
 from common.logging import request_id_var, task_id_var
 from worker_svc.delivery import Delivery, delivery_var
@@ -130,7 +131,7 @@ class TaskConsumer:
             if task_id is None:
                 task_id_var.set(None)
                 await until_available(
-                    lambda: self._processor.dead_letter(None, "UNDECODABLE_MESSAGE", "not a task message")
+                    lambda: self._processor.dead_letter(None, FailureCode.UNDECODABLE_MESSAGE, "not a task message")
                 )
             else:
                 await self._processor.handle(task_id)  # waits out outages itself

@@ -17,6 +17,7 @@ from pymongo.errors import ConnectionFailure
 from common.blobstore import BlobNotFound, BlobStore
 from common.blobstore.keys import result_key, upload_key
 from common.failpoints import failpoint
+from common.failures import FailureCode
 from common.kafka import DEAD_LETTER_TOPIC, STATUS_TOPIC, AsyncProducer, PublishError
 from common.logging import task_id_var
 from common.operations import Watermark, parse_operations, parse_output
@@ -30,8 +31,6 @@ from worker_svc.retry import UNAVAILABLE, until_available
 from worker_svc.sources import SourceError, SourceFetcher
 
 log = logging.getLogger(__name__)
-
-ATTEMPTS_EXHAUSTED = "ATTEMPTS_EXHAUSTED"
 
 
 @dataclass
@@ -53,9 +52,10 @@ class ProcessingPolicy:
 
 
 class TaskFailedError(Exception):
-    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, code: FailureCode, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
-        self.code, self.message, self.retryable = code, message, retryable
+        # Recorded as the code's name (a plain str in the task document and the dead letter).
+        self.code, self.message, self.retryable = FailureCode(code).value, message, retryable
 
 
 class TaskProcessor:
@@ -107,7 +107,7 @@ class TaskProcessor:
             log.info("task leased by another worker; acknowledging")
             return
         if claim.outcome is ClaimOutcome.MISSING:
-            await self.dead_letter(task_id, "UNKNOWN_TASK", "no task with this id exists")
+            await self.dead_letter(task_id, FailureCode.UNKNOWN_TASK, "no task with this id exists")
             return
         if claim.outcome is ClaimOutcome.FINISHED:
             log.info("task already finished; acknowledging the redelivery")
@@ -153,7 +153,7 @@ class TaskProcessor:
             except Exception:
                 log.exception("unexpected error processing a task")
                 await self._fail(
-                    claim, TaskFailedError("INTERNAL", "processing failed unexpectedly; it has been logged")
+                    claim, TaskFailedError(FailureCode.INTERNAL, "processing failed unexpectedly; it has been logged")
                 )
                 return
 
@@ -187,14 +187,14 @@ class TaskProcessor:
             # Cancelling this await (shutdown) cancels the job, which stops its process too.
             result = await asyncio.wrap_future(job)
         except ImageError as exc:
-            raise TaskFailedError(str(exc.code.value), exc.message) from exc
+            raise TaskFailedError(exc.code, exc.message) from exc
         except TimeoutError as exc:
             raise TaskFailedError(
-                "DEADLINE_EXCEEDED", f"processing took longer than {self._policy.deadline_seconds:.0f} s"
+                FailureCode.DEADLINE_EXCEEDED, f"processing took longer than {self._policy.deadline_seconds:.0f} s"
             ) from exc
         except ProcessExpired as exc:
             # The process died under the image (killed, out of memory): not worth retrying.
-            raise TaskFailedError("PROCESSING_CRASHED", "the image process crashed on this input") from exc
+            raise TaskFailedError(FailureCode.PROCESSING_CRASHED, "the image process crashed on this input") from exc
         timings = {
             "queued_ms": round(queued_ms, 2),
             "fetch_ms": round((fetched - started) * 1000, 2),
@@ -233,11 +233,11 @@ class TaskProcessor:
             try:
                 return (await self._fetcher.fetch(source["url"])).data
             except SourceError as exc:
-                raise TaskFailedError(exc.code.value, exc.message, retryable=exc.retryable) from exc
+                raise TaskFailedError(exc.code, exc.message, retryable=exc.retryable) from exc
         try:
             return await self._blobs.get(source["upload"]["blob_key"])
         except (BlobNotFound, KeyError) as exc:
-            raise TaskFailedError("SOURCE_NOT_FOUND", "the uploaded image is no longer stored") from exc
+            raise TaskFailedError(FailureCode.SOURCE_NOT_FOUND, "the uploaded image is no longer stored") from exc
 
     async def _watermark(self, upload_id: str) -> bytes:
         """A watermark's bytes, from this worker's cache when it has them (an upload never
@@ -248,7 +248,9 @@ class TaskProcessor:
         try:
             data = await self._blobs.get(upload_key(upload_id))
         except BlobNotFound as exc:
-            raise TaskFailedError("SOURCE_NOT_FOUND", f"the watermark upload {upload_id} is no longer stored") from exc
+            raise TaskFailedError(
+                FailureCode.SOURCE_NOT_FOUND, f"the watermark upload {upload_id} is no longer stored"
+            ) from exc
         self._watermarks.put(upload_id, data)
         return data
 
@@ -288,12 +290,14 @@ class TaskProcessor:
         )
         # The task's count is absolute (it goes on across replays); the message counts this run.
         attempts = claim.attempt - 1
-        written = await self._claims.fail(claim, ATTEMPTS_EXHAUSTED, message, retryable=False, attempts=attempts)
+        written = await self._claims.fail(
+            claim, FailureCode.ATTEMPTS_EXHAUSTED, message, retryable=False, attempts=attempts
+        )
         if written is not None:
             self.stats.failed += 1
             log.warning("attempts exhausted", extra={"attempts": attempts})
             self._announce(Status.FAILED, {**claim.task, **written})
-            await self.dead_letter(claim.task["_id"], ATTEMPTS_EXHAUSTED, message, attempts=attempts)
+            await self.dead_letter(claim.task["_id"], FailureCode.ATTEMPTS_EXHAUSTED, message, attempts=attempts)
 
     async def dead_letter(self, task_id: str | None, code: str, message: str, *, attempts: int = 0) -> None:
         """A record an operator can act on: why, how many attempts, which worker, when, and the

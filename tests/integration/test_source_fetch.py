@@ -20,7 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpcore
 import pytest
 
-from worker_svc.sources import FetchPolicy, IPAddress, SourceError, SourceErrorCode, SourceFetcher
+from common.failures import FailureCode
+from worker_svc.sources import FetchPolicy, IPAddress, SourceError, SourceFetcher
 from worker_svc.sources.network import resolve_with_event_loop
 
 pytestmark = pytest.mark.integration
@@ -271,7 +272,7 @@ async def test_loopback_without_the_allowlist_is_blocked_before_any_request(
 ) -> None:
     before = len(server.requests)
     error = await refused(fetcher(dialer, allowed=[]), server.url("/image"))
-    assert error.code == SourceErrorCode.BLOCKED
+    assert error.code == FailureCode.SOURCE_BLOCKED
     assert not error.retryable
     assert error.message == "the source address 127.0.0.1 is a loopback address, which is not allowed"
     assert dialer.attempts == []
@@ -304,7 +305,7 @@ async def test_forbidden_addresses_are_blocked_without_connecting(
     before = len(server.requests)
     resolver = TableResolver()
     error = await refused(fetcher(dialer, resolver, allowed=[]), url.format(port=server.port))
-    assert error.code == SourceErrorCode.BLOCKED
+    assert error.code == FailureCode.SOURCE_BLOCKED
     assert words in error.message
     assert "not allowed" in error.message
     assert dialer.attempts == []
@@ -324,7 +325,7 @@ async def test_the_allowlist_judges_the_address_not_its_spelling(
 async def test_a_name_resolving_to_a_private_address_is_blocked(dialer: RecordingDialer) -> None:
     resolver = TableResolver({"internal.test": [["10.0.0.1"]]})
     error = await refused(fetcher(dialer, resolver), "http://internal.test/image.png")
-    assert error.code == SourceErrorCode.BLOCKED
+    assert error.code == FailureCode.SOURCE_BLOCKED
     assert (
         error.message == "the source host internal.test resolves to a private address (10.0.0.1), which is not allowed"
     )
@@ -337,7 +338,7 @@ async def test_every_new_connection_is_checked_again(server: SourceServer, diale
     resolver = TableResolver({"rebind.test": [["127.0.0.1"], ["10.0.0.1"]]})
     target = server.url("/image", host="rebind.test")
     error = await refused(fetcher(dialer, resolver), server.url(f"/redirect?close=1&to={target}", host="rebind.test"))
-    assert error.code == SourceErrorCode.BLOCKED
+    assert error.code == FailureCode.SOURCE_BLOCKED
     assert "(10.0.0.1)" in error.message
     assert resolver.lookups == ["rebind.test", "rebind.test"]
     assert dialer.attempts == [("127.0.0.1", server.port)]
@@ -360,7 +361,7 @@ async def test_redirects_to_forbidden_places_are_blocked(
     before = len(server.requests)
     url = server.url(f"/redirect?to={location.format(port=server.port)}")
     error = await refused(fetcher(dialer), url)
-    assert error.code == SourceErrorCode.BLOCKED
+    assert error.code == FailureCode.SOURCE_BLOCKED
     assert words in error.message
     assert dialer.attempts == [("127.0.0.1", server.port)]  # only the allowlisted first hop
     assert len(server.requests) == before + 1
@@ -368,14 +369,14 @@ async def test_redirects_to_forbidden_places_are_blocked(
 
 async def test_redirect_with_credentials_is_an_invalid_url(server: SourceServer, dialer: RecordingDialer) -> None:
     error = await refused(fetcher(dialer), server.url("/redirect?to=http://user:pw@127.0.0.1/"))
-    assert error.code == SourceErrorCode.INVALID_URL
+    assert error.code == FailureCode.SOURCE_INVALID_URL
     assert "credentials" in error.message
 
 
 async def test_four_redirects_are_too_many(server: SourceServer, dialer: RecordingDialer) -> None:
     before = len(server.requests)
     error = await refused(fetcher(dialer), server.url("/chain/4"))
-    assert error.code == SourceErrorCode.TOO_MANY_REDIRECTS
+    assert error.code == FailureCode.TOO_MANY_REDIRECTS
     assert not error.retryable
     assert len(server.requests) == before + 4  # the fifth hop is never requested
 
@@ -386,18 +387,18 @@ async def test_four_redirects_are_too_many(server: SourceServer, dialer: Recordi
 @pytest.mark.parametrize(
     ("status", "code", "retryable"),
     [
-        (404, SourceErrorCode.NOT_FOUND, False),
-        (410, SourceErrorCode.NOT_FOUND, False),
-        (403, SourceErrorCode.HTTP_ERROR, False),
-        (400, SourceErrorCode.HTTP_ERROR, False),
-        (429, SourceErrorCode.HTTP_ERROR, True),
-        (500, SourceErrorCode.HTTP_ERROR, True),
-        (503, SourceErrorCode.HTTP_ERROR, True),
-        (304, SourceErrorCode.HTTP_ERROR, False),
+        (404, FailureCode.SOURCE_NOT_FOUND, False),
+        (410, FailureCode.SOURCE_NOT_FOUND, False),
+        (403, FailureCode.SOURCE_HTTP_ERROR, False),
+        (400, FailureCode.SOURCE_HTTP_ERROR, False),
+        (429, FailureCode.SOURCE_HTTP_ERROR, True),
+        (500, FailureCode.SOURCE_HTTP_ERROR, True),
+        (503, FailureCode.SOURCE_HTTP_ERROR, True),
+        (304, FailureCode.SOURCE_HTTP_ERROR, False),
     ],
 )
 async def test_error_statuses(
-    server: SourceServer, dialer: RecordingDialer, status: int, code: SourceErrorCode, retryable: bool
+    server: SourceServer, dialer: RecordingDialer, status: int, code: FailureCode, retryable: bool
 ) -> None:
     error = await refused(fetcher(dialer), server.url(f"/status/{status}"))
     assert error.code == code
@@ -407,7 +408,7 @@ async def test_error_statuses(
 
 async def test_redirect_without_location_is_an_http_error(server: SourceServer, dialer: RecordingDialer) -> None:
     error = await refused(fetcher(dialer), server.url("/status/302"))
-    assert error.code == SourceErrorCode.HTTP_ERROR
+    assert error.code == FailureCode.SOURCE_HTTP_ERROR
 
 
 # --- limits --------------------------------------------------------------------------------------
@@ -418,7 +419,7 @@ async def test_declared_oversize_body_is_refused_without_reading_it(
 ) -> None:
     started = time.monotonic()
     error = await refused(fetcher(dialer, max_bytes=SMALL_LIMIT), server.url("/big-declared"))
-    assert error.code == SourceErrorCode.TOO_LARGE
+    assert error.code == FailureCode.SOURCE_TOO_LARGE
     assert "640.0 KiB, more than the 64.0 KiB limit" in error.message
     assert time.monotonic() - started < 1.5  # the server holds the body back; waiting would time out
 
@@ -428,7 +429,7 @@ async def test_undeclared_oversize_body_is_cut_off_while_streaming(
     server: SourceServer, dialer: RecordingDialer, path: str
 ) -> None:
     error = await refused(fetcher(dialer, max_bytes=SMALL_LIMIT), server.url(path))
-    assert error.code == SourceErrorCode.TOO_LARGE
+    assert error.code == FailureCode.SOURCE_TOO_LARGE
     assert not error.retryable
     assert "larger than the 64.0 KiB limit" in error.message
 
@@ -442,7 +443,7 @@ async def test_a_stalled_server_times_out_on_read(server: SourceServer, dialer: 
     started = time.monotonic()
     error = await refused(fetcher(dialer, read_timeout=0.5), server.url("/stall"))
     elapsed = time.monotonic() - started
-    assert error.code == SourceErrorCode.TIMEOUT
+    assert error.code == FailureCode.SOURCE_TIMEOUT
     assert error.retryable
     assert 0.4 < elapsed < 2.0
 
@@ -451,7 +452,7 @@ async def test_a_trickling_server_hits_the_total_timeout(server: SourceServer, d
     started = time.monotonic()
     error = await refused(fetcher(dialer, read_timeout=5.0, total_timeout=0.6), server.url("/trickle"))
     elapsed = time.monotonic() - started
-    assert error.code == SourceErrorCode.TIMEOUT
+    assert error.code == FailureCode.SOURCE_TIMEOUT
     assert "0.6s" in error.message
     assert 0.5 < elapsed < 2.0
 
@@ -464,7 +465,7 @@ async def test_connection_refused_is_unreachable_and_retryable(dialer: Recording
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     error = await refused(fetcher(dialer), f"http://127.0.0.1:{closed_port}/image")
-    assert error.code == SourceErrorCode.UNREACHABLE
+    assert error.code == FailureCode.SOURCE_UNREACHABLE
     assert error.retryable
     assert f"127.0.0.1:{closed_port}" in error.message
     assert dialer.attempts == [("127.0.0.1", closed_port)]
@@ -472,7 +473,7 @@ async def test_connection_refused_is_unreachable_and_retryable(dialer: Recording
 
 async def test_unknown_host_is_unreachable_and_retryable(dialer: RecordingDialer) -> None:
     error = await refused(fetcher(dialer), "http://no-such-host.test/image.png")
-    assert error.code == SourceErrorCode.UNREACHABLE
+    assert error.code == FailureCode.SOURCE_UNREACHABLE
     assert error.retryable
     assert "could not be resolved" in error.message
     assert dialer.attempts == []
@@ -481,7 +482,7 @@ async def test_unknown_host_is_unreachable_and_retryable(dialer: RecordingDialer
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/x", "http://user:pw@127.0.0.1/x", "http://1.2.3.4.5/", "http://[::1"])
 async def test_invalid_urls_are_refused_before_anything_else(dialer: RecordingDialer, url: str) -> None:
     error = await refused(fetcher(dialer), url)
-    assert error.code == SourceErrorCode.INVALID_URL
+    assert error.code == FailureCode.SOURCE_INVALID_URL
     assert not error.retryable
     assert dialer.attempts == []
 

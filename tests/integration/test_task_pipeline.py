@@ -275,6 +275,7 @@ def test_bad_sources_fail_with_a_stable_code(client: Client, images: ImageServer
     final = client.finished(client.create(source_url=url, operations=[resize(50)]).id)
     assert final.status == task_pb2.TASK_STATUS_FAILED
     assert final.error.code == code, final.error
+    assert task_pb2.FailureCode.Name(final.error.failure) == f"FAILURE_CODE_{code}"  # the same, to switch on
     assert final.error.message and not final.error.retryable
     # The worker goes on serving: a good task right after completes.
     good = client.finished(client.create(source_url=images.url("/photo.png"), operations=[resize(20)]).id)

@@ -8,9 +8,10 @@ import io
 import pytest
 from PIL import Image
 
+from common.failures import FailureCode
 from common.operations import Crop, Gravity, Op, OutputFormat, OutputSpec, Resize, ResizeFit, Rotate
 from worker_svc.imaging import process
-from worker_svc.imaging.errors import ErrorCode, ImageError
+from worker_svc.imaging.errors import ImageError
 from worker_svc.imaging.limits import ImageLimits
 
 pytestmark = pytest.mark.unit
@@ -101,7 +102,7 @@ def test_frames_times_pixels_are_bounded() -> None:
     limits = ImageLimits(max_pixels=2 * 120 * 80)  # three 120×80 frames are over it, two would not be
     with pytest.raises(ImageError) as raised:
         process(animation("GIF"), [], OutputSpec(format=OutputFormat.GIF), limits=limits)
-    assert raised.value.code is ErrorCode.OUTPUT_TOO_LARGE
+    assert raised.value.code is FailureCode.OUTPUT_TOO_LARGE
     assert "first frame only" in raised.value.message
     shrunk = process(animation("GIF"), [Resize(60, 0)], OutputSpec(format=OutputFormat.GIF), limits=limits)
     assert getattr(Image.open(io.BytesIO(shrunk.data)), "n_frames", 1) == 3

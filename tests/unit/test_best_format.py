@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from common.failures import FailureCode
 from common.operations import OutputFormat, OutputSpec
-from worker_svc.imaging import ErrorCode, ImageError, ImageLimits, process
+from worker_svc.imaging import ImageError, ImageLimits, process
 from worker_svc.imaging.encode import best_candidates, encode
 
 pytestmark = pytest.mark.unit
@@ -67,4 +68,4 @@ def test_best_past_the_result_limit_is_output_too_large() -> None:
 
     with pytest.raises(ImageError) as caught:
         process(png(photo_like()), [], OutputSpec(format=OutputFormat.BEST), limits=ImageLimits(max_result_bytes=1024))
-    assert caught.value.code is ErrorCode.OUTPUT_TOO_LARGE
+    assert caught.value.code is FailureCode.OUTPUT_TOO_LARGE

@@ -8,8 +8,9 @@ import zlib
 
 import pytest
 
+from common.failures import FailureCode
 from worker_svc.sources.decoding import MAX_LAYERS, BoundedDecoder, encodings
-from worker_svc.sources.errors import SourceError, SourceErrorCode
+from worker_svc.sources.errors import SourceError
 
 pytestmark = pytest.mark.unit
 
@@ -66,7 +67,7 @@ def _refused_with_peak(body: bytes, header: str) -> tuple[SourceError, int]:
 
 def test_a_gzip_bomb_stops_at_the_limit_with_bounded_memory() -> None:
     error, peak = _refused_with_peak(_zeros_gzip(200), "gzip")  # 200 MiB of zeros in ~200 KiB
-    assert error.code is SourceErrorCode.TOO_LARGE
+    assert error.code is FailureCode.SOURCE_TOO_LARGE
     assert peak < 3 * LIMIT, peak  # the decoded bytes kept so far, not the bomb's 200 MiB
 
 
@@ -74,7 +75,7 @@ def test_stacked_bombs_stop_at_the_limit_in_every_layer() -> None:
     bomb = gzip.compress(gzip.compress(_zeros_gzip(64)))  # gzip, gzip, gzip: 64 MiB from a few hundred bytes
     assert len(bomb) < 4096
     error, peak = _refused_with_peak(bomb, "gzip, gzip, gzip")
-    assert error.code is SourceErrorCode.TOO_LARGE and peak < 3 * LIMIT
+    assert error.code is FailureCode.SOURCE_TOO_LARGE and peak < 3 * LIMIT
 
 
 def test_empty_deflate_blocks_cannot_make_a_layer_work_forever() -> None:
@@ -84,20 +85,20 @@ def test_empty_deflate_blocks_cannot_make_a_layer_work_forever() -> None:
     bomb = gzip.compress(empty_blocks)
     with pytest.raises(SourceError) as caught:
         _decode(bomb, "deflate, gzip")
-    assert caught.value.code is SourceErrorCode.TOO_LARGE
+    assert caught.value.code is FailureCode.SOURCE_TOO_LARGE
 
 
 def test_the_raw_body_is_bounded_too() -> None:
     with pytest.raises(SourceError) as caught:
         _decode(bytes(LIMIT + 1), "")
-    assert caught.value.code is SourceErrorCode.TOO_LARGE
+    assert caught.value.code is FailureCode.SOURCE_TOO_LARGE
 
 
 @pytest.mark.parametrize("header", ["br", "zstd", "compress", "gzip, br", "x-unknown"])
 def test_other_encodings_are_refused_with_a_clear_error(header: str) -> None:
     with pytest.raises(SourceError) as caught:
         BoundedDecoder(encodings(header), LIMIT)
-    assert caught.value.code is SourceErrorCode.HTTP_ERROR and "not accepted" in caught.value.message
+    assert caught.value.code is FailureCode.SOURCE_HTTP_ERROR and "not accepted" in caught.value.message
 
 
 def test_more_than_the_layer_cap_is_refused() -> None:
@@ -109,4 +110,4 @@ def test_more_than_the_layer_cap_is_refused() -> None:
 def test_a_corrupt_encoding_is_an_http_error() -> None:
     with pytest.raises(SourceError) as caught:
         _decode(b"\x1f\x8b\x08\x00garbage-that-is-not-deflate" * 10, "gzip")
-    assert caught.value.code is SourceErrorCode.HTTP_ERROR and "corrupt" in caught.value.message
+    assert caught.value.code is FailureCode.SOURCE_HTTP_ERROR and "corrupt" in caught.value.message

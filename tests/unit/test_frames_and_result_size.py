@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from common.failures import FailureCode
 from common.operations import OutputFormat, OutputSpec
 from tests.images import one_pixel_gif_frames, tiny_tiff_pages
-from worker_svc.imaging import ErrorCode, ImageError, ImageLimits, process
+from worker_svc.imaging import ImageError, ImageLimits, process
 from worker_svc.imaging.frames import count_frames
 from worker_svc.imaging.sniff import SourceFormat, sniff
 
@@ -69,7 +70,7 @@ def test_truncated_structures_count_what_is_there() -> None:
 def test_a_frame_count_bomb_is_refused_before_decoding() -> None:
     with pytest.raises(ImageError) as caught:
         process(tiny_tiff_pages(100_000), [], OutputSpec(format=OutputFormat.PNG), limits=ImageLimits(max_frames=100))
-    assert caught.value.code is ErrorCode.IMAGE_TOO_LARGE
+    assert caught.value.code is FailureCode.IMAGE_TOO_LARGE
     assert "more than 100 frames" in caught.value.message
 
 
@@ -89,7 +90,7 @@ def test_a_result_over_the_size_limit_fails_with_output_too_large(fmt: OutputFor
     )
     with pytest.raises(ImageError) as caught:
         process(source, [], spec, limits=limits)
-    assert caught.value.code is ErrorCode.OUTPUT_TOO_LARGE
+    assert caught.value.code is FailureCode.OUTPUT_TOO_LARGE
     assert "16.0 KiB limit" in caught.value.message
     # The same image fits when the limit allows it.
     assert len(process(source, [], spec, limits=ImageLimits()).data) > 16 * 1024

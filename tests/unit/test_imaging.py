@@ -13,6 +13,7 @@ import pyvips  # type: ignore[import-untyped]
 from PIL import Image, ImageCms, ImageFilter
 from pixelflow.v1 import task_pb2
 
+from common.failures import FailureCode
 from common.operations import (
     OPERATION_KINDS,
     VALIDATED_KINDS,
@@ -32,7 +33,7 @@ from common.operations import (
     Sharpen,
 )
 from tests.images import encoded
-from worker_svc.imaging import REGISTRY, ErrorCode, ImageError, ImageLimits, ProcessedImage, process
+from worker_svc.imaging import REGISTRY, ImageError, ImageLimits, ProcessedImage, process
 from worker_svc.imaging.decode import decode, open_header
 
 pytestmark = pytest.mark.unit
@@ -277,7 +278,7 @@ def test_crop_by_box_and_by_gravity() -> None:
 
 def test_a_crop_box_outside_the_image_is_an_invalid_operation() -> None:
     error = failure(encoded(halves((40, 20))), [Crop(10, 10, left=35, top=0)])
-    assert error.code is ErrorCode.INVALID_OPERATION
+    assert error.code is FailureCode.INVALID_OPERATION
     assert "outside the 40×20 image" in error.message
 
 
@@ -396,53 +397,53 @@ def png_claiming(width: int, height: int) -> bytes:
 def test_a_12_gigapixel_png_header_fails_fast() -> None:
     started = time.perf_counter()
     error = failure(png_claiming(120_000, 100_000))
-    assert error.code is ErrorCode.IMAGE_TOO_LARGE
+    assert error.code is FailureCode.IMAGE_TOO_LARGE
     assert time.perf_counter() - started < 0.05
 
 
 def test_the_pixel_limit_is_ours_not_only_pillows() -> None:
     error = failure(png_claiming(300, 200), limits=ImageLimits(max_pixels=50_000))
-    assert error.code is ErrorCode.IMAGE_TOO_LARGE
+    assert error.code is FailureCode.IMAGE_TOO_LARGE
     assert "300×200" in error.message
 
 
 def test_the_output_limit_is_checked_before_decoding() -> None:
     error = failure(png_claiming(9000, 5000), [Resize(10_000, 10_000, fit=ResizeFit.OUTSIDE, allow_upscale=True)])
-    assert error.code is ErrorCode.OUTPUT_TOO_LARGE
+    assert error.code is FailureCode.OUTPUT_TOO_LARGE
 
 
 @pytest.mark.parametrize(
     ("data", "code"),
     [
-        (b"", ErrorCode.UNSUPPORTED_IMAGE),
-        (b"just some text, not an image", ErrorCode.UNSUPPORTED_IMAGE),
+        (b"", FailureCode.UNSUPPORTED_IMAGE),
+        (b"just some text, not an image", FailureCode.UNSUPPORTED_IMAGE),
         (
             b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>',
-            ErrorCode.UNSUPPORTED_IMAGE,
+            FailureCode.UNSUPPORTED_IMAGE,
         ),
-        (b"%PDF-1.7\n", ErrorCode.UNSUPPORTED_IMAGE),
-        (b"8BPS\x00\x01" + bytes(40), ErrorCode.UNSUPPORTED_IMAGE),  # PSD
-        (b"%!PS-Adobe-3.0 EPSF-3.0\n", ErrorCode.UNSUPPORTED_IMAGE),
-        (b"\x00\x00\x01\x00\x01\x00" + bytes(40), ErrorCode.UNSUPPORTED_IMAGE),  # ICO
-        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", ErrorCode.UNSUPPORTED_IMAGE),
-        (b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, ErrorCode.CORRUPT_IMAGE),
-        (b"GIF89a", ErrorCode.CORRUPT_IMAGE),
+        (b"%PDF-1.7\n", FailureCode.UNSUPPORTED_IMAGE),
+        (b"8BPS\x00\x01" + bytes(40), FailureCode.UNSUPPORTED_IMAGE),  # PSD
+        (b"%!PS-Adobe-3.0 EPSF-3.0\n", FailureCode.UNSUPPORTED_IMAGE),
+        (b"\x00\x00\x01\x00\x01\x00" + bytes(40), FailureCode.UNSUPPORTED_IMAGE),  # ICO
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", FailureCode.UNSUPPORTED_IMAGE),
+        (b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, FailureCode.CORRUPT_IMAGE),
+        (b"GIF89a", FailureCode.CORRUPT_IMAGE),
     ],
 )
-def test_bad_inputs(data: bytes, code: ErrorCode) -> None:
+def test_bad_inputs(data: bytes, code: FailureCode) -> None:
     assert failure(data).code is code
 
 
 def test_a_truncated_jpeg_is_corrupt_not_padded() -> None:
     whole = encoded(Image.effect_noise((256, 256), 50).convert("RGB"), "JPEG")
     error = failure(whole[: len(whole) * 2 // 3])
-    assert error.code is ErrorCode.CORRUPT_IMAGE
+    assert error.code is FailureCode.CORRUPT_IMAGE
 
 
 def test_a_pillow_decoder_outside_the_allowlist_is_never_tried() -> None:
     # A BMP magic in front of an ICO: the sniffer says BMP and only the BMP decoder may run.
     ico = encoded(Image.new("RGB", (16, 16)), "ICO")
-    assert failure(b"BM" + ico[2:]).code is ErrorCode.CORRUPT_IMAGE
+    assert failure(b"BM" + ico[2:]).code is FailureCode.CORRUPT_IMAGE
 
 
 def animated_gif(frames: int) -> bytes:
@@ -454,5 +455,5 @@ def test_animations_keep_their_first_frame_and_too_many_frames_are_refused() -> 
     result, first = run(animated_gif(3), [], format=OutputFormat.PNG)
     assert getattr(first, "n_frames", 1) == 1 and result.width == 8
     error = failure(animated_gif(5), limits=ImageLimits(max_frames=4))
-    assert error.code is ErrorCode.IMAGE_TOO_LARGE
+    assert error.code is FailureCode.IMAGE_TOO_LARGE
     assert "more than 4 frames" in error.message

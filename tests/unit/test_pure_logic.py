@@ -126,3 +126,16 @@ def test_an_upload_id_and_an_inline_image_are_told_apart_by_what_they_name() -> 
     assert _fingerprint(by_id) != _fingerprint(other_id)
     assert _fingerprint(inline, sha="aa") != _fingerprint(inline, sha="bb")  # the bytes' hash counts
     assert _fingerprint(inline, sha="aa") == _fingerprint(inline, sha="aa")
+
+
+# ---- failure codes: one list, the proto's ---------------------------------------------------
+
+
+def test_every_failure_code_is_the_protos_and_maps_to_its_value() -> None:
+    from common.failures import FailureCode, to_proto  # noqa: PLC0415 - its import is the check
+
+    names = {name.removeprefix("FAILURE_CODE_") for name in task_pb2.FailureCode.keys()} - {"UNSPECIFIED"}  # noqa: SIM118
+    assert names == {code.value for code in FailureCode}
+    for code in FailureCode:
+        assert task_pb2.FailureCode.Name(to_proto(code)) == f"FAILURE_CODE_{code.value}"
+    assert to_proto("SOMETHING_A_NEWER_WORKER_WROTE") == task_pb2.FAILURE_CODE_UNSPECIFIED

@@ -9,9 +9,9 @@ import pytest
 from common.errors import InvalidArgument
 from common.urls import validate_source_url
 from worker_svc.sources import (
+    FailureCode,
     IPNetwork,
     SourceError,
-    SourceErrorCode,
     blocked_reason,
     parse_allowed_networks,
     parse_ip_host,
@@ -244,9 +244,9 @@ def test_allowlist_from_configuration() -> None:
 
 
 def test_source_errors_know_whether_to_retry() -> None:
-    assert SourceError(SourceErrorCode.UNREACHABLE, "x").retryable
-    assert SourceError(SourceErrorCode.TIMEOUT, "x").retryable
-    assert not SourceError(SourceErrorCode.BLOCKED, "x").retryable
+    assert SourceError(FailureCode.SOURCE_UNREACHABLE, "x").retryable
+    assert SourceError(FailureCode.SOURCE_TIMEOUT, "x").retryable
+    assert not SourceError(FailureCode.SOURCE_BLOCKED, "x").retryable
     assert not SourceError("SOURCE_NOT_FOUND", "x").retryable
-    assert SourceError(SourceErrorCode.HTTP_ERROR, "x", True).retryable
-    assert SourceError(SourceErrorCode.HTTP_ERROR, "x", True).code == "SOURCE_HTTP_ERROR"
+    assert SourceError(FailureCode.SOURCE_HTTP_ERROR, "x", True).retryable
+    assert SourceError(FailureCode.SOURCE_HTTP_ERROR, "x", True).code == "SOURCE_HTTP_ERROR"

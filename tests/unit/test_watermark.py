@@ -11,11 +11,12 @@ from PIL import Image
 from pixelflow.v1 import task_pb2
 
 from common.errors import InvalidArgument
+from common.failures import FailureCode
 from common.operations import Gravity, Op, OutputFormat, OutputSpec, Resize, Watermark, parse_operations
 from tests.images import encoded
 from worker_svc.byte_cache import BytesCache
 from worker_svc.imaging import process
-from worker_svc.imaging.errors import ErrorCode, ImageError
+from worker_svc.imaging.errors import ImageError
 
 pytestmark = pytest.mark.unit
 
@@ -90,10 +91,10 @@ def test_a_watermark_runs_after_the_steps_before_it() -> None:
 def test_a_watermark_that_is_missing_or_not_an_image_fails_clearly() -> None:
     with pytest.raises(ImageError) as missing:
         process(encoded(white()), [Watermark(MARK_ID)], OutputSpec(), watermarks={})
-    assert missing.value.code is ErrorCode.INVALID_OPERATION
+    assert missing.value.code is FailureCode.INVALID_OPERATION
     with pytest.raises(ImageError) as broken:
         process(encoded(white()), [Watermark(MARK_ID)], OutputSpec(), watermarks={MARK_ID: b"not an image"})
-    assert broken.value.code is ErrorCode.UNSUPPORTED_IMAGE and "watermark" in broken.value.message
+    assert broken.value.code is FailureCode.UNSUPPORTED_IMAGE and "watermark" in broken.value.message
     with pytest.raises(ImageError) as huge:
         process(
             encoded(white()),
@@ -101,7 +102,7 @@ def test_a_watermark_that_is_missing_or_not_an_image_fails_clearly() -> None:
             OutputSpec(),
             watermarks={MARK_ID: encoded(Image.new("L", (2001, 2000)))},
         )
-    assert huge.value.code is ErrorCode.IMAGE_TOO_LARGE and "watermark" in huge.value.message
+    assert huge.value.code is FailureCode.IMAGE_TOO_LARGE and "watermark" in huge.value.message
 
 
 def parse(**fields: object) -> Watermark:

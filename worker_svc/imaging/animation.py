@@ -16,8 +16,9 @@ from collections.abc import Iterator, Sequence
 
 from PIL import Image, ImageSequence
 
+from common.failures import FailureCode
 from common.operations import Crop, Gravity, Op, OutputFormat, OutputSpec, Resize
-from worker_svc.imaging.errors import ErrorCode, ImageError
+from worker_svc.imaging.errors import ImageError
 from worker_svc.imaging.geometry import Size
 from worker_svc.imaging.limits import ImageLimits
 from worker_svc.imaging.sniff import SourceFormat
@@ -45,7 +46,7 @@ def check_size(frames: int, result: Size, limits: ImageLimits) -> None:
     total = frames * result[0] * result[1]
     if total > limits.max_pixels:
         raise ImageError(
-            ErrorCode.OUTPUT_TOO_LARGE,
+            FailureCode.OUTPUT_TOO_LARGE,
             f"{frames} frames of {result[0]}×{result[1]} are {total / 1_000_000:.1f} megapixels; an animation may have "
             f"{limits.max_pixels / 1_000_000:g} in all: ask for a smaller size or for the first frame only",
         )

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import pyvips  # type: ignore[import-untyped]
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from common.failures import FailureCode
 from worker_svc.imaging import colour
-from worker_svc.imaging.errors import ErrorCode, ImageError
+from worker_svc.imaging.errors import ImageError
 from worker_svc.imaging.frames import count_frames
 from worker_svc.imaging.geometry import Box, Size
 from worker_svc.imaging.limits import ImageLimits
@@ -74,20 +75,20 @@ def open_header(data: bytes, limits: ImageLimits, *, auto_orient: bool) -> Heade
     except Image.DecompressionBombError as error:
         raise _too_large(limits) from error
     except UnidentifiedImageError as error:
-        raise ImageError(ErrorCode.CORRUPT_IMAGE, f"the {fmt.value} data cannot be read") from error
+        raise ImageError(FailureCode.CORRUPT_IMAGE, f"the {fmt.value} data cannot be read") from error
     except DECODE_ERRORS as error:
-        raise ImageError(ErrorCode.CORRUPT_IMAGE, f"the {fmt.value} header is damaged") from error
+        raise ImageError(FailureCode.CORRUPT_IMAGE, f"the {fmt.value} header is damaged") from error
     if not isinstance(image, ImageFile.ImageFile):  # pragma: no cover - Image.open always returns one
-        raise ImageError(ErrorCode.CORRUPT_IMAGE, "the image cannot be read")
+        raise ImageError(FailureCode.CORRUPT_IMAGE, "the image cannot be read")
     width, height = image.size
     if width < 1 or height < 1:
-        raise ImageError(ErrorCode.CORRUPT_IMAGE, f"the image declares an empty size {width}×{height}")
+        raise ImageError(FailureCode.CORRUPT_IMAGE, f"the image declares an empty size {width}×{height}")
     if width * height > limits.max_pixels:
         raise _too_large(limits, f" ({width}×{height})")
     frames = count_frames(data, fmt, image, limits.max_frames)
     if frames > limits.max_frames:
         raise ImageError(
-            ErrorCode.IMAGE_TOO_LARGE,
+            FailureCode.IMAGE_TOO_LARGE,
             f"the image has more than {limits.max_frames} frames; at most {limits.max_frames} are accepted",
         )
     orientation = _orientation(image) if auto_orient else 1
@@ -125,11 +126,11 @@ def _decoding(fmt: SourceFormat) -> Iterator[None]:
     try:
         yield
     except Image.DecompressionBombError as error:  # pragma: no cover - the header check comes first
-        raise ImageError(ErrorCode.IMAGE_TOO_LARGE, "the image is too large to decode") from error
+        raise ImageError(FailureCode.IMAGE_TOO_LARGE, "the image is too large to decode") from error
     except MemoryError as error:
-        raise ImageError(ErrorCode.IMAGE_TOO_LARGE, "the image is too large to decode in memory") from error
+        raise ImageError(FailureCode.IMAGE_TOO_LARGE, "the image is too large to decode in memory") from error
     except DECODE_ERRORS as error:
-        raise ImageError(ErrorCode.CORRUPT_IMAGE, f"the {fmt.value} data is truncated or damaged") from error
+        raise ImageError(FailureCode.CORRUPT_IMAGE, f"the {fmt.value} data is truncated or damaged") from error
 
 
 def _decodes_with_vips(header: Header, shrink_to: Size | None, *, to_srgb: bool) -> bool:
@@ -183,10 +184,12 @@ def _decode_with_vips(
         mode = _VIPS_MODES[vips.bands]
         image = Image.frombytes(mode, (vips.width, vips.height), vips.write_to_memory())
     except pyvips.Error as error:
-        raise ImageError(ErrorCode.CORRUPT_IMAGE, f"the {header.format.value} data is truncated or damaged") from error
+        raise ImageError(
+            FailureCode.CORRUPT_IMAGE, f"the {header.format.value} data is truncated or damaged"
+        ) from error
     except KeyError as error:
         raise ImageError(
-            ErrorCode.UNSUPPORTED_IMAGE, f"the {header.format.value} has {vips.bands} channels; 1 to 4 are supported"
+            FailureCode.UNSUPPORTED_IMAGE, f"the {header.format.value} has {vips.bands} channels; 1 to 4 are supported"
         ) from error
     image.info = dict(header.image.info)
     if "transparency" in image.info and mode in ("RGBA", "LA"):
@@ -262,4 +265,4 @@ def _orientation(image: Image.Image) -> int:
 
 def _too_large(limits: ImageLimits, detail: str = "") -> ImageError:
     megapixels = limits.max_pixels / 1_000_000
-    return ImageError(ErrorCode.IMAGE_TOO_LARGE, f"the image is over the {megapixels:g} megapixel limit{detail}")
+    return ImageError(FailureCode.IMAGE_TOO_LARGE, f"the image is over the {megapixels:g} megapixel limit{detail}")

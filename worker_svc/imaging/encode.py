@@ -9,10 +9,11 @@ from typing import Any
 
 from PIL import Image, ImageFile
 
+from common.failures import FailureCode
 from common.operations import OutputFormat, OutputSpec
 from common.sizes import describe_size
 from worker_svc.imaging import colour, modes
-from worker_svc.imaging.errors import ErrorCode, ImageError
+from worker_svc.imaging.errors import ImageError
 from worker_svc.imaging.sniff import SourceFormat
 
 CONTENT_TYPES: dict[OutputFormat, str] = {
@@ -135,7 +136,7 @@ def encode_best(
         try:
             data = encode(image, fmt, spec, metadata, max_bytes=limit)
         except ImageError as exc:
-            if exc.code is not ErrorCode.OUTPUT_TOO_LARGE:
+            if exc.code is not FailureCode.OUTPUT_TOO_LARGE:
                 raise
             too_large = too_large or exc
             continue
@@ -157,7 +158,7 @@ class _BoundedBuffer(io.BytesIO):
     def write(self, data: Any, /) -> int:
         if self.tell() + memoryview(data).nbytes > self._limit:
             raise ImageError(
-                ErrorCode.OUTPUT_TOO_LARGE,
+                FailureCode.OUTPUT_TOO_LARGE,
                 f"the encoded result is over the {describe_size(self._limit)} limit of a result; ask for a smaller "
                 "size, a lower quality or a format that compresses better (JPEG, WebP, AVIF)",
             )

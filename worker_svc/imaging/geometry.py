@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from common.failures import FailureCode
 from common.operations import Crop, Gravity, Resize, ResizeFit, Rotate
-from worker_svc.imaging.errors import ErrorCode, ImageError
+from worker_svc.imaging.errors import ImageError
 
 Size = tuple[int, int]
 Box = tuple[int, int, int, int]  # left, top, right, bottom
@@ -67,7 +68,7 @@ def crop_box(op: Crop, size: Size) -> Box:
     if op.left is not None and op.top is not None:
         if op.left + op.width > width or op.top + op.height > height:
             raise ImageError(
-                ErrorCode.INVALID_OPERATION,
+                FailureCode.INVALID_OPERATION,
                 f"crop box {op.width}×{op.height} at ({op.left}, {op.top}) lies outside the {width}×{height} image",
             )
         return op.left, op.top, op.left + op.width, op.top + op.height

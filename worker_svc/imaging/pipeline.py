@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from common.failures import FailureCode
 from common.operations import Crop, Flip, Gravity, Grayscale, Op, OutputFormat, OutputSpec, Resize, Rotate, Watermark
 from worker_svc.imaging import animation, geometry, modes
 from worker_svc.imaging.decode import DECODE_ERRORS, Header, decode, open_header
@@ -22,7 +23,7 @@ from worker_svc.imaging.encode import (
     encode_best,
     output_format,
 )
-from worker_svc.imaging.errors import ErrorCode, ImageError
+from worker_svc.imaging.errors import ImageError
 from worker_svc.imaging.geometry import Box, Size
 from worker_svc.imaging.limits import ImageLimits
 from worker_svc.imaging.steps import REGISTRY, StepContext
@@ -111,9 +112,9 @@ def _process_animation(  # noqa: PLR0917 - process()'s state, passed on once
                 pictures.append(_apply(frame, steady, sizes, output_has_alpha=True, watermarks=marks))
                 durations.append(duration)
         except MemoryError as error:
-            raise ImageError(ErrorCode.IMAGE_TOO_LARGE, "the animation is too large to decode in memory") from error
+            raise ImageError(FailureCode.IMAGE_TOO_LARGE, "the animation is too large to decode in memory") from error
         except DECODE_ERRORS as error:
-            raise ImageError(ErrorCode.CORRUPT_IMAGE, f"a frame of the {header.format.value} is damaged") from error
+            raise ImageError(FailureCode.CORRUPT_IMAGE, f"a frame of the {header.format.value} is damaged") from error
     loop = header.image.info.get("loop", 0)
     frames = Frames(pictures[1:], durations, loop if isinstance(loop, int) else 0)
     with _timed(timings, "encode_ms"):
@@ -133,7 +134,7 @@ def _watermark_images(
         if not isinstance(op, Watermark) or op.upload_id in marks:
             continue
         if op.upload_id not in encoded:
-            raise ImageError(ErrorCode.INVALID_OPERATION, f"the watermark upload {op.upload_id} was not given")
+            raise ImageError(FailureCode.INVALID_OPERATION, f"the watermark upload {op.upload_id} was not given")
         try:
             header = open_header(encoded[op.upload_id], limits, auto_orient=True)
             marks[op.upload_id] = modes.normalise(decode(header, shrink_to=None)).convert("RGBA")
@@ -153,7 +154,7 @@ def plan(operations: Sequence[Op], size: Size, limits: ImageLimits) -> list[Size
         width, height = size
         if max(width, height) > limits.max_output_side or width * height > limits.max_output_pixels:
             raise ImageError(
-                ErrorCode.OUTPUT_TOO_LARGE,
+                FailureCode.OUTPUT_TOO_LARGE,
                 f"the {op.kind} would make a {width}×{height} image; the limit is {limits.max_output_side} px "
                 f"a side and {limits.max_output_pixels / 1_000_000:g} megapixels",
             )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from common.failures import FailureCode
 from common.image_types import SourceFormat, detect_format
-from worker_svc.imaging.errors import ErrorCode, ImageError
+from worker_svc.imaging.errors import ImageError
 
 __all__ = ["SourceFormat", "sniff"]
 
@@ -12,5 +13,5 @@ def sniff(data: bytes) -> SourceFormat:
     detected = detect_format(data)
     if detected is None:
         what = "empty input" if not data else "not an image format we accept"
-        raise ImageError(ErrorCode.UNSUPPORTED_IMAGE, f"{what}: send JPEG, PNG, WebP, GIF, TIFF, BMP or AVIF")
+        raise ImageError(FailureCode.UNSUPPORTED_IMAGE, f"{what}: send JPEG, PNG, WebP, GIF, TIFF, BMP or AVIF")
     return detected

@@ -1,5 +1,6 @@
 """Fetching task sources from URLs, refusing addresses a user must not reach through us."""
 
+from common.failures import FailureCode
 from worker_svc.sources.addresses import (
     IPAddress,
     IPNetwork,
@@ -8,11 +9,12 @@ from worker_svc.sources.addresses import (
     parse_ip_host,
     refusal_reason,
 )
-from worker_svc.sources.errors import SourceError, SourceErrorCode
+from worker_svc.sources.errors import SourceError
 from worker_svc.sources.fetcher import FetchedSource, FetchPolicy, SourceFetcher
 from worker_svc.sources.network import GuardedNetworkBackend, PinnedTransport
 
 __all__ = [
+    "FailureCode",
     "FetchPolicy",
     "FetchedSource",
     "GuardedNetworkBackend",
@@ -20,7 +22,6 @@ __all__ = [
     "IPNetwork",
     "PinnedTransport",
     "SourceError",
-    "SourceErrorCode",
     "SourceFetcher",
     "blocked_reason",
     "parse_allowed_networks",

@@ -16,7 +16,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 
-from worker_svc.sources.errors import SourceError, SourceErrorCode, too_large
+from common.failures import FailureCode
+from worker_svc.sources.errors import SourceError, too_large
 
 PIECE_BYTES = 64 * 1024
 MAX_LAYERS = 3
@@ -51,7 +52,7 @@ class _Layer:
                     self._started = True
                     continue
                 raise SourceError(
-                    SourceErrorCode.HTTP_ERROR, f"the source's {self.name} encoding is corrupt ({exc})"
+                    FailureCode.SOURCE_HTTP_ERROR, f"the source's {self.name} encoding is corrupt ({exc})"
                 ) from None
             self._started = True
             data = self._inflate.unconsumed_tail
@@ -72,13 +73,13 @@ class BoundedDecoder:
         unsupported = [name for name in applied if name not in _SUPPORTED]
         if unsupported:
             raise SourceError(
-                SourceErrorCode.HTTP_ERROR,
+                FailureCode.SOURCE_HTTP_ERROR,
                 f"the source answered with Content-Encoding {', '.join(unsupported)}, which is not "
                 "accepted (identity was asked for; gzip and deflate are decoded)",
             )
         if len(applied) > MAX_LAYERS:
             raise SourceError(
-                SourceErrorCode.HTTP_ERROR,
+                FailureCode.SOURCE_HTTP_ERROR,
                 f"the source stacked {len(applied)} content encodings; at most {MAX_LAYERS} are decoded",
             )
         # The last encoding applied is the first to undo.

@@ -17,11 +17,12 @@ import httpcore
 import httpx
 
 from common.errors import InvalidArgument
+from common.failures import FailureCode
 from common.sizes import describe_size
 from common.urls import ALLOWED_SCHEMES, validate_source_url
 from worker_svc.sources.addresses import IPNetwork
 from worker_svc.sources.decoding import BoundedDecoder, encodings
-from worker_svc.sources.errors import SourceError, SourceErrorCode
+from worker_svc.sources.errors import SourceError
 from worker_svc.sources.network import GuardedNetworkBackend, PinnedTransport, Resolver, resolve_with_event_loop
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -76,13 +77,13 @@ class SourceFetcher:
         try:
             url = validate_source_url(url)
         except InvalidArgument as exc:
-            raise SourceError(SourceErrorCode.INVALID_URL, exc.message) from None
+            raise SourceError(FailureCode.SOURCE_INVALID_URL, exc.message) from None
         try:
             async with asyncio.timeout(self._policy.total_timeout):
                 return await self._fetch(httpx.URL(url))
         except TimeoutError:
             raise SourceError(
-                SourceErrorCode.TIMEOUT,
+                FailureCode.SOURCE_TIMEOUT,
                 f"fetching the source took longer than the {self._policy.total_timeout:g}s limit",
             ) from None
 
@@ -104,7 +105,7 @@ class SourceFetcher:
                         if response.status_code in _REDIRECT_STATUSES and "location" in response.headers:
                             if redirects >= self._policy.max_redirects:
                                 raise SourceError(
-                                    SourceErrorCode.TOO_MANY_REDIRECTS,
+                                    FailureCode.TOO_MANY_REDIRECTS,
                                     f"the source redirected more than {self._policy.max_redirects} times",
                                 )
                             redirects += 1
@@ -122,18 +123,18 @@ class SourceFetcher:
             target = current.join(location)
         except httpx.InvalidURL:
             raise SourceError(
-                SourceErrorCode.INVALID_URL, f"the source redirected to an invalid URL ({location[:200]!r})"
+                FailureCode.SOURCE_INVALID_URL, f"the source redirected to an invalid URL ({location[:200]!r})"
             ) from None
         if target.scheme not in ALLOWED_SCHEMES:
             raise SourceError(
-                SourceErrorCode.BLOCKED,
+                FailureCode.SOURCE_BLOCKED,
                 f"the source redirected to a {target.scheme}: URL; only http and https can be fetched",
             )
         try:
             return httpx.URL(validate_source_url(str(target)))
         except InvalidArgument as exc:
             raise SourceError(
-                SourceErrorCode.INVALID_URL, f"the source redirected to a bad URL: {exc.message}"
+                FailureCode.SOURCE_INVALID_URL, f"the source redirected to a bad URL: {exc.message}"
             ) from None
 
     async def _read_body(self, response: httpx.Response) -> bytes:
@@ -141,7 +142,7 @@ class SourceFetcher:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise SourceError(
-                SourceErrorCode.TOO_LARGE,
+                FailureCode.SOURCE_TOO_LARGE,
                 f"the source is {describe_size(int(declared))}, more than the {describe_size(limit)} limit",
             )
         # The raw bytes, decoded here within the limit (httpx would inflate each chunk whole).
@@ -158,10 +159,10 @@ def _check_status(response: httpx.Response) -> None:
         return
     described = f"{status} {response.reason_phrase}".strip()
     if status in (404, 410):
-        raise SourceError(SourceErrorCode.NOT_FOUND, f"the source URL returned {described}: there is no image there")
+        raise SourceError(FailureCode.SOURCE_NOT_FOUND, f"the source URL returned {described}: there is no image there")
     retryable = status >= 500 or status in _RETRYABLE_STATUSES
     hint = "; it will be tried again" if retryable else ""
-    raise SourceError(SourceErrorCode.HTTP_ERROR, f"the source server answered {described}{hint}", retryable)
+    raise SourceError(FailureCode.SOURCE_HTTP_ERROR, f"the source server answered {described}{hint}", retryable)
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
@@ -176,15 +177,15 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
 def _translate(exc: httpx.HTTPError, url: httpx.URL) -> SourceError:
     where = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-        return SourceError(SourceErrorCode.UNREACHABLE, f"connecting to the source at {where} timed out")
+        return SourceError(FailureCode.SOURCE_UNREACHABLE, f"connecting to the source at {where} timed out")
     if isinstance(exc, httpx.TimeoutException):
-        return SourceError(SourceErrorCode.TIMEOUT, f"the source at {where} stopped sending data (read timed out)")
+        return SourceError(FailureCode.SOURCE_TIMEOUT, f"the source at {where} stopped sending data (read timed out)")
     if isinstance(exc, httpx.ConnectError) and _caused_by(exc, ssl.SSLCertVerificationError):
         return SourceError(
-            SourceErrorCode.UNREACHABLE, f"the TLS certificate of the source at {where} could not be verified", False
+            FailureCode.SOURCE_UNREACHABLE, f"the TLS certificate of the source at {where} could not be verified", False
         )
     if isinstance(exc, httpx.ConnectError):
-        return SourceError(SourceErrorCode.UNREACHABLE, f"could not connect to the source at {where}")
+        return SourceError(FailureCode.SOURCE_UNREACHABLE, f"could not connect to the source at {where}")
     if isinstance(exc, httpx.TransportError):
-        return SourceError(SourceErrorCode.UNREACHABLE, f"the connection to the source at {where} failed: {exc}")
-    return SourceError(SourceErrorCode.HTTP_ERROR, f"fetching the source failed: {exc}", True)
+        return SourceError(FailureCode.SOURCE_UNREACHABLE, f"the connection to the source at {where} failed: {exc}")
+    return SourceError(FailureCode.SOURCE_HTTP_ERROR, f"fetching the source failed: {exc}", True)

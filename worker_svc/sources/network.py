@@ -21,8 +21,9 @@ from typing import cast
 import httpcore
 import httpx
 
+from common.failures import FailureCode
 from worker_svc.sources.addresses import IPAddress, IPNetwork, parse_ip_host, refusal_reason
-from worker_svc.sources.errors import SourceError, SourceErrorCode
+from worker_svc.sources.errors import SourceError
 
 Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
 
@@ -90,7 +91,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,  # noqa: ASYNC109 - httpcore's backend interface
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        raise SourceError(SourceErrorCode.BLOCKED, "sources cannot be fetched over a Unix socket")
+        raise SourceError(FailureCode.SOURCE_BLOCKED, "sources cannot be fetched over a Unix socket")
 
     async def sleep(self, seconds: float) -> None:
         await self._dialer.sleep(seconds)
@@ -99,7 +100,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         try:
             literal = parse_ip_host(host)
         except ValueError as exc:
-            raise SourceError(SourceErrorCode.INVALID_URL, f"the source URL's host is not valid: {exc}") from None
+            raise SourceError(FailureCode.SOURCE_INVALID_URL, f"the source URL's host is not valid: {exc}") from None
         if literal is not None:
             return [literal]
         try:
@@ -108,7 +109,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
             addresses = []
         if not addresses:
             raise SourceError(
-                SourceErrorCode.UNREACHABLE, f"the source host {host} could not be resolved (DNS lookup failed)"
+                FailureCode.SOURCE_UNREACHABLE, f"the source host {host} could not be resolved (DNS lookup failed)"
             )
         return addresses
 
@@ -118,7 +119,7 @@ def _blocked(host: str, address: IPAddress, reason: str) -> SourceError:
         message = f"the source address {address} is {reason}, which is not allowed"
     else:
         message = f"the source host {host} resolves to {reason} ({address}), which is not allowed"
-    return SourceError(SourceErrorCode.BLOCKED, message)
+    return SourceError(FailureCode.SOURCE_BLOCKED, message)
 
 
 # httpcore exception -> the httpx exception httpx's own transport would raise for it.
