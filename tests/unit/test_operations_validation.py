@@ -132,10 +132,10 @@ NAN, INF = math.nan, math.inf
         (Op(sharpen=task_pb2.Sharpen(amount=1000.5)), "operations[2].sharpen.amount", "double.gt_lte"),
         (Op(sharpen=task_pb2.Sharpen(amount=-5)), "operations[2].sharpen.amount", "double.gt_lte"),
         (Op(sharpen=task_pb2.Sharpen(amount=INF)), "operations[2].sharpen.amount", "double.finite"),
-        (Op(adjust=task_pb2.Adjust(brightness=-0.1)), "operations[2].adjust.brightness", "double.gte_lte"),
-        (Op(adjust=task_pb2.Adjust(contrast=10.01)), "operations[2].adjust.contrast", "double.gte_lte"),
-        (Op(adjust=task_pb2.Adjust(saturation=NAN)), "operations[2].adjust.saturation", "double.finite"),
-        (Op(adjust=task_pb2.Adjust(saturation=-INF)), "operations[2].adjust.saturation", "double.finite"),
+        (Op(adjust=task_pb2.Adjust(brightness=-0.1)), "operations[2].adjust.brightness", "double.factor"),
+        (Op(adjust=task_pb2.Adjust(contrast=10.01)), "operations[2].adjust.contrast", "double.factor"),
+        (Op(adjust=task_pb2.Adjust(saturation=NAN)), "operations[2].adjust.saturation", "double.factor"),
+        (Op(adjust=task_pb2.Adjust(saturation=-INF)), "operations[2].adjust.saturation", "double.factor"),
     ],
 )
 def test_bad_operations_are_refused_with_the_field_path_and_rule(

@@ -133,8 +133,8 @@ describe("rotate, blur, sharpen, adjust", () => {
   it("adjust: each factor 0 to 10, unset means unchanged", () => {
     expect(validateOperation(op("adjust"))).toEqual({});
     expect(validateOperation(op("adjust", { brightness: "0", contrast: "10", saturation: "1.5" }))).toEqual({});
-    expect(validateOperation(op("adjust", { contrast: "11" }))).toEqual({ contrast: "must be greater than or equal to 0 and less than or equal to 10" });
-    expect(validateOperation(op("adjust", { saturation: "-1" }))).toEqual({ saturation: "must be greater than or equal to 0 and less than or equal to 10" });
+    expect(validateOperation(op("adjust", { contrast: "11" }))).toEqual({ contrast: "must be a factor from 0 to 10" });
+    expect(validateOperation(op("adjust", { saturation: "-1" }))).toEqual({ saturation: "must be a factor from 0 to 10" });
     const proto = toProto(op("adjust", { brightness: "1.2" }));
     if (proto.kind.case === "adjust") {
       expect(proto.kind.value.brightness).toBe(1.2);
@@ -151,8 +151,8 @@ describe("watermark", () => {
     });
     expect(validateOperation(op("watermark", { uploadId: id }))).toEqual({});
     expect(validateOperation(op("watermark", { uploadId: id, margin: "1001" })).margin).toBe("must be less than or equal to 1000");
-    expect(validateOperation(op("watermark", { uploadId: id, opacity: "1.5" })).opacity).toBe("must be greater than 0 and less than or equal to 1");
-    expect(validateOperation(op("watermark", { uploadId: id, scale: "-1" })).scale).toBe("must be greater than 0 and less than or equal to 1");
+    expect(validateOperation(op("watermark", { uploadId: id, opacity: "1.5" })).opacity).toBe("must be above 0 and at most 1");
+    expect(validateOperation(op("watermark", { uploadId: id, scale: "-1" })).scale).toBe("must be above 0 and at most 1");
     expect(validateOperation(op("watermark", { uploadId: id, position: "smart" })).position).toBeDefined();
     expect(validateOperation(op("watermark", { uploadId: id, opacity: "0", scale: "0" }))).toEqual({});
   });
