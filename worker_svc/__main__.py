@@ -27,8 +27,10 @@ from worker_svc.config import WorkerSettings
 from worker_svc.consumer import TaskConsumer
 from worker_svc.imaging import ImageLimits
 from worker_svc.processor import ProcessingPolicy, TaskProcessor, WorkerStats
+from worker_svc.repository import TaskCounts
+from worker_svc.servicer import WorkerStatusServicer
 from worker_svc.sources import FetchPolicy, SourceFetcher, parse_allowed_networks
-from worker_svc.status import ConsumerLag, WorkerRegistry, WorkerStatusServicer, publish_heartbeats
+from worker_svc.status import ConsumerLag, WorkerRegistry, publish_heartbeats
 
 log = logging.getLogger("worker_svc")
 
@@ -138,7 +140,7 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
         port=settings.worker_status_port,
         service_names=[worker_pb2.DESCRIPTOR.services_by_name["WorkerStatusService"].full_name],
         register=lambda server: worker_pb2_grpc.add_WorkerStatusServiceServicer_to_server(
-            WorkerStatusServicer(registry, database[TASKS], lag, verifier), server
+            WorkerStatusServicer(registry, TaskCounts(database[TASKS]), lag, verifier), server
         ),
         on_shutdown=shutdown,
         # Fail closed: without fresh revocations no token can be trusted (common.auth_client).

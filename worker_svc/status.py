@@ -1,8 +1,7 @@
-"""Worker heartbeats and WorkerStatusService.
+"""Worker heartbeats, the registry of live workers, and the consumer group's lag.
 
-Every worker publishes a heartbeat to `worker-heartbeats`; every worker also answers
-WorkerStatusService from what it has read of that topic (so any of them can serve it), plus
-queue numbers from MongoDB and the consumer group's lag from Kafka.
+Every worker publishes a heartbeat to `worker-heartbeats` and reads that topic into its
+registry, so any worker can answer WorkerStatusService (servicer.py).
 """
 
 from __future__ import annotations
@@ -15,26 +14,13 @@ import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import grpc
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-from google.protobuf.timestamp_pb2 import Timestamp
-from pixelflow.v1 import worker_pb2, worker_pb2_grpc
-from pymongo.asynchronous.collection import AsyncCollection
+from confluent_kafka import Consumer, TopicPartition
 
-from common.auth_client import TokenVerifier
 from common.kafka import HEARTBEATS_TOPIC, TASKS_TOPIC, WORKER_GROUP, AsyncProducer, PublishError
-from common.tasks import Status, utcnow
 from worker_svc.processor import WorkerStats
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
-Context = grpc.aio.ServicerContext[Any, Any]
-
-
-def _stamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 async def publish_heartbeats(producer: AsyncProducer, worker_id: str, stats: WorkerStats, every: float) -> None:
@@ -101,65 +87,3 @@ class ConsumerLag:
 
     def close(self) -> None:
         self._consumer.close()
-
-
-class WorkerStatusServicer(worker_pb2_grpc.WorkerStatusServiceServicer):
-    def __init__(
-        self,
-        registry: WorkerRegistry,
-        tasks: AsyncCollection[dict[str, Any]],
-        lag: ConsumerLag,
-        verifier: TokenVerifier,
-    ) -> None:
-        self._registry = registry
-        self._tasks = tasks
-        self._lag = lag
-        # Host names, pids and load are for signed-in users, not for anyone who can reach the port.
-        self._verifier = verifier
-
-    async def ListWorkers(
-        self, request: worker_pb2.ListWorkersRequest, context: Context
-    ) -> worker_pb2.ListWorkersResponse:
-        await self._verifier.verify(context.invocation_metadata())
-        return worker_pb2.ListWorkersResponse(
-            workers=[
-                worker_pb2.Worker(
-                    id=str(beat["id"]),
-                    host=str(beat["host"]),
-                    pid=int(beat["pid"]),
-                    started_at=_stamp(beat["started_at"]),
-                    last_heartbeat=_stamp(beat["sent_at"]),
-                    in_flight=int(beat["in_flight"]),
-                    capacity=int(beat["capacity"]),
-                    processed=int(beat["processed"]),
-                    failed=int(beat["failed"]),
-                    version=str(beat["version"]),
-                )
-                for beat in self._registry.live()
-            ]
-        )
-
-    async def GetQueueStats(self, request: worker_pb2.GetQueueStatsRequest, context: Context) -> worker_pb2.QueueStats:
-        await self._verifier.verify(context.invocation_metadata())
-        now = utcnow()
-        minute_ago = now - timedelta(minutes=1)
-
-        async def count(query: dict[str, Any]) -> int:
-            return await self._tasks.count_documents(query)
-
-        completed = await count({"status": Status.COMPLETED.value, "completed_at": {"$gte": minute_ago}})
-        try:
-            lag = await asyncio.to_thread(self._lag.read)
-        except (KafkaException, KeyError) as exc:
-            log.warning("consumer lag unavailable", extra={"error": str(exc)})
-            lag = 0
-        return worker_pb2.QueueStats(
-            pending=await count({"status": Status.PENDING.value}),
-            processing=await count({"status": Status.PROCESSING.value}),
-            consumer_lag=lag,
-            completed_last_minute=completed,
-            failed_last_minute=await count({"status": Status.FAILED.value, "completed_at": {"$gte": minute_ago}}),
-            throughput_per_second=completed / 60,
-            live_workers=len(self._registry.live()),
-            as_of=_stamp(now),
-        )
