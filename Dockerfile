@@ -67,7 +67,7 @@ FROM node:20-bookworm-slim AS ui-build
 COPY --from=base /usr/local /usr/local
 WORKDIR /app
 COPY proto ./proto
-COPY scripts/proto_sources.py ./scripts/
+COPY scripts/proto_sources.py scripts/gen_proto.py ./scripts/
 COPY ui/package.json ui/package-lock.json ./ui/
 RUN cd ui && npm ci --no-audit --no-fund
 COPY ui ./ui

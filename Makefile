@@ -51,7 +51,7 @@ ui/node_modules/.installed: ui/package.json ui/package-lock.json
 	touch $@
 
 # The build generates the browser's stubs from proto/ (with .venv's protoc) and type-checks.
-ui/dist/index.html: $(VENV)/.installed ui/node_modules/.installed $(PROTOS) scripts/proto_sources.py $(UI_SOURCES)
+ui/dist/index.html: $(VENV)/.installed ui/node_modules/.installed $(PROTOS) scripts/proto_sources.py scripts/gen_proto.py $(UI_SOURCES)
 	cd ui && npm run build
 
 ui: ui/dist/index.html ## build the browser UI (npm ci, stubs, type-check, vite build)

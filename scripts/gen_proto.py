@@ -1,5 +1,7 @@
-"""Generates everything that comes from proto/ for the services: Python stubs and the descriptor
-set (Envoy's transcoder reads it; `make lint` runs buf on it as an image).
+"""Generates what comes from proto/: the services' Python stubs and the descriptor set (Envoy's
+transcoder reads it; `make lint` runs buf on it as an image), and, with `--typescript DIR`, the
+browser's stubs (protoc-gen-es, which ui/scripts/gen-proto.mjs passes in). The OpenAPI document
+is scripts/gen_openapi.py's (it post-processes the plugin's output), with the same imports.
 
 Run as `python scripts/gen_proto.py` (or `make proto`). Output goes to gen/, which is not
 committed: a fresh clone generates before anything imports the stubs. Where protoc finds the
@@ -82,6 +84,34 @@ def python_stubs(protos: list[str], *, typed: bool = True) -> None:
     (PYTHON_OUT / "pixelflow" / "py.typed").touch()
 
 
+# Our protos import these; protoc-gen-es maps google/protobuf/* to @bufbuild/protobuf/wkt, and
+# buf/validate's messages come with @bufbuild/protovalidate (which exports them with a .js
+# extension only: hence import_extension), but google/api/* must be generated alongside, and
+# google/rpc/error_details.proto is what an INVALID_ARGUMENT carries (BadRequest, for the forms).
+TYPESCRIPT_EXTRA = [
+    "google/api/annotations.proto",
+    "google/api/http.proto",
+    "google/api/field_behavior.proto",
+    "google/api/httpbody.proto",
+    "google/rpc/error_details.proto",
+]
+TYPESCRIPT_OPTIONS = "target=ts,import_extension=js,rewrite_imports=./buf/validate/*_pb.js:@bufbuild/protovalidate/gen"
+
+
+def typescript_stubs(protos: list[str], out: Path, plugin: Path) -> None:
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    run_protoc(
+        [
+            f"--plugin=protoc-gen-es={plugin}",
+            f"--es_out={out}",
+            f"--es_opt={TYPESCRIPT_OPTIONS}",
+            *protos,
+            *TYPESCRIPT_EXTRA,
+        ]
+    )
+
+
 def checkout_protos(revision: str, into: Path) -> Path:
     """proto/ as `revision` has it, written under `into`; the current tree's when the revision
     does not exist (a clone without the main branch compares with itself)."""
@@ -103,10 +133,18 @@ def checkout_protos(revision: str, into: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--against", metavar="REF", help="a git revision whose proto/ to compile instead")
+    parser.add_argument("--typescript", type=Path, metavar="DIR", help="the browser's stubs into DIR, instead")
+    parser.add_argument("--es-plugin", type=Path, help="protoc-gen-es, for --typescript")
     parser.add_argument("--runtime", action="store_true", help="no type stubs (.pyi): what an image needs")
     parser.add_argument("--proto-dir", type=Path, help="a copy of proto/ to compile instead (the tests' edits)")
     parser.add_argument("--out", type=Path, default=GEN_DIR / "other.protoset", help="where those two write")
     args = parser.parse_args()
+    if args.typescript is not None:
+        if args.es_plugin is None or not args.es_plugin.is_file():
+            sys.exit(f"--typescript needs --es-plugin naming protoc-gen-es (got {args.es_plugin})")
+        typescript_stubs(own_protos(), args.typescript.resolve(), args.es_plugin.resolve())
+        print(f"generated {len(own_protos())} protos → {args.typescript}")
+        return
     if args.proto_dir is not None:
         descriptor_set(args.proto_dir.resolve(), args.out)
         return
