@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -32,6 +31,7 @@ from tests.conftest import (
     result_bytes,
     running_stack,
     wait_for_worker_verdict,
+    wait_until,
 )
 from tests.images import ImageServer, bomb_png, encoded, image_bytes
 
@@ -244,15 +244,16 @@ def test_logout_stops_task_calls_within_seconds(pipeline: Stack, auth: auth_pb2_
         user = Client(channel, auth)
         user.tasks.ListTasks(task_pb2.ListTasksRequest(), metadata=user.metadata)
         auth.Logout(auth_pb2.LogoutRequest(refresh_token=user.login.refresh_token))
-        deadline = time.monotonic() + 10
-        while True:
+
+        def refused() -> bool:
             try:
                 user.tasks.ListTasks(task_pb2.ListTasksRequest(), metadata=user.metadata)
             except grpc.RpcError as error:
                 assert error.code() == grpc.StatusCode.UNAUTHENTICATED
-                break
-            assert time.monotonic() < deadline, "a revoked session still works after 10 s"
-            time.sleep(0.2)
+                return True
+            return False
+
+        wait_until(refused, "a revoked session still works after 10 s", timeout=10)
 
 
 @pytest.mark.parametrize(
@@ -355,12 +356,9 @@ def test_worker_status(pipeline: Stack, client: Client, images: ImageServer) -> 
     client.finished(client.create(source_url=images.url("/photo.png"), operations=[resize(30)]).id)
     with grpc.insecure_channel(pipeline.address("worker_svc")) as channel:
         status = worker_pb2_grpc.WorkerStatusServiceStub(channel)
-        deadline = time.monotonic() + 15
         request = worker_pb2.ListWorkersRequest()
-        while not (workers := status.ListWorkers(request, metadata=client.metadata).workers):
-            assert time.monotonic() < deadline, "no worker heartbeat seen"
-            time.sleep(0.5)
-        worker = workers[0]
+        wait_until(lambda: bool(status.ListWorkers(request, metadata=client.metadata).workers), "no heartbeat", 15)
+        worker = status.ListWorkers(request, metadata=client.metadata).workers[0]
         assert worker.capacity >= 1 and worker.pid > 0 and worker.version
         stats = status.GetQueueStats(worker_pb2.GetQueueStatsRequest(), metadata=client.metadata)
         assert stats.live_workers >= 1 and stats.completed_last_minute >= 1
@@ -403,6 +401,19 @@ def _close(stream: Any) -> None:
     stream.cancel()
 
 
+def _reopened(user: Client, task_id: str) -> bool:
+    """Whether a new watch of `task_id` opens (and sends the task); False while over the bound."""
+    stream = user.tasks.WatchTask(task_pb2.WatchTaskRequest(task_id=task_id), metadata=user.metadata, timeout=30)
+    try:
+        first = _first(stream)
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+        return False
+    _close(stream)
+    assert first.task.id == task_id
+    return True
+
+
 def test_watches_per_user_are_bounded(
     pipeline: Stack, auth: auth_pb2_grpc.AuthServiceStub, images: ImageServer
 ) -> None:
@@ -422,10 +433,8 @@ def test_watches_per_user_are_bounded(
             code, message = code_of(lambda: _first(extra))
             assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "at most 32" in message
             _close(watches.pop())
-            time.sleep(0.5)  # the server notices the cancelled stream
-            again = user.tasks.WatchTask(task_pb2.WatchTaskRequest(task_id=slow.id), metadata=user.metadata, timeout=30)
-            assert _first(again).task.id == slow.id
-            _close(again)
+            # once the server has noticed the cancelled stream, a new watch takes its place
+            wait_until(lambda: _reopened(user, slow.id), "a closed watch never freed its place", timeout=10)
         finally:
             for watch in watches:
                 _close(watch)
