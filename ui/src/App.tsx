@@ -1,4 +1,5 @@
 import type { ReactNode } from "react";
+import { Suspense, lazy } from "react";
 import { Navigate, Route, Routes, useLocation } from "react-router";
 import { useAuth } from "./auth/AuthContext";
 import { Layout } from "./components/Layout";
@@ -8,9 +9,12 @@ import { DashboardPage } from "./pages/DashboardPage";
 import { LoginPage } from "./pages/LoginPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { RegisterPage } from "./pages/RegisterPage";
-import { SubmitPage } from "./pages/SubmitPage";
 import { TaskPage } from "./pages/TaskPage";
 import { WorkersPage } from "./pages/WorkersPage";
+
+// The new-task page carries the request validator (protovalidate's CEL and RE2, ~300 KB): it is
+// loaded when first opened, not with the app.
+const SubmitPage = lazy(() => import("./pages/SubmitPage").then((module) => ({ default: module.SubmitPage })));
 
 export function App() {
   return (
@@ -19,7 +23,7 @@ export function App() {
       <Route path="/register" element={<AnonymousOnly><RegisterPage /></AnonymousOnly>} />
       <Route element={<Protected><Layout /></Protected>}>
         <Route index element={<DashboardPage />} />
-        <Route path="tasks/new" element={<SubmitPage />} />
+        <Route path="tasks/new" element={<Suspense fallback={<PageLoading />}><SubmitPage /></Suspense>} />
         <Route path="tasks/:taskId" element={<TaskPage />} />
         <Route path="workers" element={<WorkersPage />} />
         <Route path="*" element={<NotFoundPage />} />
@@ -43,6 +47,14 @@ function AnonymousOnly({ children }: { children: ReactNode }) {
   if (status === "restoring") return <Splash />;
   if (status === "signed-in") return <Navigate to={from && from.startsWith("/") ? from : "/"} replace />;
   return children;
+}
+
+function PageLoading() {
+  return (
+    <div className="flex items-center gap-2 p-6 text-sm text-slate-500" role="status" aria-live="polite">
+      <Spinner className="h-4 w-4" /> Loading…
+    </div>
+  );
 }
 
 function Splash() {

@@ -10,7 +10,8 @@ import { OperationBuilder } from "../components/OperationBuilder";
 import { Alert, Button, ButtonLink, Card, CardHeader, CheckboxField, PageHeader, SelectField, TextField } from "../components/ui";
 import { describeError } from "../lib/errors";
 import type { FormatName, OperationDraft, OutputDraft } from "../tasks/operations";
-import { DEFAULT_OUTPUT, newOperation, outputToProto, toProto, validate } from "../tasks/operations";
+import { validate } from "../tasks/draftValidation";
+import { DEFAULT_OUTPUT, newOperation, outputToProto, toProto } from "../tasks/operations";
 import { rememberPreview } from "../tasks/previews";
 import { type Violation, serverViolations } from "../tasks/validation";
 

@@ -9,10 +9,8 @@ import {
   newOperation,
   outputToProto,
   toProto,
-  validate,
-  validateOperation,
-  validateOutput,
 } from "./operations";
+import { validate, validateOperation, validateOutput } from "./draftValidation";
 
 function op<K extends OperationDraft["kind"]>(kind: K, fields: Partial<Extract<OperationDraft, { kind: K }>> = {}): OperationDraft {
   return { ...newOperation(kind), ...fields } as OperationDraft;
