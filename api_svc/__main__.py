@@ -104,7 +104,7 @@ async def run(settings: ApiSettings) -> None:
         # Fail closed: without fresh revocations no token can be trusted (common.auth_client).
         healthy=lambda: verifier.fresh,
         fatal=faults.fatal,
-        authenticate=verifier.verify,
+        authenticate=verifier.authenticate,
     )
 
 

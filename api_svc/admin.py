@@ -32,7 +32,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self._base_url = base_url
 
     async def _admin(self, context: Context) -> None:
-        claims = await self._verifier.verify(context.invocation_metadata())
+        claims = await self._verifier.caller(context.invocation_metadata())
         if not claims.admin:
             raise PermissionDenied("this needs an administrator (python -m auth_svc grant-admin EMAIL)")
 

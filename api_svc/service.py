@@ -31,7 +31,7 @@ from common.errors import (
 from common.ids import checked_id, new_id
 from common.kafka import STATUS_TOPIC, TASKS_TOPIC, AsyncProducer, PublishError
 from common.logging import request_id_var
-from common.operations import Watermark, parse_operations, parse_output
+from common.operations import Watermark, parse_operations
 from common.status_events import StatusEvent, Verdict
 from common.tasks import Status, as_utc, message_to_document, utcnow
 from common.urls import validate_source_url
@@ -71,7 +71,6 @@ class TaskService:
         for index, op in enumerate(parse_operations(request.operations)):
             if isinstance(op, Watermark):
                 await self.uploads.check_watermark(owner_id, op.upload_id, f"operations[{index}].watermark.upload_id")
-        parse_output(request.output)
         key = request.idempotency_key
         operations = [message_to_document(op) for op in request.operations]
         output = message_to_document(request.output)

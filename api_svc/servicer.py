@@ -23,7 +23,7 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
         self._base_url = public_base_url
 
     async def _owner(self, context: Context) -> str:
-        return (await self._verifier.verify(context.invocation_metadata())).user_id
+        return (await self._verifier.caller(context.invocation_metadata())).user_id
 
     def _task(self, document: dict[str, Any]) -> task_pb2.Task:
         return task_to_proto(document, self._base_url)

@@ -34,13 +34,12 @@ from typing import Annotated
 
 import pyvips  # type: ignore[import-untyped]
 import typer
-from PIL import Image, ImageFile
 from PIL import __version__ as pillow_version
 from rich.console import Console
 from rich.table import Table
 
 from bench import thumbor_server
-from bench.engine_quality import plain_step, quality_table
+from bench.engine_quality import pillow_image, quality_table, vips_image
 from bench.photos import PHOTOS, SIZE, photo
 from common.operations import Blur, Crop, Grayscale, Op, OutputFormat, OutputSpec, Resize, ResizeFit, Rotate
 from worker_svc.imaging import process
@@ -106,17 +105,7 @@ def resize_first(operations: list[Op]) -> list[Op]:
 
 
 def pillow(data: bytes, job: Job) -> bytes:
-    image: Image.Image = Image.open(io.BytesIO(data))
-    operations = resize_first(job.operations)
-    if isinstance(operations[0], Resize) and isinstance(image, ImageFile.ImageFile):
-        image.draft("RGB", (TARGET, TARGET * image.height // image.width))
-    image.load()
-    for op in operations:
-        if isinstance(op, Resize):
-            image = image.copy()
-            image.thumbnail((op.width, op.height), Image.Resampling.LANCZOS, reducing_gap=3.0)
-        else:
-            image = plain_step(image, op)
+    image = pillow_image(data, resize_first(job.operations))
     buffer = io.BytesIO()
     if job.output is OutputFormat.WEBP:
         image.save(buffer, "WEBP", quality=job.quality)
@@ -126,22 +115,7 @@ def pillow(data: bytes, job: Job) -> bytes:
 
 
 def vips(data: bytes, job: Job) -> bytes:
-    operations = resize_first(job.operations)
-    if isinstance(first := operations[0], Resize):
-        image = pyvips.Image.thumbnail_buffer(data, first.width, height=first.height)
-        if any(isinstance(op, Rotate) for op in operations):
-            image = image.copy_memory()  # a turn reads its input out of order; thumbnail's is sequential
-    else:
-        image = pyvips.Image.new_from_buffer(data, "")
-    for op in operations:
-        if isinstance(op, Grayscale):
-            image = image.colourspace("b-w")
-        elif isinstance(op, Blur):
-            image = image.gaussblur(op.sigma)
-        elif isinstance(op, Rotate):
-            image = image.rot("d90")
-        elif isinstance(op, Crop):
-            image = image.crop((image.width - op.width) // 2, (image.height - op.height) // 2, op.width, op.height)
+    image = vips_image(data, resize_first(job.operations))
     if job.output is OutputFormat.WEBP:
         return bytes(image.webpsave_buffer(Q=job.quality))
     return bytes(image.jpegsave_buffer(Q=job.quality))

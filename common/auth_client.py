@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import grpc
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 MISSING_TOKEN_MESSAGE = "an access token is required: send 'authorization: Bearer <token>'"  # noqa: S105
 # A token naming an unknown kid triggers a key refresh at most this often.
 _KEY_REFRESH_MIN_INTERVAL = 10.0
+# The claims the interceptor verified for the call being served: each call runs in a task of its
+# own, so a value never crosses from one call to another.
+_caller: ContextVar[AccessClaims | None] = ContextVar("pixelflow_caller", default=None)
 
 
 class TokenVerifier:
@@ -120,6 +124,17 @@ class TokenVerifier:
         self._revocations_at = time.monotonic()
         now = datetime.now(tz=UTC)
         self._revoked = {sid: until for sid, until in self._revoked.items() if until > now}
+
+    async def authenticate(self, metadata: object) -> AccessClaims:
+        """`verify`, remembered for the rest of the call: the interceptor's hook (common.server),
+        so that handlers asking `caller` do not check the token a second time."""
+        claims = await self.verify(metadata)
+        _caller.set(claims)
+        return claims
+
+    async def caller(self, metadata: object) -> AccessClaims:
+        """The call's verified claims: those the interceptor checked, else checked now."""
+        return _caller.get() or await self.verify(metadata)
 
     async def verify(self, metadata: object) -> AccessClaims:
         token = bearer_token(metadata)

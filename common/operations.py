@@ -241,12 +241,9 @@ def _parse_sharpen(sharpen: task_pb2.Sharpen) -> Sharpen:
 
 
 def _parse_adjust(adjust: task_pb2.Adjust) -> Adjust:
-    values = {
-        "brightness": adjust.brightness if adjust.HasField("brightness") else None,
-        "contrast": adjust.contrast if adjust.HasField("contrast") else None,
-        "saturation": adjust.saturation if adjust.HasField("saturation") else None,
-    }
-    return Adjust(**{name: value for name, value in values.items() if value is not None})
+    return Adjust(
+        **{name: getattr(adjust, name) for name in ("brightness", "contrast", "saturation") if adjust.HasField(name)}
+    )
 
 
 def _parse_grayscale(_grayscale: task_pb2.Grayscale) -> Grayscale:

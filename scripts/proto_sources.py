@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+from functools import cache
 from pathlib import Path
 
 import google.api
@@ -66,6 +67,7 @@ def validate_descriptor() -> descriptor_pb2.FileDescriptorProto:
     raise SystemExit(f"no descriptor of {VALIDATE_PROTO} in {spec.origin}: protovalidate changed its layout")
 
 
+@cache
 def write_validate_set() -> Path:
     """A FileDescriptorSet of validate.proto and the well-known files it imports."""
     validate = validate_descriptor()

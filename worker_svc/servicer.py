@@ -45,7 +45,7 @@ class WorkerStatusServicer(worker_pb2_grpc.WorkerStatusServiceServicer):
     async def ListWorkers(
         self, request: worker_pb2.ListWorkersRequest, context: Context
     ) -> worker_pb2.ListWorkersResponse:
-        await self._verifier.verify(context.invocation_metadata())
+        await self._verifier.caller(context.invocation_metadata())
         return worker_pb2.ListWorkersResponse(
             workers=[
                 worker_pb2.Worker(
@@ -65,7 +65,7 @@ class WorkerStatusServicer(worker_pb2_grpc.WorkerStatusServiceServicer):
         )
 
     async def GetQueueStats(self, request: worker_pb2.GetQueueStatsRequest, context: Context) -> worker_pb2.QueueStats:
-        await self._verifier.verify(context.invocation_metadata())
+        await self._verifier.caller(context.invocation_metadata())
         now = utcnow()
         counts = await self._counts.queue(since=now - timedelta(minutes=1))
         try:
