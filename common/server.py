@@ -8,10 +8,12 @@ period, then the service's own resources are closed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from types import FrameType
 from typing import Any
 
 import grpc
@@ -96,14 +98,12 @@ async def serve(
 
     stop = asyncio.Event()
     watcher = asyncio.create_task(_follow(health, ["", *service_names], healthy, stop)) if healthy else None
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    if ready is not None:
-        ready.set()
-    stopped = asyncio.ensure_future(stop.wait())
-    waits: list[asyncio.Future[Any]] = [stopped] if fatal is None else [stopped, fatal]
-    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    with stop_signals(stop):
+        if ready is not None:
+            ready.set()
+        stopped = asyncio.ensure_future(stop.wait())
+        waits: list[asyncio.Future[Any]] = [stopped] if fatal is None else [stopped, fatal]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()
     failure = fatal.result() if fatal is not None and fatal.done() else None
     if watcher is not None:
@@ -121,6 +121,33 @@ async def serve(
     log.info("stopped")
     if failure is not None:
         raise ServiceFailed(failure)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def stop_signals(stop: asyncio.Event) -> Iterator[None]:
+    """Sets `stop` on SIGTERM or SIGINT while inside (the handlers before are restored after).
+
+    Not `loop.add_signal_handler`: asyncio learns of those signals only from a byte the C
+    handler writes into the loop's self-pipe, which `call_soon_threadsafe` (the consumer's poll
+    thread, the image pool's futures) fills too. Once that pipe is full the byte is dropped
+    ("Exception ignored when trying to write to the signal wakeup fd") and the signal is lost:
+    a worker ignored SIGTERM that way for 15 s in a test run. A Python handler always runs in
+    the main thread, and `call_soon_threadsafe` wakes the loop even when the pipe is full (a
+    full pipe is readable)."""
+    loop = asyncio.get_running_loop()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(stop.set)
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, before in previous.items():
+            signal.signal(sig, before)
 
 
 async def _follow(health: Any, names: list[str], healthy: Callable[[], bool], stop: asyncio.Event) -> None:
