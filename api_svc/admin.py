@@ -12,7 +12,7 @@ from api_svc.dead_letters import DeadLetter, DeadLetters, page_token, parse_page
 from api_svc.service import TaskService
 from common.auth_client import TokenVerifier
 from common.errors import FailedPrecondition, PermissionDenied
-from common.tasks import task_to_proto
+from tasks.model import task_to_proto
 
 Context = grpc.aio.ServicerContext[Any, Any]
 DEFAULT_PAGE_SIZE = 50

@@ -23,7 +23,7 @@ from datetime import timedelta
 from api_svc.repository import Document, TaskRepository
 from common.blobstore import BlobStore, StoredKey
 from common.blobstore.keys import TASKS, UPLOADS, owner
-from common.tasks import TERMINAL, Status, utcnow
+from tasks.model import TERMINAL, Status, utcnow
 
 log = logging.getLogger(__name__)
 _BATCH = 500

@@ -15,8 +15,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from common.errors import InvalidArgument, NotFound, Unavailable
-from common.failures import FailureCode
 from common.kafka import DEAD_LETTER_TOPIC
+from tasks.failures import FailureCode
 
 _TIMEOUT = 10.0
 

@@ -12,8 +12,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from common.errors import Unavailable
-from common.task_locks import TASK_LOCKS, ensure_lock_indexes, finish, forget, reopen, settle_if_final, take_replay
-from common.tasks import IDEMPOTENCY, OUTBOX, TASKS, TERMINAL, UPLOADS, Status, utcnow
+from tasks.lifecycle import TASK_LOCKS, cancel, ensure_lock_indexes, forget, reopen_failed, settle_if_final
+from tasks.model import IDEMPOTENCY, OUTBOX, TASKS, TERMINAL, UPLOADS, Status, utcnow
 
 Document = dict[str, Any]
 UNAVAILABLE_MESSAGE = "the task store is unavailable; nothing was saved, try again shortly"
@@ -77,8 +77,17 @@ class TaskRepository:
             return None
 
     async def get(self, owner_id: str, task_id: str) -> Document | None:
+        """The task as its outcome stands. A task that is not terminal although its outcome is
+        committed (its writer died after the final lock, or a late claim write landed on top of
+        the settled outcome: FerretDB's updates are read-modify-write) is settled first, so no
+        reader sees it running after a watcher was told it ended. One more read, for tasks in
+        flight only."""
         async with store_errors():
-            return await self._tasks.find_one({"_id": task_id, "owner_id": owner_id})
+            document = await self._tasks.find_one({"_id": task_id, "owner_id": owner_id})
+            if document is None or Status(document["status"]) in TERMINAL:
+                return document
+            terminal = await settle_if_final(self._tasks, self._locks, task_id)
+            return document if terminal is None else {**document, **terminal}
 
     async def page(
         self, owner_id: str, *, status: Status | None, limit: int, after: tuple[datetime, str] | None
@@ -126,46 +135,15 @@ class TaskRepository:
             return await self._tasks.find_one({"_id": task_id})
 
     async def cancel(self, owner_id: str, task_id: str) -> tuple[Document, Document] | None:
-        """PENDING/PROCESSING → CANCELLED: (the task before, the fields written); None if the
-        task is not (or no longer) cancellable. The terminal lock decides a race with a worker
-        finishing the task (common.task_locks)."""
+        """PENDING/PROCESSING → CANCELLED (tasks.lifecycle.cancel): (the task before, the fields
+        written); None if the task is not (or no longer) cancellable."""
         async with store_errors():
-            current = await self._tasks.find_one({"_id": task_id, "owner_id": owner_id})
-            if current is None or Status(current["status"]) in TERMINAL:
-                return None
-            written = await finish(self._tasks, self._locks, task_id, Status.CANCELLED.value, owner="api", fields={})
-            return None if written is None else (current, written)
+            return await cancel(self._tasks, self._locks, owner_id, task_id)
 
     async def reopen(self, task_id: str, stale_after: float = 60.0) -> tuple[str, Document] | None:
-        """FAILED → PENDING for a replay: ("replayed" | "finished" | "running", the task); None if
-        there is no such task. The attempt count goes on from where it was (`attempt_base`
-        records it: the worker's attempt cap counts from there)."""
+        """FAILED → PENDING for a replay (tasks.lifecycle.reopen_failed)."""
         async with store_errors():
-            current = await self._tasks.find_one({"_id": task_id})
-            if current is None:
-                return None
-            status = Status(current["status"])
-            if status in (Status.COMPLETED, Status.CANCELLED):
-                return "finished", current
-            if status is not Status.FAILED:
-                return "running", current
-            replay = int(current.get("replays", 0)) + 1
-            if not await take_replay(self._locks, task_id, replay, stale_after):
-                return "running", current
-            await reopen(self._locks, task_id)
-            now = utcnow()
-            fields = {
-                "status": Status.PENDING.value,
-                "replays": replay,
-                "attempt_base": int(current.get("attempts", 0)),
-                "updated_at": now,
-            }
-            cleared = {
-                name: "" for name in ("error", "result", "worker_id", "lease_until", "started_at", "completed_at")
-            }
-            await self._tasks.update_one({"_id": task_id}, {"$set": fields, "$unset": cleared})
-            reopened = {key: value for key, value in current.items() if key not in cleared}
-            return "replayed", {**reopened, **fields}
+            return await reopen_failed(self._tasks, self._locks, task_id, stale_after)
 
     async def delete(self, owner_id: str, task_id: str) -> Document | None:
         async with store_errors():

@@ -15,6 +15,7 @@ from typing import Any
 
 from pixelflow.v1 import task_pb2
 
+from api_svc.ids import checked_id, new_id
 from api_svc.repository import Document, TaskRepository
 from api_svc.uploads import Uploads
 from api_svc.watch import WatchHub
@@ -28,13 +29,12 @@ from common.errors import (
     ResourceExhausted,
     Unavailable,
 )
-from common.ids import checked_id, new_id
 from common.kafka import STATUS_TOPIC, TASKS_TOPIC, AsyncProducer, PublishError
 from common.logging import request_id_var
-from common.operations import Watermark, parse_operations
-from common.status_events import StatusEvent, Verdict
-from common.tasks import Status, as_utc, message_to_document, utcnow
-from common.urls import validate_source_url
+from tasks.events import StatusEvent, Verdict
+from tasks.model import Status, as_utc, message_to_document, utcnow
+from tasks.operations import Watermark, parse_operations
+from tasks.source_urls import validate_source_url
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class TaskService:
         """Runs for the service's life: publishes the tasks in the outbox, and republishes
         stranded ones (see TaskRepository.stranded), each at most once per `stranded_after`
         seconds from this replica — or, if a stranded task already has a committed outcome,
-        writes that onto it instead (common.task_locks)."""
+        writes that onto it instead (tasks.lifecycle)."""
         republished: dict[str, float] = {}
         while True:
             await asyncio.sleep(interval)

@@ -11,7 +11,7 @@ from pixelflow.v1 import task_pb2, task_pb2_grpc
 
 from api_svc.service import TaskService
 from common.auth_client import TokenVerifier
-from common.tasks import task_to_proto, upload_to_proto
+from tasks.model import task_to_proto, upload_to_proto
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+from api_svc.ids import checked_id, new_id
 from api_svc.repository import Document, TaskRepository
 from common.blobstore import BlobStore, BlobTooLarge
 from common.blobstore.keys import inline_source_key, upload_key
 from common.errors import InvalidArgument, NotFound
-from common.ids import checked_id, new_id
-from common.image_types import CONTENT_TYPES, detect_format
-from common.tasks import utcnow
+from tasks.image_types import CONTENT_TYPES, detect_format
+from tasks.model import utcnow
 
 log = logging.getLogger(__name__)
 

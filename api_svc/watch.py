@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from common.status_events import StatusEvent
+from tasks.events import StatusEvent
 
 # Events a slow watcher may have pending before it is told to read the task instead.
 MAX_PENDING_EVENTS = 8

@@ -41,7 +41,7 @@ from rich.table import Table
 from bench import thumbor_server
 from bench.engine_quality import pillow_image, quality_table, vips_image
 from bench.photos import PHOTOS, SIZE, photo
-from common.operations import Blur, Crop, Grayscale, Op, OutputFormat, OutputSpec, Resize, ResizeFit, Rotate
+from tasks.operations import Blur, Crop, Grayscale, Op, OutputFormat, OutputSpec, Resize, ResizeFit, Rotate
 from worker_svc.imaging import process
 
 TARGET = 800

@@ -22,7 +22,7 @@ from rich.table import Table
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from bench.photos import photo
-from common.operations import (
+from tasks.operations import (
     Blur,
     Crop,
     Flip,

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.photos import photo
-from common.operations import Crop, Op, OutputFormat, OutputSpec, Resize, ResizeFit, Rotate
+from tasks.operations import Crop, Op, OutputFormat, OutputSpec, Resize, ResizeFit, Rotate
 
 MiB = 1024 * 1024
 SIZES = {"12 MP": (4000, 3000), "50 MP": (8165, 6124)}

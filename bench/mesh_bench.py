@@ -41,10 +41,10 @@ from bench.photos import photo
 from bench.round_trips import CommandCountingProxy, kafka_records
 from bench.round_trips import per_task as trips_per_task
 from common.kafka import HEARTBEATS_TOPIC
-from common.operations import OutputFormat, OutputSpec, Resize, ResizeFit
 from infra.infrastructure import make_temp_root
 from infra.process import ManagedProcess
 from infra.stack import Stack, StackPorts
+from tasks.operations import OutputFormat, OutputSpec, Resize, ResizeFit
 from tests.images import ImageServer
 from worker_svc.imaging import process
 

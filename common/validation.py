@@ -8,7 +8,7 @@ naming the field (`operations[0].resize.width`), the rule (`reason`: `uint32.lte
 a CEL rule) and what to do (`description`).
 
 What a rule in the proto cannot say stays with the code that knows it, saying why: a source
-URL's address (common.urls), whether an upload is the caller's (api_svc.uploads), a crop box
+URL's address (tasks.source_urls), whether an upload is the caller's (api_svc.uploads), a crop box
 against the image's size (the worker).
 """
 

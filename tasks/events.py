@@ -8,7 +8,7 @@ earlier event costs nothing, since every event is whole. BSON, not JSON: the doc
 datetimes and nested documents exactly as the store does.
 
 A writer sends an event only after its store write succeeded, and only one writer ever records
-a terminal state (common.task_locks), so a terminal event is final. Events of one task come
+a terminal state (tasks.lifecycle), so a terminal event is final. Events of one task come
 from different producers (the API cancels, workers claim and finish), so they can arrive out
 of order: `verdict` merges only an event that moves the task forward, ignores one already
 overtaken, and has the watcher read the task again when it cannot tell.
@@ -25,7 +25,7 @@ import bson
 from bson.codec_options import CodecOptions
 from bson.errors import BSONError
 
-from common.tasks import Status
+from tasks.model import Status
 
 _CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
 

@@ -48,4 +48,4 @@ def to_proto(code: str) -> task_pb2.FailureCode.ValueType:
 
 _IN_PROTO = {name.removeprefix(_PREFIX) for name in task_pb2.FailureCode.keys()} - {"UNSPECIFIED"}  # noqa: SIM118 - protobuf's enum wrapper
 if {code.value for code in FailureCode} != _IN_PROTO:  # pragma: no cover - a build that drifted
-    raise ImportError(f"common.failures and proto's FailureCode differ: {sorted(_IN_PROTO ^ set(FailureCode))}")
+    raise ImportError(f"tasks.failures and proto's FailureCode differ: {sorted(_IN_PROTO ^ set(FailureCode))}")

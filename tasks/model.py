@@ -14,7 +14,7 @@ from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from pixelflow.v1 import task_pb2
 
-from common import failures
+from tasks import failures
 
 TASKS = "tasks"
 IDEMPOTENCY = "idempotency_keys"

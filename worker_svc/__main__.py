@@ -20,9 +20,8 @@ from common.blobstore import open_blob_store
 from common.kafka import HEARTBEATS_TOPIC, AsyncProducer, ClientFaults, TopicListener
 from common.logging import configure_logging
 from common.server import run_service, serve
-from common.task_locks import TASK_LOCKS
-from common.tasks import TASKS
-from worker_svc.claims import TaskClaims
+from tasks.lifecycle import TASK_LOCKS, TaskClaims
+from tasks.model import TASKS
 from worker_svc.config import WorkerSettings
 from worker_svc.consumer import TaskConsumer
 from worker_svc.imaging import ImageLimits

@@ -20,9 +20,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from common.failures import FailureCode
 from common.kafka import CONSUMER_LATENCY, TASKS_TOPIC, WORKER_GROUP, ClientFaults
 from common.logging import request_id_var, task_id_var
+from tasks.failures import FailureCode
 from worker_svc.delivery import Delivery, delivery_var
 from worker_svc.processor import TaskProcessor
 from worker_svc.retry import until_available

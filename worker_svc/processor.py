@@ -17,14 +17,14 @@ from pymongo.errors import ConnectionFailure
 from common.blobstore import BlobNotFound, BlobStore
 from common.blobstore.keys import result_key, upload_key
 from common.failpoints import failpoint
-from common.failures import FailureCode
 from common.kafka import DEAD_LETTER_TOPIC, STATUS_TOPIC, AsyncProducer, PublishError
 from common.logging import task_id_var
-from common.operations import Watermark, parse_operations, parse_output
-from common.status_events import StatusEvent
-from common.tasks import Status, as_utc, operations_from_document, output_from_document
+from tasks.events import StatusEvent
+from tasks.failures import FailureCode
+from tasks.lifecycle import Claim, ClaimOutcome, TaskClaims
+from tasks.model import Status, as_utc, operations_from_document, output_from_document
+from tasks.operations import Watermark, parse_operations, parse_output
 from worker_svc.byte_cache import WATERMARK_CACHE_BYTES, BytesCache
-from worker_svc.claims import Claim, ClaimOutcome, TaskClaims
 from worker_svc.delivery import delivery_var
 from worker_svc.imaging import ImageError, ImageLimits, process
 from worker_svc.retry import UNAVAILABLE, until_available

@@ -9,7 +9,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from common.tasks import Status
+from tasks.model import Status
 
 
 @dataclass(frozen=True)

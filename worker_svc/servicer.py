@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pixelflow.v1 import worker_pb2, worker_pb2_grpc
 
 from common.auth_client import TokenVerifier
-from common.tasks import utcnow
+from tasks.model import utcnow
 from worker_svc.repository import TaskCounts
 from worker_svc.status import ConsumerLag, WorkerRegistry
 

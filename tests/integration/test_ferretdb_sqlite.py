@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from common.task_locks import TASK_LOCKS
-from common.tasks import TASKS, Status, utcnow
 from infra.ferretdb import FerretDBServer
 from infra.infrastructure import make_temp_root
 from infra.process import free_port
-from worker_svc.claims import ClaimOutcome, TaskClaims
+from tasks.lifecycle import TASK_LOCKS, ClaimOutcome, TaskClaims
+from tasks.model import TASKS, Status, utcnow
 
 pytestmark = pytest.mark.integration
 

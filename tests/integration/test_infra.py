@@ -33,6 +33,7 @@ from infra import (
     make_temp_root,
 )
 from infra.process import group_alive, pid_alive
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -49,12 +50,11 @@ def infra_stack() -> Iterator[Infrastructure]:
 
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid) and not group_alive(pid):
-            return True
-        time.sleep(0.1)
-    return False
+    try:
+        wait_until(lambda: not pid_alive(pid) and not group_alive(pid), f"pid {pid} is alive", timeout=timeout)
+    except AssertionError:
+        return False
+    return True
 
 
 def test_postgres_is_real_postgresql_15(infra_stack: Infrastructure) -> None:
@@ -205,12 +205,16 @@ def test_envoy_validates_and_serves(tmp_path: Path) -> None:
 def test_children_survive_the_thread_that_started_them(tmp_path: Path) -> None:
     # PDEATHSIG fires when the *thread* that forked exits; spawning goes through a long-lived
     # thread so this does not kill servers started from worker threads.
-    proc = ManagedProcess("sleeper", ["sleep", "60"], tmp_path / "sleep.log")
+    # The child proves it outlived the thread: it writes its sentinel only after the thread is
+    # gone (a PDEATHSIG would have killed it when the thread exited, before the sentinel).
+    alive = tmp_path / "alive"
+    child = f"sleep 0.5; touch {alive}; sleep 60"
+    proc = ManagedProcess("sleeper", ["sh", "-c", child], tmp_path / "sleep.log")
     thread = threading.Thread(target=proc.start)
     thread.start()
     thread.join()
-    time.sleep(0.3)
     try:
+        wait_until(alive.exists, "the child died with the thread that started it", timeout=10)
         assert proc.running
     finally:
         proc.stop()

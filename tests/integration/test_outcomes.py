@@ -1,6 +1,6 @@
 """The exactly-once protocol on the real task store (FerretDB): a committed outcome is settled
 by whoever finds it unwritten, every attempt counts whoever ends it, and a worker that lost
-its lease writes nothing (common.task_locks, worker_svc.claims)."""
+its lease writes nothing (tasks.lifecycle)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from common.task_locks import TASK_LOCKS, take_final, terminal_write
-from common.tasks import TASKS, Status, utcnow
+from api_svc.repository import TaskRepository
 from infra.stack import Stack
-from worker_svc.claims import ClaimOutcome, TaskClaims
+from tasks.lifecycle import TASK_LOCKS, ClaimOutcome, TaskClaims, take_final, terminal_write
+from tasks.model import TASKS, Status, utcnow
 
 pytestmark = pytest.mark.integration
 
@@ -135,3 +135,19 @@ async def test_renewal_stops_once_the_task_has_its_outcome(stack: Stack) -> None
         assert not await claims.renew(held)
         stored = await database[TASKS].find_one({"_id": task_id})
         assert stored is not None and stored["status"] == "CANCELLED"
+
+
+async def test_a_reader_sees_the_committed_outcome_even_if_a_late_claim_overwrote_it(stack: Stack) -> None:
+    """The outcome was settled (a watcher was told COMPLETED), then a claim that had read the
+    task before wrote PROCESSING over it: GetTask and GetTaskResult still answer COMPLETED
+    (api_svc's read settles it again) instead of "PROCESSING" to a user who saw it finish."""
+    async with _database(stack) as database:
+        task_id = await _new_task(database, owner_id="reader", status=Status.PROCESSING.value, attempts=2)
+        result = {"blob_key": "tasks/xx/result-1", "content_type": "image/png"}
+        committed = terminal_write(Status.COMPLETED.value, {"result": result, "attempts": 1, "worker_id": "w"})
+        assert await take_final(database[TASK_LOCKS], task_id, "w#1", committed)
+        seen = await TaskRepository(database).get("reader", task_id)
+        assert seen is not None and (seen["status"], seen["result"], seen["attempts"]) == ("COMPLETED", result, 1)
+        stored = await database[TASKS].find_one({"_id": task_id})
+        assert stored is not None and stored["status"] == "COMPLETED"
+        assert await TaskRepository(database).get("someone else", task_id) is None

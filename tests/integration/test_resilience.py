@@ -27,9 +27,9 @@ from pymongo import AsyncMongoClient, MongoClient
 from common.blobstore.filesystem import FilesystemBlobStore
 from common.blobstore.keys import result_key, upload_key
 from common.kafka import TASKS_TOPIC, WORKER_GROUP
-from common.task_locks import TASK_LOCKS, take_final, terminal_write
-from common.tasks import Status
 from infra.stack import Stack, is_serving
+from tasks.lifecycle import TASK_LOCKS, take_final, terminal_write
+from tasks.model import Status
 from tests.conftest import (
     TEST_ENVIRONMENT,
     bearer,

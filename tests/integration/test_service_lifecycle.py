@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import grpc
 import pytest
@@ -15,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from infra.process import free_port
 from infra.stack import REPO_ROOT, Stack
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -43,17 +43,16 @@ def test_service_drains_and_exits_zero_on_sigterm(stack: Stack, service: str) ->
         stderr=subprocess.PIPE,
         text=True,
     )
+
+    def serving() -> bool:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        try:
+            return bool(_health(f"127.0.0.1:{port}") == health_pb2.HealthCheckResponse.SERVING)
+        except grpc.RpcError:
+            return False
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if _health(f"127.0.0.1:{port}") == health_pb2.HealthCheckResponse.SERVING:
-                    break
-            except grpc.RpcError:
-                pass
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, f"{service} did not become healthy"
-            time.sleep(0.1)
+        wait_until(serving, f"{service} did not become healthy", timeout=30)
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=15)
     finally:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpcore
 import pytest
 
-from common.failures import FailureCode
+from tasks.failures import FailureCode
 from worker_svc.sources import FetchPolicy, IPAddress, SourceError, SourceFetcher
 from worker_svc.sources.network import resolve_with_event_loop
 

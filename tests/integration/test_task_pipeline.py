@@ -21,8 +21,8 @@ from pymongo import AsyncMongoClient
 from api_svc.repository import TaskRepository
 from api_svc.service import idempotency_fingerprint
 from common.blobstore.keys import inline_source_key, result_key, upload_key
-from common.tasks import message_to_document
 from infra.stack import Stack
+from tasks.model import message_to_document
 from tests.conftest import (
     TEST_ENVIRONMENT,
     bearer,

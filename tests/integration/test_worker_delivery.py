@@ -19,9 +19,9 @@ from pixelflow.v1 import task_pb2, task_pb2_grpc, worker_pb2, worker_pb2_grpc
 from pymongo import AsyncMongoClient
 
 from common.kafka import TASKS_TOPIC
-from common.task_locks import TASK_LOCKS
-from common.tasks import TASKS, Status, utcnow
 from infra.stack import Stack
+from tasks.lifecycle import TASK_LOCKS, ClaimOutcome, TaskClaims
+from tasks.model import TASKS, Status, utcnow
 from tests.conftest import (
     bearer,
     dead_letters,
@@ -31,7 +31,6 @@ from tests.conftest import (
     worker_verdicts,
 )
 from tests.images import ImageServer, image_bytes
-from worker_svc.claims import ClaimOutcome, TaskClaims
 
 pytestmark = pytest.mark.integration
 
@@ -125,8 +124,12 @@ async def test_a_stale_worker_cannot_overwrite_a_newer_attempt(stack: Stack) -> 
         first = await slow.claim(task_id)
         assert first.outcome is ClaimOutcome.CLAIMED and first.attempt == 1
         assert (await fast.claim(task_id)).outcome is ClaimOutcome.LEASED
-        await asyncio.sleep(0.4)  # the slow worker's lease runs out (it "hung")
+        # The slow worker "hung": the fast one claims the task as soon as that lease runs out.
         second = await fast.claim(task_id)
+        deadline = asyncio.get_running_loop().time() + 10
+        while second.outcome is ClaimOutcome.LEASED and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)  # the poll interval of tests.conftest.wait_until
+            second = await fast.claim(task_id)
         assert second.outcome is ClaimOutcome.CLAIMED and second.attempt == 2
         assert not await slow.complete(first, {"from": "stale"})
         assert await fast.complete(second, {"from": "fresh"})

@@ -8,8 +8,8 @@ import io
 import pytest
 from PIL import Image
 
-from common.failures import FailureCode
-from common.operations import Crop, Gravity, Op, OutputFormat, OutputSpec, Resize, ResizeFit, Rotate
+from tasks.failures import FailureCode
+from tasks.operations import Crop, Gravity, Op, OutputFormat, OutputSpec, Resize, ResizeFit, Rotate
 from worker_svc.imaging import process
 from worker_svc.imaging.errors import ImageError
 from worker_svc.imaging.limits import ImageLimits

@@ -18,7 +18,7 @@ import pytest
 import pyvips  # type: ignore[import-untyped]
 from PIL import Image, ImageCms
 
-from common.operations import OutputFormat, OutputSpec, Resize, ResizeFit
+from tasks.operations import OutputFormat, OutputSpec, Resize, ResizeFit
 from worker_svc.imaging import process
 
 # Skin, sky, foliage, a warm orange, a mid grey, a deep blue: sRGB, inside every gamut here.

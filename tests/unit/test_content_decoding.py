@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from common.failures import FailureCode
+from tasks.failures import FailureCode
 from worker_svc.sources.decoding import MAX_LAYERS, BoundedDecoder, encodings
 from worker_svc.sources.errors import SourceError
 

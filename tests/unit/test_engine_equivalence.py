@@ -21,7 +21,7 @@ from PIL import Image
 
 from bench.engine_quality import MIN_PSNR, MIN_SSIM, NATIVE_PHOTOS, plain_engine, similarity
 from bench.photos import photo
-from common.operations import (
+from tasks.operations import (
     Blur,
     Crop,
     Flip,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common.failures import FailureCode
-from common.operations import OutputFormat, OutputSpec
+from tasks.failures import FailureCode
+from tasks.operations import OutputFormat, OutputSpec
 from tests.images import one_pixel_gif_frames, tiny_tiff_pages
 from worker_svc.imaging import ImageError, ImageLimits, process
 from worker_svc.imaging.frames import count_frames

@@ -13,8 +13,8 @@ import pyvips  # type: ignore[import-untyped]
 from PIL import Image, ImageCms, ImageFilter
 from pixelflow.v1 import task_pb2
 
-from common.failures import FailureCode
-from common.operations import (
+from tasks.failures import FailureCode
+from tasks.operations import (
     OPERATION_KINDS,
     VALIDATED_KINDS,
     Adjust,

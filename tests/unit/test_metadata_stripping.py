@@ -10,7 +10,7 @@ import io
 import pytest
 from PIL import Image, TiffImagePlugin
 
-from common.operations import Grayscale, Op, OutputFormat, OutputSpec
+from tasks.operations import Grayscale, Op, OutputFormat, OutputSpec
 from worker_svc.imaging import ImageLimits, process
 
 pytestmark = pytest.mark.unit

@@ -1,5 +1,5 @@
 """Operations and output options: the proto's rules (common.validation) name the field and the rule
-each bad value breaks; common.operations turns valid ones into domain values."""
+each bad value breaks; tasks.operations turns valid ones into domain values."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from buf.validate import validate_pb2
 from pixelflow.v1 import task_pb2
 
 from common.errors import InvalidArgument
-from common.operations import (
+from common.validation import violations
+from tasks.operations import (
     OPERATION_KINDS,
     VALIDATED_KINDS,
     Adjust,
@@ -32,7 +33,6 @@ from common.operations import (
     parse_operations,
     parse_output,
 )
-from common.validation import violations
 
 pytestmark = pytest.mark.unit
 
@@ -220,6 +220,6 @@ def test_validators_cover_every_kind_in_the_proto() -> None:
 def test_importable_without_image_libraries() -> None:
     code = (
         "import sys; sys.modules['PIL'] = None; sys.modules['pyvips'] = None; "
-        "import common.operations as o; assert o.parse_operations([]) == []"
+        "import tasks.operations as o; assert o.parse_operations([]) == []"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

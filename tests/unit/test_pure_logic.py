@@ -132,7 +132,7 @@ def test_an_upload_id_and_an_inline_image_are_told_apart_by_what_they_name() -> 
 
 
 def test_every_failure_code_is_the_protos_and_maps_to_its_value() -> None:
-    from common.failures import FailureCode, to_proto  # noqa: PLC0415 - its import is the check
+    from tasks.failures import FailureCode, to_proto  # noqa: PLC0415 - its import is the check
 
     names = {name.removeprefix("FAILURE_CODE_") for name in task_pb2.FailureCode.keys()} - {"UNSPECIFIED"}  # noqa: SIM118
     assert names == {code.value for code in FailureCode}

@@ -10,7 +10,7 @@ from PIL import Image
 from pixelflow.v1 import task_pb2
 
 from common.errors import InvalidArgument
-from common.operations import Crop, Gravity, OutputFormat, OutputSpec, Resize, ResizeFit, Rotate, parse_operations
+from tasks.operations import Crop, Gravity, OutputFormat, OutputSpec, Resize, ResizeFit, Rotate, parse_operations
 from worker_svc.imaging import process
 from worker_svc.imaging.geometry import box_around
 

@@ -7,7 +7,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 import pytest
 
 from common.errors import InvalidArgument
-from common.urls import validate_source_url
+from tasks.source_urls import validate_source_url
 from worker_svc.sources import (
     FailureCode,
     IPNetwork,

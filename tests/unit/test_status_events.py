@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from api_svc.watch import MAX_PENDING_EVENTS, Subscription, WatchHub
-from common.status_events import StatusEvent, Verdict
-from common.tasks import Status
+from tasks.events import StatusEvent, Verdict
+from tasks.model import Status
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, 123000, tzinfo=UTC)
 TASK = "a" * 32

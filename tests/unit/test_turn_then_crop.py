@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common.operations import Crop, Flip, FlipDirection, Gravity, Op, OutputFormat, OutputSpec, Rotate
+from tasks.operations import Crop, Flip, FlipDirection, Gravity, Op, OutputFormat, OutputSpec, Rotate
 from worker_svc.imaging import REGISTRY, process
 from worker_svc.imaging.geometry import Size
 from worker_svc.imaging.steps import StepContext

@@ -15,8 +15,8 @@ from api_svc.service import Limits, TaskService
 from api_svc.watch import WatchHub
 from common.blobstore import BlobStore
 from common.kafka import AsyncProducer
-from common.status_events import StatusEvent
-from common.tasks import Status
+from tasks.events import StatusEvent
+from tasks.model import Status
 
 pytestmark = pytest.mark.unit
 

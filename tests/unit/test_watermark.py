@@ -11,8 +11,8 @@ from PIL import Image
 from pixelflow.v1 import task_pb2
 
 from common.errors import InvalidArgument
-from common.failures import FailureCode
-from common.operations import Gravity, Op, OutputFormat, OutputSpec, Resize, Watermark, parse_operations
+from tasks.failures import FailureCode
+from tasks.operations import Gravity, Op, OutputFormat, OutputSpec, Resize, Watermark, parse_operations
 from tests.images import encoded
 from worker_svc.byte_cache import BytesCache
 from worker_svc.imaging import process

@@ -4,7 +4,7 @@
 it raises `ImageError` (a stable `FailureCode` plus a message for people) for bad input.
 """
 
-from common.failures import FailureCode
+from tasks.failures import FailureCode
 from worker_svc.imaging.errors import ImageError
 from worker_svc.imaging.limits import ImageLimits
 from worker_svc.imaging.pipeline import ProcessedImage, process

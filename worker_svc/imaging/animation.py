@@ -16,8 +16,8 @@ from collections.abc import Iterator, Sequence
 
 from PIL import Image, ImageSequence
 
-from common.failures import FailureCode
-from common.operations import Crop, Gravity, Op, OutputFormat, OutputSpec, Resize
+from tasks.failures import FailureCode
+from tasks.operations import Crop, Gravity, Op, OutputFormat, OutputSpec, Resize
 from worker_svc.imaging.errors import ImageError
 from worker_svc.imaging.geometry import Size
 from worker_svc.imaging.limits import ImageLimits

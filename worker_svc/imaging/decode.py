@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pyvips  # type: ignore[import-untyped]
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from common.failures import FailureCode
+from tasks.failures import FailureCode
 from worker_svc.imaging import colour
 from worker_svc.imaging.errors import ImageError
 from worker_svc.imaging.frames import count_frames

@@ -9,12 +9,12 @@ from typing import Any
 
 from PIL import Image, ImageFile
 
-from common.failures import FailureCode
-from common.operations import OutputFormat, OutputSpec
-from common.sizes import describe_size
+from tasks.failures import FailureCode
+from tasks.operations import OutputFormat, OutputSpec
 from worker_svc.imaging import colour, modes
 from worker_svc.imaging.errors import ImageError
 from worker_svc.imaging.sniff import SourceFormat
+from worker_svc.sizes import describe_size
 
 CONTENT_TYPES: dict[OutputFormat, str] = {
     OutputFormat.JPEG: "image/jpeg",

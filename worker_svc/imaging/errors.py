@@ -1,11 +1,11 @@
-"""The one exception image processing raises, with a FailureCode (common.failures: the proto's
+"""The one exception image processing raises, with a FailureCode (tasks.failures: the proto's
 list) recorded on the failed task. The image's codes: UNSUPPORTED_IMAGE (not a decoder we accept),
 CORRUPT_IMAGE, IMAGE_TOO_LARGE (over the pixel or frame limit, from the header),
 OUTPUT_TOO_LARGE, INVALID_OPERATION (a crop box outside the image)."""
 
 from __future__ import annotations
 
-from common.failures import FailureCode
+from tasks.failures import FailureCode
 
 
 class ImageError(Exception):

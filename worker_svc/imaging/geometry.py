@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from common.failures import FailureCode
-from common.operations import Crop, Gravity, Resize, ResizeFit, Rotate
+from tasks.failures import FailureCode
+from tasks.operations import Crop, Gravity, Resize, ResizeFit, Rotate
 from worker_svc.imaging.errors import ImageError
 
 Size = tuple[int, int]

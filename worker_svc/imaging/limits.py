@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.operations import MAX_OUTPUT_PIXELS
+from tasks.operations import MAX_OUTPUT_PIXELS
 
 # What one task adds to a pool process at its peak, per source pixel (bench.memory_bench: a
 # full-size WebP encode, the costliest job measured, grew a process by 172 MiB for 12 MP and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from common.operations import RGBA
+from tasks.operations import RGBA
 
 WORKING_MODES = frozenset({"L", "LA", "RGB", "RGBA"})
 WHITE: RGBA = (255, 255, 255, 255)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from common.failures import FailureCode
-from common.operations import Crop, Flip, Gravity, Grayscale, Op, OutputFormat, OutputSpec, Resize, Rotate, Watermark
+from tasks.failures import FailureCode
+from tasks.operations import Crop, Flip, Gravity, Grayscale, Op, OutputFormat, OutputSpec, Resize, Rotate, Watermark
 from worker_svc.imaging import animation, geometry, modes
 from worker_svc.imaging.decode import DECODE_ERRORS, Header, decode, open_header
 from worker_svc.imaging.encode import (

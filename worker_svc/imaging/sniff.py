@@ -1,9 +1,9 @@
-"""What the bytes are, against the allowlist of decoders (common.image_types)."""
+"""What the bytes are, against the allowlist of decoders (tasks.image_types)."""
 
 from __future__ import annotations
 
-from common.failures import FailureCode
-from common.image_types import SourceFormat, detect_format
+from tasks.failures import FailureCode
+from tasks.image_types import SourceFormat, detect_format
 from worker_svc.imaging.errors import ImageError
 
 __all__ = ["SourceFormat", "sniff"]

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from PIL import Image, ImageChops, ImageEnhance, ImageFilter, ImageOps
 
-from common.operations import (
+from tasks.operations import (
     Adjust,
     Blur,
     Crop,

@@ -1,6 +1,6 @@
 """Fetching task sources from URLs, refusing addresses a user must not reach through us."""
 
-from common.failures import FailureCode
+from tasks.failures import FailureCode
 from worker_svc.sources.addresses import (
     IPAddress,
     IPNetwork,

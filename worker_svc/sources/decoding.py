@@ -16,7 +16,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 
-from common.failures import FailureCode
+from tasks.failures import FailureCode
 from worker_svc.sources.errors import SourceError, too_large
 
 PIECE_BYTES = 64 * 1024

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from common.failures import FailureCode
-from common.sizes import describe_size
+from tasks.failures import FailureCode
+from worker_svc.sizes import describe_size
 
 _RETRYABLE = frozenset({FailureCode.SOURCE_UNREACHABLE, FailureCode.SOURCE_TIMEOUT})
 

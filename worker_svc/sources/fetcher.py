@@ -17,9 +17,9 @@ import httpcore
 import httpx
 
 from common.errors import InvalidArgument
-from common.failures import FailureCode
-from common.sizes import describe_size
-from common.urls import ALLOWED_SCHEMES, validate_source_url
+from tasks.failures import FailureCode
+from tasks.source_urls import ALLOWED_SCHEMES, validate_source_url
+from worker_svc.sizes import describe_size
 from worker_svc.sources.addresses import IPNetwork
 from worker_svc.sources.decoding import BoundedDecoder, encodings
 from worker_svc.sources.errors import SourceError

@@ -21,7 +21,7 @@ from typing import cast
 import httpcore
 import httpx
 
-from common.failures import FailureCode
+from tasks.failures import FailureCode
 from worker_svc.sources.addresses import IPAddress, IPNetwork, parse_ip_host, refusal_reason
 from worker_svc.sources.errors import SourceError
 
