@@ -8,24 +8,28 @@ import socket
 from datetime import timedelta
 
 import grpc
+from pixelflow.internal.v1 import lifecycle_pb2, lifecycle_pb2_grpc
 from pixelflow.v1 import admin_pb2, admin_pb2_grpc, task_pb2, task_pb2_grpc
 
 from api_svc.admin import AdminServicer
 from api_svc.blob_sweep import sweep_forever
 from api_svc.config import ApiSettings
 from api_svc.dead_letters import DeadLetters
+from api_svc.lifecycle_servicer import TaskLifecycleServicer
 from api_svc.repository import TaskRepository
 from api_svc.service import Limits, TaskService
 from api_svc.servicer import TaskServicer
 from api_svc.watch import WatchHub
 from common.auth_client import TokenVerifier
 from common.blobstore import open_blob_store
+from common.internal_auth import internal_authenticator
 from common.kafka import STATUS_TOPIC, AsyncProducer, ClientFaults, TopicListener
 from common.logging import configure_logging
 from common.server import run_service, serve
 
 
 async def run(settings: ApiSettings) -> None:
+    internal_secret = settings.required_internal_secret("api_svc")
     mongo = settings.mongo_client()
     repository = TaskRepository(mongo[settings.mongo_database])
     await repository.ensure_indexes()
@@ -91,6 +95,7 @@ async def run(settings: ApiSettings) -> None:
         )
         admin = AdminServicer(service, DeadLetters(settings.kafka_bootstrap), verifier, settings.public_base_url)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
+        lifecycle_pb2_grpc.add_TaskLifecycleServiceServicer_to_server(TaskLifecycleServicer(repository), server)
 
     await serve(
         settings=settings,
@@ -105,6 +110,11 @@ async def run(settings: ApiSettings) -> None:
         healthy=lambda: verifier.fresh,
         fatal=faults.fatal,
         authenticate=verifier.authenticate,
+        internal={
+            lifecycle_pb2.DESCRIPTOR.services_by_name["TaskLifecycleService"].full_name: internal_authenticator(
+                internal_secret
+            )
+        },
     )
 
 

@@ -1,4 +1,4 @@
-"""The only code of api_svc that talks to MongoDB (tasks, idempotency keys, blobs)."""
+"""The only code of api_svc that talks to MongoDB (tasks, their locks, idempotency keys, uploads)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from common.errors import Unavailable
-from tasks.lifecycle import TASK_LOCKS, cancel, ensure_lock_indexes, forget, reopen_failed, settle_if_final
+from tasks.lifecycle import (
+    TASK_LOCKS,
+    TaskClaims,
+    cancel,
+    ensure_lock_indexes,
+    forget,
+    reopen_failed,
+    settle_if_final,
+)
 from tasks.model import IDEMPOTENCY, OUTBOX, TASKS, TERMINAL, UPLOADS, Status, utcnow
 
 Document = dict[str, Any]
@@ -133,6 +141,10 @@ class TaskRepository:
             if await settle_if_final(self._tasks, self._locks, task_id) is None:
                 return None
             return await self._tasks.find_one({"_id": task_id})
+
+    def claims(self, worker_id: str, lease: timedelta, max_attempts: int) -> TaskClaims:
+        """A worker's side of the lifecycle on this service's collections (TaskLifecycleService)."""
+        return TaskClaims(self._tasks, self._locks, worker_id, lease, max_attempts=max_attempts)
 
     async def cancel(self, owner_id: str, task_id: str) -> tuple[Document, Document] | None:
         """PENDING/PROCESSING → CANCELLED (tasks.lifecycle.cancel): (the task before, the fields

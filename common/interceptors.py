@@ -7,7 +7,7 @@ import inspect
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -114,12 +114,12 @@ def _wrap_stream(
 
 class ErrorAndLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Maps ServiceError to its status (with rich details), anything else to INTERNAL; checks
-    each request against its proto rules, after `authenticate` (for the methods of the services
-    named by `protected`, when given) so that a call without credentials is 401, not 400."""
+    each request against its proto rules, after its service's authenticator (when it has one)
+    so that a call without credentials is 401, not 400."""
 
-    def __init__(self, authenticate: Authenticate | None = None, protected: Sequence[str] = ()) -> None:
-        self._authenticate = authenticate
-        self._protected = tuple(f"/{name}/" for name in protected)
+    def __init__(self, authenticators: Mapping[str, Authenticate] | None = None) -> None:
+        # service name → how its callers are checked; services not named are open.
+        self._authenticators = {f"/{name}/": check for name, check in (authenticators or {}).items()}
 
     async def intercept_service(
         self,
@@ -130,7 +130,7 @@ class ErrorAndLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[ty
         method = handler_call_details.method
         if handler is None or method.startswith("/grpc.reflection."):
             return handler
-        authenticate = self._authenticate if method.startswith(self._protected) else None
+        authenticate = self._authenticators.get(method[: method.rfind("/") + 1])
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(method, handler.unary_unary, authenticate),

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
@@ -68,6 +68,7 @@ async def serve(
     healthy: Callable[[], bool] | None = None,
     fatal: asyncio.Future[str] | None = None,
     authenticate: Authenticate | None = None,
+    internal: Mapping[str, Authenticate] | None = None,
 ) -> None:
     """Runs until SIGTERM or SIGINT, then drains and returns. With `healthy`, health follows
     it (checked every second): NOT_SERVING while it is False, so load balancers and the
@@ -75,15 +76,22 @@ async def serve(
     that cannot recover, with the reason), health turns NOT_SERVING at once, the service drains
     and raises ServiceFailed (the process exits with code 1 so that its supervisor starts it
     again). `authenticate` checks the credentials of every call to the named services before its
-    request is validated (health and reflection stay open)."""
-    interceptor = ErrorAndLoggingInterceptor(authenticate, service_names if authenticate else ())
+    request is validated (health and reflection stay open). `internal` names services for
+    PixelFlow's own callers, each with its own check (common.internal_auth)."""
+    authenticators = {name: authenticate for name in service_names} if authenticate else {}
+    interceptor = ErrorAndLoggingInterceptor({**authenticators, **(internal or {})})
     server = grpc.aio.server(interceptors=[interceptor], options=grpc_options(settings))
     register(server)
 
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
-        [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        [
+            *service_names,
+            *(internal or {}),
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
         server,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,3 +77,25 @@ class TokenVerifierSettings(BaseSettings):
     # and health turns NOT_SERVING until a poll succeeds again. Fail closed, not open.
     revocation_max_staleness_seconds: float = Field(default=10.0, gt=0)
     signing_keys_refresh_seconds: float = Field(default=300.0, gt=0)
+
+
+class InternalApiSettings(BaseSettings):
+    """The secret api_svc and worker_svc share for TaskLifecycleService (common.internal_auth)."""
+
+    model_config = SettingsConfigDict(env_prefix="PIXELFLOW_", extra="ignore", frozen=True)
+
+    # At least 32 characters, the same for api_svc and every worker: `make run` and the tests
+    # generate one per stack; a deployment sets its own (docker-compose.yml marks its
+    # development value as such). Tools that only read settings (admin_cli) do without.
+    internal_secret: SecretStr = SecretStr("")
+
+    def required_internal_secret(self, service: str) -> str:
+        """The secret, for the services that serve or call TaskLifecycleService; without it the
+        process exits at once, saying what to set."""
+        secret = self.internal_secret.get_secret_value()
+        if len(secret) < 32:
+            sys.exit(
+                f"{service}: PIXELFLOW_INTERNAL_SECRET must be set to the same 32+ random characters for "
+                "api_svc and every worker_svc (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return secret

@@ -7,6 +7,7 @@ directory) both start exactly this, so what the tests prove is what a developer 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 import time
@@ -90,6 +91,9 @@ class Stack:
         self.environment = dict(environment or {})
         setting = {**os.environ, **self.environment}.get
         self.blob_backend = setting("PIXELFLOW_BLOB_BACKEND") or "filesystem"
+        # What api_svc and worker_svc authenticate each other with: one per stack (it lives as
+        # long as the stack's processes do), unless the caller chose one.
+        self.internal_secret = setting("PIXELFLOW_INTERNAL_SECRET") or secrets.token_urlsafe(32)
         # The S3 backend on a stack of its own gets a real S3 server of its own, like FerretDB.
         self.seaweedfs = (
             SeaweedFSServer(self.root / "seaweedfs", self.ports.seaweedfs)
@@ -157,6 +161,8 @@ class Stack:
             "PIXELFLOW_MONGO_URI": self.infra.mongo_uri,
             "PIXELFLOW_KAFKA_BOOTSTRAP": self.infra.kafka_bootstrap,
             "PIXELFLOW_AUTH_ADDR": f"127.0.0.1:{self.ports.auth}",
+            "PIXELFLOW_API_ADDR": f"127.0.0.1:{self.ports.api}",
+            "PIXELFLOW_INTERNAL_SECRET": self.internal_secret,
             "PIXELFLOW_PUBLIC_BASE_URL": f"http://{self.gateway_address}",
             **self.environment,
         }

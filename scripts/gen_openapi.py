@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from grpc_tools import protoc
-from proto_sources import GEN_DIR, ROOT, own_protos, protoc_includes
+from proto_sources import GEN_DIR, ROOT, protoc_includes, public_protos
 
 from infra.cache import build_once, cache_root, files_fingerprint, require_tool, run_command
 from infra.log import say
@@ -164,7 +164,7 @@ def run_plugin(plugin: Path) -> dict[str, Any]:
         f"--openapiv2_out={RAW_DIR}",
         f"--openapiv2_opt={','.join(PLUGIN_OPTIONS)}",
         # Sorted, so auth.proto comes first: the merged document takes its top-level options from it.
-        *own_protos(),
+        *public_protos(),
     ]
     code = protoc.main(args)
     if code != 0 or not RAW_SPEC.is_file():

@@ -39,6 +39,15 @@ def own_protos(proto_dir: Path = PROTO_DIR) -> list[str]:
     return sorted(str(path.relative_to(proto_dir)) for path in proto_dir.rglob("*.proto"))
 
 
+# Between PixelFlow's own services only (TaskLifecycleService): never in client documentation.
+INTERNAL_PACKAGE_DIR = "pixelflow/internal/"
+
+
+def public_protos(proto_dir: Path = PROTO_DIR) -> list[str]:
+    """The client contract: own_protos() without the internal package."""
+    return [path for path in own_protos(proto_dir) if not path.startswith(INTERNAL_PACKAGE_DIR)]
+
+
 def protoc_includes(proto_dir: Path = PROTO_DIR) -> list[str]:
     """The protoc arguments that resolve every import (writes the validate descriptor set)."""
     write_validate_set()

@@ -18,16 +18,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
-import bson
-from bson.codec_options import CodecOptions
 from bson.errors import BSONError
 
-from tasks.model import Status
-
-_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
+from tasks.model import Status, from_bson, to_bson
 
 
 class Verdict(enum.Enum):
@@ -44,13 +39,13 @@ class StatusEvent:
     document: dict[str, Any]
 
     def encode(self) -> bytes:
-        return bson.encode({"task_id": self.task_id, "status": self.status.value, "task": self.document})
+        return to_bson({"task_id": self.task_id, "status": self.status.value, "task": self.document})
 
     @classmethod
     def decode(cls, value: bytes | None) -> StatusEvent | None:
         """None for anything that is not an event of this format (the reader re-reads the task)."""
         try:
-            raw = bson.decode(value or b"", codec_options=_CODEC)
+            raw = from_bson(value or b"")
             event = cls(str(raw["task_id"]), Status(raw["status"]), dict(raw["task"]))
         except (BSONError, KeyError, ValueError, TypeError):
             return None

@@ -1,11 +1,13 @@
 """The task lifecycle: every transition of a task after it is created, in the order a task
-lives them, and the only code that writes a task's status, lease, attempts or outcome.
+lives them, and the only code that writes a task's status, lease, attempts or outcome. It runs
+in api_svc only, the tasks' owner; workers ask for their transitions through its
+TaskLifecycleService (api_svc.lifecycle_servicer, worker_svc.lifecycle_client).
 
 1. The locks (`task_locks`) that make each transition happen once.
-2. The worker's side (`TaskClaims`): claim with a lease, renew, retry, complete or fail,
+2. What workers ask for (`TaskClaims`): claim with a lease, renew, retry, complete or fail,
    hand back on shutdown.
-3. The API's side: cancel, settle an outcome its writer left unwritten (the relay, readers),
-   reopen a FAILED task for an operator's replay, forget a deleted task.
+3. What the API does itself: cancel, settle an outcome its writer left unwritten (the relay,
+   readers), reopen a FAILED task for an operator's replay, forget a deleted task.
 
 Why locks: exactly-once task transitions on a store whose updates are not atomic.
 
@@ -160,7 +162,7 @@ async def _insert(locks: Locks, document: dict[str, Any]) -> bool:
     return True
 
 
-# -- 2. the worker's side ---------------------------------------------------------------------
+# -- 2. what workers ask for (through TaskLifecycleService) ------------------------------------
 
 
 class ClaimOutcome(enum.Enum):

@@ -1,7 +1,8 @@
-"""The task document in MongoDB, shared by api_svc (which writes and reads it) and worker_svc
-(which claims and finishes it), and its translation to the proto Task.
+"""The task document in MongoDB, owned by api_svc (which writes it, through tasks.lifecycle
+after its creation) and handed to worker_svc by TaskLifecycleService; its translation to the
+proto Task, and to BSON for what carries whole documents (status events, the lifecycle API).
 
-MongoDB is the source of truth; Kafka messages and status events carry only the task id.
+MongoDB is the source of truth; Kafka task messages carry only the task id.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
+import bson
+from bson.codec_options import CodecOptions
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from pixelflow.v1 import task_pb2
@@ -20,6 +23,18 @@ TASKS = "tasks"
 IDEMPOTENCY = "idempotency_keys"
 OUTBOX = "task_outbox"
 UPLOADS = "uploads"
+
+# Times come back as UTC-aware datetimes, as they do from the store's client.
+BSON_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
+
+
+def to_bson(document: dict[str, Any]) -> bytes:
+    return bson.encode(document)
+
+
+def from_bson(data: bytes) -> dict[str, Any]:
+    """The document; bson.errors.BSONError for bytes that are not one."""
+    return dict(bson.decode(data, codec_options=BSON_CODEC))
 
 
 class Status(enum.StrEnum):

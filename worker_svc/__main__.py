@@ -12,6 +12,7 @@ import socket
 import uuid
 from datetime import timedelta
 
+import grpc
 from pebble import ProcessPool
 from pixelflow.v1 import worker_pb2, worker_pb2_grpc
 
@@ -19,12 +20,12 @@ from common.auth_client import TokenVerifier
 from common.blobstore import open_blob_store
 from common.kafka import HEARTBEATS_TOPIC, AsyncProducer, ClientFaults, TopicListener
 from common.logging import configure_logging
-from common.server import run_service, serve
-from tasks.lifecycle import TASK_LOCKS, TaskClaims
+from common.server import grpc_options, run_service, serve
 from tasks.model import TASKS
 from worker_svc.config import WorkerSettings
 from worker_svc.consumer import TaskConsumer
 from worker_svc.imaging import ImageLimits
+from worker_svc.lifecycle_client import LifecycleClient
 from worker_svc.processor import ProcessingPolicy, TaskProcessor, WorkerStats
 from worker_svc.repository import TaskCounts
 from worker_svc.servicer import WorkerStatusServicer
@@ -46,7 +47,7 @@ def start_pool(settings: WorkerSettings) -> ProcessPool:
     return pool
 
 
-async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
+async def run(settings: WorkerSettings, pool: ProcessPool, internal_secret: str) -> None:
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     mongo = settings.mongo_client()
     database = mongo[settings.mongo_database]
@@ -63,10 +64,11 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
     stats = WorkerStats(capacity=in_flight_limit)
 
     blobs = open_blob_store(settings)
+    api_channel = grpc.aio.insecure_channel(settings.api_addr, options=grpc_options(settings))
     processor = TaskProcessor(
-        claims=TaskClaims(
-            database[TASKS],
-            database[TASK_LOCKS],
+        claims=LifecycleClient(
+            api_channel,
+            internal_secret,
             worker_id,
             timedelta(seconds=settings.worker_lease_seconds),
             max_attempts=settings.worker_max_attempts,
@@ -132,6 +134,7 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
         pool.stop()  # type: ignore[no-untyped-call]
         pool.join(timeout=5)
         await blobs.close()
+        await api_channel.close(None)
         await mongo.close()
 
     await serve(
@@ -152,7 +155,8 @@ async def run(settings: WorkerSettings, pool: ProcessPool) -> None:
 def main() -> None:
     settings = WorkerSettings()
     configure_logging("worker_svc", settings.log_level)
-    run_service(run(settings, start_pool(settings)))
+    internal_secret = settings.required_internal_secret("worker_svc")  # before the pool starts
+    run_service(run(settings, start_pool(settings), internal_secret))
 
 
 if __name__ == "__main__":

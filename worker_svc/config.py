@@ -6,11 +6,13 @@ import os
 
 from pydantic import Field
 
-from common.settings import CommonSettings, DataStoreSettings, TokenVerifierSettings
+from common.settings import CommonSettings, DataStoreSettings, InternalApiSettings, TokenVerifierSettings
 from worker_svc.imaging.limits import peak_task_bytes
 
 
-class WorkerSettings(CommonSettings, DataStoreSettings, TokenVerifierSettings):
+class WorkerSettings(CommonSettings, DataStoreSettings, TokenVerifierSettings, InternalApiSettings):
+    # host:port of api_svc, whose TaskLifecycleService records every step of a task.
+    api_addr: str = "127.0.0.1:50052"
     # gRPC port for WorkerStatusService and health; 0 picks a free one (extra workers on one host).
     worker_status_port: int = Field(default=50053, ge=0, le=65535)
     # Tasks processed at once; the image work runs in a process pool of this size.

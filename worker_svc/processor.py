@@ -12,21 +12,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
-from pymongo.errors import ConnectionFailure
 
 from common.blobstore import BlobNotFound, BlobStore
 from common.blobstore.keys import result_key, upload_key
 from common.failpoints import failpoint
-from common.kafka import DEAD_LETTER_TOPIC, STATUS_TOPIC, AsyncProducer, PublishError
+from common.kafka import DEAD_LETTER_TOPIC, STATUS_TOPIC, AsyncProducer
 from common.logging import task_id_var
 from tasks.events import StatusEvent
 from tasks.failures import FailureCode
-from tasks.lifecycle import Claim, ClaimOutcome, TaskClaims
+from tasks.lifecycle import Claim, ClaimOutcome
 from tasks.model import Status, as_utc, operations_from_document, output_from_document
 from tasks.operations import Watermark, parse_operations, parse_output
 from worker_svc.byte_cache import WATERMARK_CACHE_BYTES, BytesCache
 from worker_svc.delivery import delivery_var
 from worker_svc.imaging import ImageError, ImageLimits, process
+from worker_svc.lifecycle_client import LifecycleClient
 from worker_svc.retry import UNAVAILABLE, until_available
 from worker_svc.sources import SourceError, SourceFetcher
 
@@ -62,7 +62,7 @@ class TaskProcessor:
     def __init__(
         self,
         *,
-        claims: TaskClaims,
+        claims: LifecycleClient,
         blobs: BlobStore,
         fetcher: SourceFetcher,
         pool: ProcessPool,
@@ -134,7 +134,7 @@ class TaskProcessor:
             try:
                 await self._run(claim)
                 return
-            except (ConnectionFailure, PublishError, asyncio.CancelledError):
+            except (*UNAVAILABLE, asyncio.CancelledError):
                 raise  # infrastructure trouble or shutdown: the consumer decides
             except TaskFailedError as failure:
                 if failure.retryable and claim.attempt_in_run < self._policy.max_attempts:

@@ -1,4 +1,4 @@
-"""The worker's reads of the task store that are not a task's lifecycle (claims.py owns that):
+"""The worker's reads of the task store (its writes all go through api_svc's TaskLifecycleService):
 how many tasks are in each state, for WorkerStatusService."""
 
 from __future__ import annotations

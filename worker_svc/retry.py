@@ -1,4 +1,4 @@
-"""Waiting out an outage of the task store or Kafka instead of dropping the message.
+"""Waiting out an outage of api_svc (and its task store) or Kafka instead of dropping the message.
 
 A message whose handling fails because a dependency is down is handled again in place, with
 backoff, until it succeeds or the worker stops. Leaving its offset uncommitted and moving on
@@ -12,15 +12,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from pymongo.errors import ConnectionFailure
-
 from common.kafka import PublishError
+from worker_svc.lifecycle_client import LifecycleUnavailable
 
 log = logging.getLogger(__name__)
 
 FIRST_DELAY_SECONDS = 0.5
 MAX_DELAY_SECONDS = 10.0
-UNAVAILABLE = (ConnectionFailure, PublishError)
+UNAVAILABLE = (LifecycleUnavailable, PublishError)
 
 
 async def until_available(job: Callable[[], Awaitable[None]]) -> None:

@@ -1,10 +1,10 @@
 """kill -9 at each step of a task, on the real stack with two worker processes: the worker that
 reaches the step dies with its image pool (common.failpoints), the other one (or the relay)
-carries on. After each: the task ends exactly once, COMPLETED, its attempts counted, nothing
-left PROCESSING, one result (a dead attempt's stored blob is an orphan the sweep removes), and
-the result downloads intact. The other faults (SIGSTOP past the lease, Kafka and the task store
-stopped, a worker-killing source, compression bombs) are in test_resilience and
-test_hostile_sources."""
+carries on; api_svc, which records the outcome, dies right after committing it. After each:
+the task ends exactly once, COMPLETED, its attempts counted, nothing left PROCESSING, one
+result (a dead attempt's stored blob is an orphan the sweep removes), and the result downloads
+intact. The other faults (SIGSTOP past the lease, Kafka and the task store stopped, a
+worker-killing source, compression bombs) are in test_resilience and test_hostile_sources."""
 
 from __future__ import annotations
 
@@ -31,14 +31,16 @@ from tests.images import ImageServer, image_bytes
 
 pytestmark = pytest.mark.integration
 
-# The step, and the attempts the task ends with: a kill before the outcome is committed costs
-# an attempt; after the final lock the outcome stands and is only made visible (settled).
+# The step, the process that reaches it, and the attempts the task ends with: a worker killed
+# before the outcome is committed costs an attempt; api_svc killed after the final lock (it
+# records every outcome: TaskLifecycleService) leaves an outcome that stands and is only made
+# visible (settled) when it is back.
 CASES = [
-    ("worker.claimed", 2),
-    ("worker.fetched", 2),
-    ("worker.processed", 2),
-    ("worker.stored", 2),
-    ("task.final_locked", 1),
+    ("worker.claimed", "worker_svc", 2),
+    ("worker.fetched", "worker_svc", 2),
+    ("worker.processed", "worker_svc", 2),
+    ("worker.stored", "worker_svc", 2),
+    ("task.final_locked", "api_svc", 1),
 ]
 
 
@@ -56,15 +58,17 @@ def images() -> Iterator[ImageServer]:
         yield server
 
 
-@pytest.mark.parametrize(("step", "attempts"), CASES)
-def test_a_worker_killed_at_each_step_leaves_one_outcome_and_one_result(
-    faulty_stack: Stack, images: ImageServer, step: str, attempts: int
+@pytest.mark.parametrize(("step", "service", "attempts"), CASES)
+def test_a_process_killed_at_each_step_leaves_one_outcome_and_one_result(
+    faulty_stack: Stack, images: ImageServer, step: str, service: str, attempts: int
 ) -> None:
     marker = faulty_stack.root / f"failpoint-{step}"
     faulty_stack.environment["PIXELFLOW_FAILPOINTS"] = f"{step}=kill-once:{marker}"
-    faulty_stack.restart_service("worker_svc")
+    faulty_stack.restart_service(service)
     extra = faulty_stack.add_worker()
-    workers = [faulty_stack.services["worker_svc"], extra]
+    suspects = (
+        [faulty_stack.services["worker_svc"], extra] if service == "worker_svc" else [faulty_stack.services[service]]
+    )
     try:
         with grpc.insecure_channel(faulty_stack.address("auth_svc")) as channel:
             token = register_and_login(auth_pb2_grpc.AuthServiceStub(channel)).access_token
@@ -74,10 +78,12 @@ def test_a_worker_killed_at_each_step_leaves_one_outcome_and_one_result(
                 source_url=images.url("/photo.png"), operations=[task_pb2.Operation(grayscale=task_pb2.Grayscale())]
             )
             task = tasks.CreateTask(request, metadata=bearer(token))
-            wait_until(marker.exists, f"no worker reached {step}", timeout=30)
-            wait_until(lambda: any(not worker.running for worker in workers), "the worker did not die", timeout=10)
-            [killed] = [worker for worker in workers if not worker.running]
+            wait_until(marker.exists, f"no process reached {step}", timeout=30)
+            wait_until(lambda: any(not process.running for process in suspects), f"{service} did not die", timeout=10)
+            [killed] = [process for process in suspects if not process.running]
             assert killed.exit_code == -9
+            if service == "api_svc":
+                faulty_stack.restart_service("api_svc")  # its supervisor would (the marker keeps it alive now)
 
             watch = tasks.WatchTask(task_pb2.WatchTaskRequest(task_id=task.id), metadata=bearer(token), timeout=90)
             final = list(watch)[-1].task
@@ -93,4 +99,4 @@ def test_a_worker_killed_at_each_step_leaves_one_outcome_and_one_result(
         del faulty_stack.environment["PIXELFLOW_FAILPOINTS"]
         extra.stop()
         faulty_stack.services.pop(extra.name, None)
-        faulty_stack.restart_service("worker_svc")
+        faulty_stack.restart_service(service)

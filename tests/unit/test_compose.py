@@ -143,7 +143,8 @@ def test_depends_on_always_waits_for_health_or_completion(services: dict[str, di
         "kafka-init": {"kafka"},
         "auth": {"postgres"},
         "api": {"mongo", "s3", "kafka", "kafka-init", "auth"},
-        "worker": {"mongo", "s3", "kafka", "kafka-init", "auth"},  # auth: it verifies tokens
+        # auth: it verifies tokens; api: every step of a task goes through its TaskLifecycleService
+        "worker": {"mongo", "s3", "kafka", "kafka-init", "auth", "api"},
         "envoy": {"auth", "api", "worker"},
         "ui": {"envoy"},
     }
@@ -233,6 +234,8 @@ def test_the_healthcheck_one_liner_compiles(services: dict[str, dict[str, Any]])
 def test_services_reach_each_other_by_compose_name(services: dict[str, dict[str, Any]]) -> None:
     api, worker, auth = (environment(services[name]) for name in ("api", "worker", "auth"))
     assert api["PIXELFLOW_AUTH_ADDR"] == f"auth:{PORTS.auth}"
+    assert worker["PIXELFLOW_API_ADDR"] == f"api:{PORTS.api}"
+    assert worker["PIXELFLOW_INTERNAL_SECRET"] == api["PIXELFLOW_INTERNAL_SECRET"]
     assert api["PIXELFLOW_PUBLIC_BASE_URL"] == f"http://localhost:{PORTS.gateway}"
     for env in (api, worker):
         assert env["PIXELFLOW_MONGO_URI"] == "mongodb://mongo:27017/"
@@ -258,6 +261,10 @@ def test_the_development_password_is_marked_and_overridable(services: dict[str, 
     assert overridden == "postgresql+asyncpg://postgres:s3cret@postgres:5432/pixelflow_auth"
     assert "DEVELOPMENT ONLY" in COMPOSE_FILE.read_text()
     assert "PIXELFLOW_AUTH_SIGNING_KEY_FILE" not in services["auth"]["environment"], "dev key from the volume"
+    for name in ("api", "worker"):
+        raw_secret = services[name]["environment"]["PIXELFLOW_INTERNAL_SECRET"]
+        assert raw_secret.startswith("${PIXELFLOW_INTERNAL_SECRET:-pixelflow-dev-only"), name
+        assert interpolate(raw_secret, {"PIXELFLOW_INTERNAL_SECRET": "x" * 40}) == "x" * 40
 
 
 # -- Kafka --------------------------------------------------------------------------------------
