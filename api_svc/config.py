@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from common.settings import CommonSettings, DataStoreSettings, InternalApiSettings, TokenVerifierSettings
+from common.settings import (
+    CommonSettings,
+    DataStoreSettings,
+    InternalApiSettings,
+    TaskStoreSettings,
+    TokenVerifierSettings,
+)
 
 
-class ApiSettings(CommonSettings, DataStoreSettings, TokenVerifierSettings, InternalApiSettings):
+class ApiSettings(CommonSettings, TaskStoreSettings, DataStoreSettings, TokenVerifierSettings, InternalApiSettings):
     api_port: int = Field(default=50052, ge=0, le=65535)
     # A new task's publish waits this long for Kafka's confirmation (CreateTask does not: it
     # answers once the task is stored); after that the task goes to the outbox.

@@ -4,7 +4,7 @@ is UNAVAILABLE (the worker waits it out and asks again)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import grpc
@@ -91,3 +91,9 @@ class TaskLifecycleServicer(lifecycle_pb2_grpc.TaskLifecycleServiceServicer):
         async with store_errors():
             handed_back = await self._claims(request.held.claimant).hand_back(_held(request.held))
         return lifecycle_pb2.HandBackTaskResponse(handed_back=handed_back)
+
+    async def CountTasks(
+        self, request: lifecycle_pb2.CountTasksRequest, context: Context
+    ) -> lifecycle_pb2.CountTasksResponse:
+        counts = await self._repository.queue_counts(request.finished_since.ToDatetime(tzinfo=UTC))
+        return lifecycle_pb2.CountTasksResponse(**counts)

@@ -142,6 +142,18 @@ class TaskRepository:
                 return None
             return await self._tasks.find_one({"_id": task_id})
 
+    async def queue_counts(self, finished_since: datetime) -> dict[str, int]:
+        """Tasks waiting and in work now, and those completed or failed since `finished_since`."""
+        since = {"$gte": finished_since}
+        queries: dict[str, Document] = {
+            "pending": {"status": Status.PENDING.value},
+            "processing": {"status": Status.PROCESSING.value},
+            "completed_since": {"status": Status.COMPLETED.value, "completed_at": since},
+            "failed_since": {"status": Status.FAILED.value, "completed_at": since},
+        }
+        async with store_errors():
+            return {name: await self._tasks.count_documents(query) for name, query in queries.items()}
+
     def claims(self, worker_id: str, lease: timedelta, max_attempts: int) -> TaskClaims:
         """A worker's side of the lifecycle on this service's collections (TaskLifecycleService)."""
         return TaskClaims(self._tasks, self._locks, worker_id, lease, max_attempts=max_attempts)

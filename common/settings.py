@@ -27,8 +27,8 @@ class CommonSettings(BaseSettings):
     grpc_max_message_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024)
 
 
-class DataStoreSettings(BaseSettings):
-    """MongoDB and Kafka, shared by api_svc and worker_svc (mixed into their settings)."""
+class TaskStoreSettings(BaseSettings):
+    """MongoDB, api_svc's task store (mixed into its settings; the workers ask api_svc instead)."""
 
     def mongo_client(self) -> AsyncMongoClient[dict[str, Any]]:
         """The task store's client, with every timeout set: no call waits on it forever."""
@@ -49,6 +49,13 @@ class DataStoreSettings(BaseSettings):
     # How long one command may go unanswered on an open connection (a paused or half-dead
     # store) before it fails as unavailable instead of hanging the call.
     mongo_socket_timeout_ms: int = Field(default=10000, ge=100)
+
+
+class DataStoreSettings(BaseSettings):
+    """Kafka and the blob store, shared by api_svc and worker_svc (mixed into their settings)."""
+
+    model_config = SettingsConfigDict(env_prefix="PIXELFLOW_", extra="ignore", frozen=True)
+
     kafka_bootstrap: str = "127.0.0.1:19092"
     # Where image bytes live: "filesystem" (one machine) or "s3" (any S3-compatible store,
     # shared by containers on several hosts). The task store keeps only keys.

@@ -135,14 +135,16 @@ WORKER_VERDICTS = frozenset(
         "task changed hands while processing; result discarded",
         "task already finished; acknowledging the redelivery",
         "task leased by another worker; acknowledging",
+        "task ended elsewhere before its retry; nothing recorded",
+        "task ended elsewhere; its failure not recorded",
     }
 )
 
 
-def worker_verdicts(stack: Stack, task_id: str) -> list[str]:
-    """The verdicts the stack's worker has logged for `task_id` so far."""
+def worker_verdicts(stack: Stack, task_id: str, worker: str = "worker_svc") -> list[str]:
+    """The verdicts the stack's worker (or the one named) has logged for `task_id` so far."""
     found = []
-    for line in stack.services["worker_svc"].log_path.read_text(errors="replace").splitlines():
+    for line in stack.services[worker].log_path.read_text(errors="replace").splitlines():
         if task_id not in line:
             continue
         try:

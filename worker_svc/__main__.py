@@ -21,13 +21,11 @@ from common.blobstore import open_blob_store
 from common.kafka import HEARTBEATS_TOPIC, AsyncProducer, ClientFaults, TopicListener
 from common.logging import configure_logging
 from common.server import grpc_options, run_service, serve
-from tasks.model import TASKS
 from worker_svc.config import WorkerSettings
 from worker_svc.consumer import TaskConsumer
 from worker_svc.imaging import ImageLimits
 from worker_svc.lifecycle_client import LifecycleClient
 from worker_svc.processor import ProcessingPolicy, TaskProcessor, WorkerStats
-from worker_svc.repository import TaskCounts
 from worker_svc.servicer import WorkerStatusServicer
 from worker_svc.sources import FetchPolicy, SourceFetcher, parse_allowed_networks
 from worker_svc.status import ConsumerLag, WorkerRegistry, publish_heartbeats
@@ -49,8 +47,6 @@ def start_pool(settings: WorkerSettings) -> ProcessPool:
 
 async def run(settings: WorkerSettings, pool: ProcessPool, internal_secret: str) -> None:
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    mongo = settings.mongo_client()
-    database = mongo[settings.mongo_database]
     faults = ClientFaults(asyncio.get_running_loop())
     producer = AsyncProducer(settings.kafka_bootstrap, client_id=f"worker-{worker_id}", faults=faults)
     # More tasks in flight than pool processes: claiming, fetching and storing are I/O, and
@@ -65,14 +61,15 @@ async def run(settings: WorkerSettings, pool: ProcessPool, internal_secret: str)
 
     blobs = open_blob_store(settings)
     api_channel = grpc.aio.insecure_channel(settings.api_addr, options=grpc_options(settings))
+    lifecycle = LifecycleClient(
+        api_channel,
+        internal_secret,
+        worker_id,
+        timedelta(seconds=settings.worker_lease_seconds),
+        max_attempts=settings.worker_max_attempts,
+    )
     processor = TaskProcessor(
-        claims=LifecycleClient(
-            api_channel,
-            internal_secret,
-            worker_id,
-            timedelta(seconds=settings.worker_lease_seconds),
-            max_attempts=settings.worker_max_attempts,
-        ),
+        claims=lifecycle,
         blobs=blobs,
         fetcher=SourceFetcher(
             FetchPolicy(
@@ -135,14 +132,13 @@ async def run(settings: WorkerSettings, pool: ProcessPool, internal_secret: str)
         pool.join(timeout=5)
         await blobs.close()
         await api_channel.close(None)
-        await mongo.close()
 
     await serve(
         settings=settings,
         port=settings.worker_status_port,
         service_names=[worker_pb2.DESCRIPTOR.services_by_name["WorkerStatusService"].full_name],
         register=lambda server: worker_pb2_grpc.add_WorkerStatusServiceServicer_to_server(
-            WorkerStatusServicer(registry, TaskCounts(database[TASKS]), lag, verifier), server
+            WorkerStatusServicer(registry, lifecycle, lag, verifier), server
         ),
         on_shutdown=shutdown,
         # Fail closed: without fresh revocations no token can be trusted (common.auth_client).

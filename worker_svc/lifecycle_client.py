@@ -1,13 +1,16 @@
 """The worker's side of a task's lifecycle, asked of its owner: api_svc's TaskLifecycleService.
 The same calls as tasks.lifecycle.TaskClaims (claim, retrying, renew, complete, fail,
-hand_back), so the processor reads the same either way; the worker writes no task itself."""
+hand_back), so the processor reads the same either way, and the queue's counts: the worker
+reads and writes no task store itself."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 from pixelflow.internal.v1 import lifecycle_pb2, lifecycle_pb2_grpc
 
 from common.internal_auth import internal_metadata
@@ -20,6 +23,14 @@ Document = dict[str, Any]
 CALL_TIMEOUT_SECONDS = 30.0
 
 _OUTCOMES = {lifecycle_pb2.ClaimOutcome.Value(f"CLAIM_OUTCOME_{outcome.name}"): outcome for outcome in ClaimOutcome}
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    pending: int
+    processing: int
+    completed_since: int
+    failed_since: int
 
 
 class LifecycleUnavailable(Exception):
@@ -85,3 +96,10 @@ class LifecycleClient:
     async def hand_back(self, claim: Claim) -> bool:
         request = lifecycle_pb2.HandBackTaskRequest(held=self._held(claim))
         return bool((await self._call(self._stub.HandBackTask, request)).handed_back)
+
+    async def queue_counts(self, finished_since: datetime) -> QueueCounts:
+        """How many tasks wait, run, and completed or failed since `finished_since`."""
+        stamp = Timestamp()
+        stamp.FromDatetime(finished_since)
+        reply = await self._call(self._stub.CountTasks, lifecycle_pb2.CountTasksRequest(finished_since=stamp))
+        return QueueCounts(reply.pending, reply.processing, reply.completed_since, reply.failed_since)

@@ -143,7 +143,10 @@ class TaskProcessor:
                     await asyncio.sleep(delay)
                     claim = await self._claims.retrying(claim)
                     if claim.outcome is not ClaimOutcome.CLAIMED:
-                        return  # cancelled or deleted meanwhile
+                        # Cancelled, deleted, or taken over and finished while this attempt
+                        # failed (its worker was paused past its lease): nothing is recorded.
+                        log.info("task ended elsewhere before its retry; nothing recorded")
+                        return
                     assert claim.task is not None
                     self._held[claim.task["_id"]] = claim
                     self._announce(Status.PROCESSING, claim.task)
@@ -263,6 +266,8 @@ class TaskProcessor:
             self._announce(Status.FAILED, {**claim.task, **written})
             if failure.retryable:  # retries exhausted: keep a record for operators
                 await self.dead_letter(claim.task["_id"], failure.code, failure.message, attempts=claim.attempt)
+        else:
+            log.info("task ended elsewhere; its failure not recorded", extra={"code": failure.code})
 
     async def keep_leases(self, every_seconds: float) -> None:
         """Runs for the worker's life: renews the lease of every attempt in processing, so a

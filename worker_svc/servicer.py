@@ -1,5 +1,6 @@
 """WorkerStatusService: the live workers (from the heartbeats every worker reads) and the
-queue's numbers (task counts from the store, the consumer group's lag from Kafka)."""
+queue's numbers (task counts from api_svc, which owns the tasks; the consumer group's lag from
+Kafka)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pixelflow.v1 import worker_pb2, worker_pb2_grpc
 
 from common.auth_client import TokenVerifier
+from common.errors import Unavailable
 from tasks.model import utcnow
-from worker_svc.repository import TaskCounts
+from worker_svc.lifecycle_client import LifecycleClient, LifecycleUnavailable
 from worker_svc.status import ConsumerLag, WorkerRegistry
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ class WorkerStatusServicer(worker_pb2_grpc.WorkerStatusServiceServicer):
     def __init__(
         self,
         registry: WorkerRegistry,
-        counts: TaskCounts,
+        counts: LifecycleClient,
         lag: ConsumerLag,
         verifier: TokenVerifier,
     ) -> None:
@@ -67,7 +69,10 @@ class WorkerStatusServicer(worker_pb2_grpc.WorkerStatusServiceServicer):
     async def GetQueueStats(self, request: worker_pb2.GetQueueStatsRequest, context: Context) -> worker_pb2.QueueStats:
         await self._verifier.caller(context.invocation_metadata())
         now = utcnow()
-        counts = await self._counts.queue(since=now - timedelta(minutes=1))
+        try:
+            counts = await self._counts.queue_counts(now - timedelta(minutes=1))
+        except LifecycleUnavailable as exc:
+            raise Unavailable("the task counts are unavailable (api_svc did not answer); try again shortly") from exc
         try:
             lag = await asyncio.to_thread(self._lag.read)
         except (KafkaException, KeyError) as exc:

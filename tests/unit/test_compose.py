@@ -144,7 +144,7 @@ def test_depends_on_always_waits_for_health_or_completion(services: dict[str, di
         "auth": {"postgres"},
         "api": {"mongo", "s3", "kafka", "kafka-init", "auth"},
         # auth: it verifies tokens; api: every step of a task goes through its TaskLifecycleService
-        "worker": {"mongo", "s3", "kafka", "kafka-init", "auth", "api"},
+        "worker": {"s3", "kafka", "kafka-init", "auth", "api"},  # no mongo: api_svc owns the tasks
         "envoy": {"auth", "api", "worker"},
         "ui": {"envoy"},
     }
@@ -237,8 +237,9 @@ def test_services_reach_each_other_by_compose_name(services: dict[str, dict[str,
     assert worker["PIXELFLOW_API_ADDR"] == f"api:{PORTS.api}"
     assert worker["PIXELFLOW_INTERNAL_SECRET"] == api["PIXELFLOW_INTERNAL_SECRET"]
     assert api["PIXELFLOW_PUBLIC_BASE_URL"] == f"http://localhost:{PORTS.gateway}"
+    assert api["PIXELFLOW_MONGO_URI"] == "mongodb://mongo:27017/"
+    assert "PIXELFLOW_MONGO_URI" not in worker  # the worker reads and writes tasks through api_svc
     for env in (api, worker):
-        assert env["PIXELFLOW_MONGO_URI"] == "mongodb://mongo:27017/"
         assert env["PIXELFLOW_KAFKA_BOOTSTRAP"] == "kafka:9092"
         # Every replica on every host shares image bytes through the S3 service, signed with
         # the key pair that service holds.
