@@ -17,9 +17,11 @@ from tasks.lifecycle import (
     TaskClaims,
     cancel,
     ensure_lock_indexes,
+    final_lock_id,
     forget,
     reopen_failed,
     settle_if_final,
+    terminal_fields,
 )
 from tasks.model import IDEMPOTENCY, OUTBOX, TASKS, TERMINAL, UPLOADS, Status, utcnow
 
@@ -175,6 +177,11 @@ class TaskRepository:
             if document is None:
                 return None
             await self._outbox.delete_one({"_id": task_id})
+            # The outcome as committed, where the document lagged behind it (a lost update): the
+            # caller deletes the result it names.
+            final = await self._locks.find_one({"_id": final_lock_id(task_id)})
+            if final is not None:
+                document = {**document, **terminal_fields(final)}
             await forget(self._locks, task_id)
             if document.get("idempotency_key"):
                 # Only the key that points at this task (a key is never re-pointed, but a

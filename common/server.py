@@ -106,29 +106,30 @@ async def serve(
 
     stop = asyncio.Event()
     watcher = asyncio.create_task(_follow(health, ["", *service_names], healthy, stop)) if healthy else None
+    # Installed until the drain is over: a second signal meanwhile only sets `stop` again.
     with stop_signals(stop):
         if ready is not None:
             ready.set()
         stopped = asyncio.ensure_future(stop.wait())
         waits: list[asyncio.Future[Any]] = [stopped] if fatal is None else [stopped, fatal]
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    stopped.cancel()
-    failure = fatal.result() if fatal is not None and fatal.done() else None
-    if watcher is not None:
-        watcher.cancel()
-    if failure is not None:
-        log.error("stopping after a fatal error; exiting with code 1", extra={"error": failure})
-        for name in ("", *service_names):
-            await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        stopped.cancel()
+        failure = fatal.result() if fatal is not None and fatal.done() else None
+        if watcher is not None:
+            watcher.cancel()
+        if failure is not None:
+            log.error("stopping after a fatal error; exiting with code 1", extra={"error": failure})
+            for name in ("", *service_names):
+                await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
 
-    log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
-    await health.enter_graceful_shutdown()
-    await server.stop(settings.shutdown_grace_seconds)
-    if on_shutdown is not None:
-        await on_shutdown()
-    log.info("stopped")
-    if failure is not None:
-        raise ServiceFailed(failure)
+        log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
+        await health.enter_graceful_shutdown()
+        await server.stop(settings.shutdown_grace_seconds)
+        if on_shutdown is not None:
+            await on_shutdown()
+        log.info("stopped")
+        if failure is not None:
+            raise ServiceFailed(failure)
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)

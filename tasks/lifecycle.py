@@ -73,7 +73,7 @@ async def take_final(locks: Locks, task_id: str, owner: str, terminal: dict[str,
     """Commits `terminal` (the fields of the task's terminal write, status included) as the
     task's outcome; False if it already has one."""
     document = {
-        "_id": f"{task_id}:final",
+        "_id": final_lock_id(task_id),
         "task_id": task_id,
         "outcome": terminal["status"],
         "owner": owner,
@@ -81,6 +81,10 @@ async def take_final(locks: Locks, task_id: str, owner: str, terminal: dict[str,
         "terminal": terminal,
     }
     return await _insert(locks, document)
+
+
+def final_lock_id(task_id: str) -> str:
+    return f"{task_id}:final"
 
 
 def terminal_fields(lock: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +96,7 @@ async def settle_if_final(tasks: AsyncCollection[dict[str, Any]], locks: Locks, 
     """If the task has a committed outcome, writes it onto the task document where the document
     does not show it yet (its writer died after the lock, or a claim's write overwrote it) and
     returns the terminal fields; None if the task has no outcome."""
-    lock = await locks.find_one({"_id": f"{task_id}:final"})
+    lock = await locks.find_one({"_id": final_lock_id(task_id)})
     if lock is None:
         return None
     terminal = terminal_fields(lock)
@@ -122,7 +126,15 @@ async def finish(
     A task deleted meanwhile matches nothing: its lock goes too."""
     final = terminal_write(outcome, fields)
     if not await take_final(locks, task_id, owner, final):
-        return None
+        # Ours already (a finish asked again after its answer was lost, or after its deadline
+        # while the insert was still on its way): the same outcome, recorded once. Anyone else's:
+        # the task has its outcome.
+        lock = await locks.find_one({"_id": final_lock_id(task_id)})
+        if lock is None or lock.get("owner") != owner:
+            return None
+        committed = terminal_fields(lock)
+        await tasks.update_one({"_id": task_id, "status": {"$ne": committed["status"]}}, {"$set": committed})
+        return committed
     failpoint("task.final_locked")
     written = await tasks.update_one({"_id": task_id}, {"$set": final})
     if written.matched_count == 0:
@@ -147,7 +159,7 @@ async def reopen(locks: Locks, task_id: str) -> None:
     """Gives the task's final lock back, under a replay lock only: the outcome it held is
     history and the next attempt may commit a new one. Attempt locks stay, so attempt numbers
     keep growing and a worker resumed from an attempt before the replay is still fenced."""
-    await locks.delete_one({"_id": f"{task_id}:final"})
+    await locks.delete_one({"_id": final_lock_id(task_id)})
 
 
 async def forget(locks: Locks, task_id: str) -> None:
@@ -240,6 +252,19 @@ class TaskClaims:
         whose outcome is already committed."""
         if await self._settle_if_final(task_id):
             return Claim(ClaimOutcome.FINISHED, current)
+        assert current is not None
+        # The document may lag behind our locks: a retry that took attempt n + 1 was cut short
+        # before it wrote it. Resuming attempt n would be fenced by our own lock, forever.
+        attempt = int(current.get("attempts", 0))
+        while (lock := await attempt_lock(self._locks, task_id, attempt + 1)) is not None:
+            if lock["owner"] != self._worker_id:
+                break  # taken over: the finish's fence stops this attempt
+            attempt += 1
+        if attempt != int(current.get("attempts", 0)):
+            fields = {"attempts": attempt, "updated_at": utcnow()}
+            unfinished = {"_id": task_id, "status": {"$nin": [status.value for status in TERMINAL]}}
+            await self._tasks.update_one(unfinished, {"$set": fields})
+            current = {**current, **fields}
         return Claim(ClaimOutcome.CLAIMED, current)
 
     def _is_mine(self, current: Document | None) -> bool:
@@ -323,7 +348,8 @@ class TaskClaims:
         if not await self._still_mine(claim):
             return False
         fields = {"status": Status.PENDING.value, "worker_id": None, "lease_until": None, "updated_at": utcnow()}
-        await self._tasks.update_one({"_id": claim.task["_id"]}, {"$set": fields})
+        mine = {"_id": claim.task["_id"], "status": Status.PROCESSING.value, "worker_id": self._worker_id}
+        await self._tasks.update_one({**mine, "attempts": claim.attempt}, {"$set": fields})
         return True
 
     async def _still_mine(self, claim: Claim) -> bool:

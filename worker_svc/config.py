@@ -19,11 +19,12 @@ class WorkerSettings(CommonSettings, DataStoreSettings, TokenVerifierSettings, I
     worker_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     # A claimed task belongs to its worker this long; after that another worker may take it
     # over (the first one crashed). Longer than the processing deadline plus fetch time.
-    worker_lease_seconds: float = Field(default=120.0, gt=0)
+    # At most a day, as TaskLifecycleService's Claimant allows.
+    worker_lease_seconds: float = Field(default=120.0, gt=0, le=86400)
     # Processing deadline of one attempt (decode + operations + encode).
     worker_task_deadline_seconds: float = Field(default=60.0, gt=0)
     # Attempts for transient failures (origin 5xx, timeouts) before FAILED + dead letter.
-    worker_max_attempts: int = Field(default=3, ge=1)
+    worker_max_attempts: int = Field(default=3, ge=1, le=1000)
     worker_retry_backoff_seconds: float = Field(default=0.5, ge=0)
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
     # A worker with no heartbeat for this long disappears from ListWorkers.

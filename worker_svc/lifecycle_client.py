@@ -5,11 +5,16 @@ reads and writes no task store itself."""
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
+from buf.validate import validate_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from pixelflow.internal.v1 import lifecycle_pb2, lifecycle_pb2_grpc
 
@@ -34,9 +39,35 @@ class QueueCounts:
 
 
 class LifecycleUnavailable(Exception):
-    """api_svc did not answer, or refused (it is restarting, its store is down, or the internal
-    secret does not match): the worker waits it out (worker_svc.retry) instead of deciding
-    anything about the task."""
+    """api_svc did not answer, or cannot now (it is restarting, its store is down, or the
+    internal secret does not match): the worker waits it out (worker_svc.retry) instead of
+    deciding anything about the task."""
+
+
+class LifecycleRejected(Exception):
+    """api_svc refused the request itself (a bug on one side): not retried in place; the
+    processor records the task as failed (INTERNAL) if it can."""
+
+
+# What waiting can cure; anything else is a rejection.
+_TRANSIENT = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.UNAUTHENTICATED,  # a secret being rotated, or set wrong: say so in the log, and wait
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+    }
+)
+
+# The proto's own bound on a failure's message (Failure.message's max_len rule).
+MAX_FAILURE_MESSAGE = (
+    lifecycle_pb2.Failure.DESCRIPTOR.fields_by_name["message"]
+    .GetOptions()
+    .Extensions[validate_pb2.field]
+    .string.max_len
+)
 
 
 class LifecycleClient:
@@ -48,12 +79,34 @@ class LifecycleClient:
         self._claimant = lifecycle_pb2.Claimant(
             worker_id=worker_id, lease_seconds=lease.total_seconds(), max_attempts=max_attempts
         )
+        self._task_locks: dict[str, asyncio.Lock] = {}
+        self._task_lock_users: collections.Counter[str] = collections.Counter()
 
-    async def _call(self, method: Any, request: Any) -> Any:
+    async def _call(self, method: Any, request: Any, task_id: str | None = None) -> Any:
+        async with self._one_at_a_time(task_id):
+            try:
+                return await method(request, metadata=self._metadata, timeout=CALL_TIMEOUT_SECONDS)
+            except grpc.aio.AioRpcError as exc:
+                error = LifecycleUnavailable if exc.code() in _TRANSIENT else LifecycleRejected
+                raise error(f"{exc.code().name}: {exc.details()}") from exc
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, task_id: str | None) -> AsyncIterator[None]:
+        """One call at a time per task from this worker. FerretDB applies an update as a
+        read-modify-write of the whole document: a lease renewal running beside the finish
+        could write back the document it read before the outcome (PROCESSING, no result)."""
+        if task_id is None:
+            yield
+            return
+        lock = self._task_locks.setdefault(task_id, asyncio.Lock())
+        self._task_lock_users[task_id] += 1
         try:
-            return await method(request, metadata=self._metadata, timeout=CALL_TIMEOUT_SECONDS)
-        except grpc.aio.AioRpcError as exc:
-            raise LifecycleUnavailable(f"{exc.code().name}: {exc.details()}") from exc
+            async with lock:
+                yield
+        finally:
+            self._task_lock_users[task_id] -= 1
+            if not self._task_lock_users[task_id]:
+                del self._task_lock_users[task_id], self._task_locks[task_id]
 
     def _held(self, claim: Claim) -> lifecycle_pb2.HeldAttempt:
         assert claim.task is not None
@@ -68,16 +121,17 @@ class LifecycleClient:
 
     async def claim(self, task_id: str) -> Claim:
         request = lifecycle_pb2.ClaimTaskRequest(task_id=task_id, claimant=self._claimant)
-        return self._claim(await self._call(self._stub.ClaimTask, request))
+        return self._claim(await self._call(self._stub.ClaimTask, request, task_id))
 
     async def retrying(self, claim: Claim) -> Claim:
         assert claim.task is not None
         request = lifecycle_pb2.RetryTaskRequest(held=self._held(claim))
-        return self._claim(await self._call(self._stub.RetryTask, request), held=claim.task)
+        reply = await self._call(self._stub.RetryTask, request, claim.task["_id"])
+        return self._claim(reply, held=claim.task)
 
     async def renew(self, claim: Claim) -> bool:
         request = lifecycle_pb2.RenewLeaseRequest(held=self._held(claim))
-        return bool((await self._call(self._stub.RenewLease, request)).renewed)
+        return bool((await self._call(self._stub.RenewLease, request, request.held.task_id)).renewed)
 
     async def complete(self, claim: Claim, result: Document) -> Document | None:
         return await self._finish(claim, result=to_bson(result))
@@ -85,17 +139,19 @@ class LifecycleClient:
     async def fail(
         self, claim: Claim, code: str, message: str, *, retryable: bool, attempts: int | None = None
     ) -> Document | None:
-        failure = lifecycle_pb2.Failure(code=code, message=message, retryable=retryable, attempts=attempts)
+        # A message can quote a hostile origin (an HTTP reason phrase of any length).
+        clipped = message if len(message) <= MAX_FAILURE_MESSAGE else message[: MAX_FAILURE_MESSAGE - 1] + "…"
+        failure = lifecycle_pb2.Failure(code=code, message=clipped, retryable=retryable, attempts=attempts)
         return await self._finish(claim, failure=failure)
 
     async def _finish(self, claim: Claim, **outcome: Any) -> Document | None:
         request = lifecycle_pb2.FinishTaskRequest(held=self._held(claim), **outcome)
-        reply = await self._call(self._stub.FinishTask, request)
+        reply = await self._call(self._stub.FinishTask, request, request.held.task_id)
         return from_bson(reply.written) if reply.recorded else None
 
     async def hand_back(self, claim: Claim) -> bool:
         request = lifecycle_pb2.HandBackTaskRequest(held=self._held(claim))
-        return bool((await self._call(self._stub.HandBackTask, request)).handed_back)
+        return bool((await self._call(self._stub.HandBackTask, request, request.held.task_id)).handed_back)
 
     async def queue_counts(self, finished_since: datetime) -> QueueCounts:
         """How many tasks wait, run, and completed or failed since `finished_since`."""

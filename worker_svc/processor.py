@@ -123,7 +123,12 @@ class TaskProcessor:
             await self._attempts(claim)
         except asyncio.CancelledError:
             # Shutting down before it finished: hand it back for the next owner of the partition.
-            await asyncio.shield(self._claims.hand_back(self._held.get(task_id) or claim))
+            # If api_svc cannot take it back now, the lease runs out and the relay requeues it;
+            # the shutdown goes on either way.
+            try:
+                await asyncio.shield(self._claims.hand_back(self._held.get(task_id) or claim))
+            except Exception as exc:  # noqa: BLE001 - nothing may keep a cancelled task running
+                log.warning("task not handed back; its lease will run out", extra={"error": str(exc)[:300]})
             raise
         finally:
             self.stats.in_flight -= 1

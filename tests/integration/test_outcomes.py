@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from api_svc.repository import TaskRepository
 from infra.stack import Stack
-from tasks.lifecycle import TASK_LOCKS, ClaimOutcome, TaskClaims, take_final, terminal_write
+from tasks.lifecycle import TASK_LOCKS, ClaimOutcome, TaskClaims, take_attempt, take_final, terminal_write
 from tasks.model import TASKS, Status, utcnow
 
 pytestmark = pytest.mark.integration
@@ -151,3 +151,47 @@ async def test_a_reader_sees_the_committed_outcome_even_if_a_late_claim_overwrot
         stored = await database[TASKS].find_one({"_id": task_id})
         assert stored is not None and stored["status"] == "COMPLETED"
         assert await TaskRepository(database).get("someone else", task_id) is None
+
+
+async def test_deleting_a_task_whose_document_lags_its_outcome_names_the_committed_result(stack: Stack) -> None:
+    """A lost update left the document PROCESSING after its outcome was committed (a lease
+    renewal read it before the finish and wrote it back after): DeleteTask still learns the
+    result's blob from the final lock, so the blob goes with the task instead of waiting for
+    the orphan sweep."""
+    async with _database(stack) as database:
+        task_id = await _new_task(database, owner_id="deleter", status=Status.PROCESSING.value, attempts=1)
+        result = {"blob_key": f"tasks/xx/{task_id}/result-1", "content_type": "image/png"}
+        committed = terminal_write(Status.COMPLETED.value, {"result": result, "attempts": 1, "worker_id": "w"})
+        assert await take_final(database[TASK_LOCKS], task_id, "w#1", committed)
+        deleted = await TaskRepository(database).delete("deleter", task_id)
+        assert deleted is not None and deleted["result"] == result
+        assert await database[TASK_LOCKS].count_documents({"task_id": task_id}) == 0
+        assert await database[TASKS].find_one({"_id": task_id}) is None
+
+
+async def test_a_finish_asked_again_by_its_owner_is_the_same_outcome(stack: Stack) -> None:
+    """FinishTask's answer was lost (or its deadline passed while the insert was on its way):
+    the worker asks again and is told its outcome stands, so it keeps its result blob."""
+    async with _database(stack) as database:
+        task_id = await _new_task(database)
+        claims = _claims(database, "owner", timedelta(seconds=30))
+        claim = await claims.claim(task_id)
+        assert claim.outcome is ClaimOutcome.CLAIMED
+        first = await claims.complete(claim, {"blob_key": "k1"})
+        again = await claims.complete(claim, {"blob_key": "k1-redone"})
+        assert first is not None and again is not None and again["result"] == first["result"] == {"blob_key": "k1"}
+        assert await _claims(database, "other", timedelta(seconds=30)).complete(claim, {"blob_key": "x"}) is None
+
+
+async def test_a_resumed_claim_takes_the_attempt_its_cut_short_retry_locked(stack: Stack) -> None:
+    """A retry took attempt 2's lock and was cut short before the task document said so: the
+    worker's next claim resumes attempt 2 (resuming 1 would be fenced by its own lock forever)."""
+    async with _database(stack) as database:
+        task_id = await _new_task(database)
+        claims = _claims(database, "owner", timedelta(seconds=30))
+        claim = await claims.claim(task_id)
+        assert claim.attempt == 1
+        assert await take_attempt(database[TASK_LOCKS], task_id, 2, "owner", utcnow() + timedelta(seconds=30))
+        resumed = await claims.claim(task_id)
+        assert resumed.outcome is ClaimOutcome.CLAIMED and resumed.attempt == 2
+        assert await claims.complete(resumed, {"blob_key": "k2"}) is not None
