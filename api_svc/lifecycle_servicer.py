@@ -28,7 +28,9 @@ def _held(held: lifecycle_pb2.HeldAttempt) -> Claim:
 
 def _claimed(claim: Claim) -> lifecycle_pb2.ClaimTaskResponse:
     return lifecycle_pb2.ClaimTaskResponse(
-        outcome=_OUTCOMES[claim.outcome], task=b"" if claim.task is None else to_bson(claim.task)
+        outcome=_OUTCOMES[claim.outcome],
+        task=b"" if claim.task is None else to_bson(claim.task),
+        own_outcome=claim.own_outcome,
     )
 
 

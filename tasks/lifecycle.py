@@ -189,6 +189,9 @@ class ClaimOutcome(enum.Enum):
 class Claim:
     outcome: ClaimOutcome
     task: Document | None = None
+    # FINISHED by this worker's own earlier finish, whose answer it never got (`task` is then
+    # the task as committed): the worker still owes its announcement and any dead letter.
+    own_outcome: bool = False
 
     @property
     def attempt(self) -> int:
@@ -250,9 +253,11 @@ class TaskClaims:
         """A retry after an outage resumes the attempt this worker holds (the processor lets
         only the coroutine holding the task get here), unless the outage cut short a finish
         whose outcome is already committed."""
-        if await self._settle_if_final(task_id):
-            return Claim(ClaimOutcome.FINISHED, current)
+        terminal = await settle_if_final(self._tasks, self._locks, task_id)
         assert current is not None
+        if terminal is not None:
+            own = terminal.get("worker_id") == self._worker_id
+            return Claim(ClaimOutcome.FINISHED, {**current, **terminal}, own_outcome=own)
         # The document may lag behind our locks: a retry that took attempt n + 1 was cut short
         # before it wrote it. Resuming attempt n would be fenced by our own lock, forever.
         attempt = int(current.get("attempts", 0))

@@ -117,7 +117,7 @@ class LifecycleClient:
         task = from_bson(reply.task) if reply.task else None
         if task is not None and held is not None:
             task = {**held, **task}  # RetryTask answers only the fields it wrote
-        return Claim(_OUTCOMES[reply.outcome], task)
+        return Claim(_OUTCOMES[reply.outcome], task, own_outcome=reply.own_outcome)
 
     async def claim(self, task_id: str) -> Claim:
         request = lifecycle_pb2.ClaimTaskRequest(task_id=task_id, claimant=self._claimant)

@@ -110,6 +110,8 @@ class TaskProcessor:
             await self.dead_letter(task_id, FailureCode.UNKNOWN_TASK, "no task with this id exists")
             return
         if claim.outcome is ClaimOutcome.FINISHED:
+            if claim.own_outcome:
+                await self._owed(claim)
             log.info("task already finished; acknowledging the redelivery")
             return
         if claim.outcome is ClaimOutcome.EXHAUSTED:
@@ -273,6 +275,18 @@ class TaskProcessor:
                 await self.dead_letter(claim.task["_id"], failure.code, failure.message, attempts=claim.attempt)
         else:
             log.info("task ended elsewhere; its failure not recorded", extra={"code": failure.code})
+
+    async def _owed(self, claim: Claim) -> None:
+        """Our own finish was recorded but its answer lost (api_svc died, a deadline): what the
+        answer would have led to, the announcement and any dead letter, happens now."""
+        assert claim.task is not None
+        task = claim.task
+        status = Status(task["status"])
+        log.info("our outcome was recorded before its answer was lost", extra={"status": status.value})
+        self._announce(status, task)
+        error = task.get("error") or {}
+        if status is Status.FAILED and (error.get("retryable") or error.get("code") == FailureCode.ATTEMPTS_EXHAUSTED):
+            await self.dead_letter(task["_id"], error["code"], error.get("message", ""), attempts=int(task["attempts"]))
 
     async def keep_leases(self, every_seconds: float) -> None:
         """Runs for the worker's life: renews the lease of every attempt in processing, so a

@@ -195,3 +195,22 @@ async def test_a_resumed_claim_takes_the_attempt_its_cut_short_retry_locked(stac
         resumed = await claims.claim(task_id)
         assert resumed.outcome is ClaimOutcome.CLAIMED and resumed.attempt == 2
         assert await claims.complete(resumed, {"blob_key": "k2"}) is not None
+
+
+async def test_a_worker_whose_finish_answer_was_lost_learns_its_outcome_is_its_own(stack: Stack) -> None:
+    """The worker's finish was committed but its answer lost (api_svc died): its retried claim
+    says FINISHED *by it*, with the outcome, so it still announces it and writes the dead letter
+    it owes. Another worker, or a later redelivery of a settled task, is told only FINISHED."""
+    async with _database(stack) as database:
+        task_id = await _new_task(database)
+        mine = _claims(database, "owner", timedelta(seconds=30))
+        claim = await mine.claim(task_id)
+        error = {"code": "SOURCE_UNAVAILABLE", "message": "502", "retryable": True}
+        committed = terminal_write(Status.FAILED.value, {"error": error, "attempts": 1, "worker_id": "owner"})
+        assert await take_final(database[TASK_LOCKS], task_id, "owner#1", committed)  # the answer never came
+        again = await mine.claim(task_id)
+        assert again.outcome is ClaimOutcome.FINISHED and again.own_outcome
+        assert again.task is not None and again.task["status"] == "FAILED" and again.task["error"] == error
+        settled = await mine.claim(task_id)  # the document shows it now: an ordinary redelivery
+        assert settled.outcome is ClaimOutcome.FINISHED and not settled.own_outcome
+        assert claim.attempt == 1
