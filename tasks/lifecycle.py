@@ -428,8 +428,12 @@ async def reopen_failed(
         return "running", current
     await reopen(locks, task_id)
     now = utcnow()
-    fields = {"status": Status.PENDING.value, "replays": replay, "attempt_base": int(current.get("attempts", 0))}
-    fields["updated_at"] = now
+    fields = {
+        "status": Status.PENDING.value,
+        "replays": replay,
+        "attempt_base": int(current.get("attempts", 0)),
+        "updated_at": now,
+    }
     cleared = {name: "" for name in ("error", "result", "worker_id", "lease_until", "started_at", "completed_at")}
     await tasks.update_one({"_id": task_id}, {"$set": fields, "$unset": cleared})
     reopened = {key: value for key, value in current.items() if key not in cleared}

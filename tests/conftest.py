@@ -12,17 +12,17 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import pytest
 from confluent_kafka import Consumer
 from pixelflow.v1 import auth_pb2, auth_pb2_grpc, task_pb2, task_pb2_grpc
 from pymongo import AsyncMongoClient
-from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+from tenacity import AsyncRetrying, RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from api_svc.blob_sweep import SweepReport, sweep
 from api_svc.config import ApiSettings
@@ -114,14 +114,36 @@ def register_and_login(
     return response
 
 
+T = TypeVar("T")
+POLL_SECONDS = 0.01
+
+
 def wait_until(condition: Callable[[], bool], message: str, timeout: float = 30) -> None:
     """Waits for a state to arrive (a file, a task status), failing with `message` after
     `timeout`. For states no stream announces; it never stands in for "nothing happened"."""
     polling = Retrying(
-        stop=stop_after_delay(timeout), wait=wait_fixed(0.01), retry=retry_if_result(lambda met: not met)
+        stop=stop_after_delay(timeout), wait=wait_fixed(POLL_SECONDS), retry=retry_if_result(lambda met: not met)
     )
     try:
         polling(condition)
+    except RetryError:
+        raise AssertionError(message) from None
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], message: str, within: float = 30
+) -> T:
+    """wait_until for asynchronous probes: the first value of `probe()` that `accept` takes
+    within `within` seconds."""
+    polling = AsyncRetrying(
+        stop=stop_after_delay(within), wait=wait_fixed(POLL_SECONDS), retry=retry_if_result(lambda v: not accept(v))
+    )
+
+    async def probed() -> T:  # tenacity awaits only a coroutine function's result
+        return await probe()
+
+    try:
+        return await polling(probed)
     except RetryError:
         raise AssertionError(message) from None
 

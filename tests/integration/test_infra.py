@@ -49,12 +49,10 @@ def infra_stack() -> Iterator[Infrastructure]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
-    try:
-        wait_until(lambda: not pid_alive(pid) and not group_alive(pid), f"pid {pid} is alive", timeout=timeout)
-    except AssertionError:
-        return False
-    return True
+def _wait_gone(pid: int, message: str = "", timeout: float = 10.0) -> None:
+    """Waits until the process and its group are gone; fails with `message` otherwise."""
+    gone = lambda: not pid_alive(pid) and not group_alive(pid)  # noqa: E731
+    wait_until(gone, message or f"pid {pid} or its process group is still alive", timeout=timeout)
 
 
 def test_postgres_is_real_postgresql_15(infra_stack: Infrastructure) -> None:
@@ -199,7 +197,7 @@ def test_envoy_validates_and_serves(tmp_path: Path) -> None:
         assert response.text == "pixelflow-envoy"
     finally:
         proxy.stop()
-    assert _wait_gone(pid)
+    _wait_gone(pid)
 
 
 def test_children_survive_the_thread_that_started_them(tmp_path: Path) -> None:
@@ -218,7 +216,8 @@ def test_children_survive_the_thread_that_started_them(tmp_path: Path) -> None:
         assert proc.running
     finally:
         proc.stop()
-    assert proc.pid is not None and _wait_gone(proc.pid)
+    assert proc.pid is not None
+    _wait_gone(proc.pid)
 
 
 def test_children_die_with_a_killed_parent(tmp_path: Path) -> None:
@@ -239,7 +238,7 @@ def test_children_die_with_a_killed_parent(tmp_path: Path) -> None:
     assert pid_alive(child_pid)
     parent.send_signal(signal.SIGKILL)  # no finally, no atexit: only the kernel can help
     parent.wait()
-    assert _wait_gone(child_pid, timeout=5), f"pid {child_pid} outlived its SIGKILLed parent"
+    _wait_gone(child_pid, f"pid {child_pid} outlived its SIGKILLed parent", timeout=5)
 
 
 def test_stop_leaves_no_process_behind(infra_stack: Infrastructure) -> None:
@@ -248,5 +247,5 @@ def test_stop_leaves_no_process_behind(infra_stack: Infrastructure) -> None:
     assert all(pid_alive(pid) for pid in pids.values())
     infra_stack.stop()
     for name, pid in pids.items():
-        assert _wait_gone(pid), f"{name} (pid {pid}) or its process group is still alive"
+        _wait_gone(pid, f"{name} (pid {pid}) or its process group is still alive")
     assert infra_stack.pids() == {}

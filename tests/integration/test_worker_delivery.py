@@ -25,6 +25,7 @@ from tasks.model import TASKS, Status, utcnow
 from tests.conftest import (
     bearer,
     dead_letters,
+    eventually,
     register_and_login,
     wait_for_worker_verdict,
     wait_until,
@@ -125,11 +126,12 @@ async def test_a_stale_worker_cannot_overwrite_a_newer_attempt(stack: Stack) -> 
         assert first.outcome is ClaimOutcome.CLAIMED and first.attempt == 1
         assert (await fast.claim(task_id)).outcome is ClaimOutcome.LEASED
         # The slow worker "hung": the fast one claims the task as soon as that lease runs out.
-        second = await fast.claim(task_id)
-        deadline = asyncio.get_running_loop().time() + 10
-        while second.outcome is ClaimOutcome.LEASED and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)  # the poll interval of tests.conftest.wait_until
-            second = await fast.claim(task_id)
+        second = await eventually(
+            lambda: fast.claim(task_id),
+            lambda claim: claim.outcome is not ClaimOutcome.LEASED,
+            "the slow worker's lease never ran out",
+            within=10,
+        )
         assert second.outcome is ClaimOutcome.CLAIMED and second.attempt == 2
         assert not await slow.complete(first, {"from": "stale"})
         assert await fast.complete(second, {"from": "fresh"})
