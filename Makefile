@@ -30,6 +30,8 @@ $(VENV)/.installed: requirements.lock requirements-dev.lock pyproject.toml
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock -r requirements-dev.lock
 	@# The repo root and the generated stubs are importable from the venv without installing.
 	$(PY) -c 'import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()["purelib"], "pixelflow-dev.pth").write_text("$(CURDIR)\n$(CURDIR)/gen/python\n")'
+	@# The `pixelflow` command (pyproject's console script), its code edited in place.
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --editable .
 	touch $@
 
 deps: $(VENV)/.installed ## create .venv from requirements.lock and requirements-dev.lock

@@ -93,7 +93,7 @@ class InternalApiSettings(BaseSettings):
 
     # At least 32 characters, the same for api_svc and every worker: `make run` and the tests
     # generate one per stack; a deployment sets its own (docker-compose.yml marks its
-    # development value as such). Tools that only read settings (admin_cli) do without.
+    # development value as such). Tools that only read settings do without.
     internal_secret: SecretStr = SecretStr("")
 
     def required_internal_secret(self, service: str) -> str:

@@ -4,11 +4,13 @@ replaying is idempotent; everyone else gets PERMISSION_DENIED (403)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -38,6 +40,13 @@ def _run(stack: Stack, *arguments: str, extra: dict[str, str] | None = None) -> 
     return subprocess.run(
         command, check=False, env=environment, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
     )
+
+
+def _pixelflow(stack: Stack, token: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """The operators' commands of the `pixelflow` CLI, with an access token from the environment."""
+    environment = {**os.environ, "PIXELFLOW_SERVER": stack.gateway_address, "PIXELFLOW_ACCESS_TOKEN": token}
+    command = [str(Path(sys.executable).with_name("pixelflow")), *arguments]
+    return subprocess.run(command, check=False, env=environment, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +107,7 @@ def test_ordinary_users_are_refused(stack: Stack) -> None:
 def test_an_admin_lists_a_dead_letter_and_replays_it_once(
     stack: Stack, sources: ImageServer, admin: tuple[str, str]
 ) -> None:
-    email, token = admin
+    _, token = admin
     with grpc.insecure_channel(stack.address("auth_svc")) as channel:
         owner = register_and_login(auth_pb2_grpc.AuthServiceStub(channel)).access_token
     path = f"/down-{uuid.uuid4().hex[:8]}.png"
@@ -121,18 +130,9 @@ def test_an_admin_lists_a_dead_letter_and_replays_it_once(
 
         # The source is back: the CLI replays the task, which runs again from a fresh attempt count.
         sources.serve_bytes(path, image_bytes(64, 48), "image/png")
-        replayed = _run(
-            stack,
-            "api_svc.admin_cli",
-            "--server",
-            stack.gateway_address,
-            "replay",
-            str(letter.partition),
-            str(letter.offset),
-            extra={"PIXELFLOW_ADMIN_EMAIL": email, "PIXELFLOW_ADMIN_PASSWORD": TEST_PASSWORD},
-        )
+        replayed = _pixelflow(stack, token, "dead-letters", "replay", str(letter.partition), str(letter.offset))
         assert replayed.returncode == 0, replayed.stderr
-        assert '"outcome": "REPLAY_OUTCOME_REPLAYED"' in replayed.stdout
+        assert json.loads(replayed.stdout)["outcome"] == "REPLAY_OUTCOME_REPLAYED"
 
         with grpc.insecure_channel(stack.address("api_svc")) as api:
             tasks = task_pb2_grpc.TaskServiceStub(api)
@@ -151,16 +151,12 @@ def test_an_admin_lists_a_dead_letter_and_replays_it_once(
 
 def test_the_cli_lists_dead_letters_and_names_errors(stack: Stack, admin: tuple[str, str]) -> None:
     _, token = admin
-    listed = _run(
-        stack, "api_svc.admin_cli", "--server", stack.gateway_address, "dead-letters", "--page-size", "500",
-        extra={"PIXELFLOW_ACCESS_TOKEN": token},
-    )  # fmt: skip
+    listed = _pixelflow(stack, token, "dead-letters", "list")
     assert listed.returncode == 0, listed.stderr
-    missing = _run(
-        stack, "api_svc.admin_cli", "--server", stack.gateway_address, "replay", "0", "999999999",
-        extra={"PIXELFLOW_ACCESS_TOKEN": token},
-    )  # fmt: skip
-    assert missing.returncode == 1 and missing.stderr.startswith("NOT_FOUND: no dead letter at partition 0")
+    assert all(json.loads(line)["source"]["topic"] for line in listed.stdout.splitlines())
+    missing = _pixelflow(stack, token, "dead-letters", "replay", "0", "999999999")
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error: no dead letter at partition 0") and "(NOT_FOUND)" in missing.stderr
 
 
 def test_a_dead_letter_without_a_task_cannot_be_replayed(stack: Stack, admin: tuple[str, str]) -> None:
