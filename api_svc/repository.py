@@ -201,7 +201,7 @@ class TaskRepository:
     # -- the blob sweep ------------------------------------------------------------------------
     async def blob_references(self, task_ids: list[str]) -> dict[str, Document]:
         """For each existing task among `task_ids`: its status and the blob keys it holds."""
-        projection = {"status": 1, "source.upload.blob_key": 1, "result.blob_key": 1}
+        projection = {"status": 1, "source.upload.blob_key": 1, "result": 1}
         async with store_errors():
             cursor = self._tasks.find({"_id": {"$in": task_ids}}, projection)
             return {document["_id"]: document async for document in cursor}

@@ -8,7 +8,7 @@ import collections
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +32,7 @@ from common.errors import (
 from common.kafka import STATUS_TOPIC, TASKS_TOPIC, AsyncProducer, PublishError
 from common.logging import request_id_var
 from tasks.events import StatusEvent, Verdict
-from tasks.model import Status, as_utc, message_to_document, utcnow
+from tasks.model import Status, as_utc, message_to_document, result_blob_keys, utcnow
 from tasks.operations import Watermark, parse_operations
 from tasks.source_urls import validate_source_url
 
@@ -68,16 +68,21 @@ class TaskService:
     # -- create ------------------------------------------------------------------------------
     async def create(self, owner_id: str, request: task_pb2.CreateTaskRequest) -> Document:
         source, inline = await self._validate_source(owner_id, request)
-        for index, op in enumerate(parse_operations(request.operations)):
-            if isinstance(op, Watermark):
-                await self.uploads.check_watermark(owner_id, op.upload_id, f"operations[{index}].watermark.upload_id")
+        pipelines = [("operations", request.operations)] + [
+            (f"variants[{index}].operations", variant.operations) for index, variant in enumerate(request.variants)
+        ]
+        for path, steps in pipelines:
+            for index, op in enumerate(parse_operations(steps, path)):
+                if isinstance(op, Watermark):
+                    await self.uploads.check_watermark(owner_id, op.upload_id, f"{path}[{index}].watermark.upload_id")
         key = request.idempotency_key
         operations = [message_to_document(op) for op in request.operations]
         output = message_to_document(request.output)
+        variants = [message_to_document(variant) for variant in request.variants]
         task_id = new_id()
         if key:
             inline_sha256 = hashlib.sha256(inline).hexdigest() if inline is not None else None
-            fingerprint = idempotency_fingerprint(request, inline_sha256, operations, output)
+            fingerprint = idempotency_fingerprint(request, inline_sha256, operations, output, variants)
             task_id, existing = await self._reserve(owner_id, key, task_id, fingerprint)
             if existing is not None:
                 return existing
@@ -91,6 +96,7 @@ class TaskService:
             "output": output,
             "skip_auto_orient": request.skip_auto_orient,
             "idempotency_key": key or None,
+            **({"variants": variants} if variants else {}),
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
@@ -142,7 +148,7 @@ class TaskService:
     async def _delete_owned_blobs(self, document: Document) -> None:
         """The task's own blobs (an inline source, its result); an upload outlives its tasks.
         A result of an earlier attempt that lost its task is the sweep's (api_svc.blob_sweep)."""
-        keys = [document["source"].get("upload", {}).get("blob_key"), (document.get("result") or {}).get("blob_key")]
+        keys = {document["source"].get("upload", {}).get("blob_key"), *result_blob_keys(document.get("result"))}
         for key in keys:
             if key and owned_by_task(key, document["_id"]):
                 await self._blobs.delete(key)
@@ -262,18 +268,25 @@ class TaskService:
                     yield latest
                 document = latest
 
-    async def result(self, owner_id: str, task_id: str) -> tuple[Blob, str]:
-        """The result, open for streaming, and its content type."""
+    async def result(self, owner_id: str, task_id: str, variant: str | None = None) -> tuple[Blob, str]:
+        """The result (or one variant's), open for streaming, and its content type."""
         document = await self.get(owner_id, task_id)
+        names = [each["name"] for each in document.get("variants", [])]
+        if variant is not None and variant not in names:
+            known = f"its variants are {', '.join(names)}" if names else "it has no variants"
+            raise NotFound(f"task {task_id} has no variant {variant!r}; {known}")
         if document["status"] != Status.COMPLETED.value:
             raise FailedPrecondition(
                 f"task {task_id} is {document['status']}; its result can be fetched once it is COMPLETED"
             )
+        result = document["result"]
+        if variant is not None:
+            result = next((each for each in result.get("variants", []) if each["name"] == variant), {})
         try:
-            blob = await self._blobs.open(document["result"]["blob_key"])
+            blob = await self._blobs.open(result["blob_key"])
         except (BlobNotFound, KeyError) as exc:
             raise NotFound(f"the result of task {task_id} is gone") from exc
-        return blob, document["result"]["content_type"]
+        return blob, result["content_type"]
 
     # -- change ------------------------------------------------------------------------------
     async def cancel(self, owner_id: str, task_id: str) -> Document:
@@ -329,7 +342,11 @@ def _checked_id(task_id: str) -> str:
 
 
 def idempotency_fingerprint(
-    request: task_pb2.CreateTaskRequest, inline_sha256: str | None, operations: list[Document], output: Document
+    request: task_pb2.CreateTaskRequest,
+    inline_sha256: str | None,
+    operations: list[Document],
+    output: Document,
+    variants: Sequence[Document] = (),
 ) -> str:
     """What makes two requests 'the same' for idempotency: everything but the key."""
     which = request.WhichOneof("source")
@@ -341,6 +358,8 @@ def idempotency_fingerprint(
         "output": output,
         "skip_auto_orient": request.skip_auto_orient,
     }
+    if variants:  # absent otherwise: keys stored before variants existed keep their fingerprints
+        canonical["variants"] = list(variants)
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 

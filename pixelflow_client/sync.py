@@ -99,11 +99,11 @@ class Client:
     def delete_task(self, task_id: str) -> None:
         self._run(self._client.delete_task(task_id))
 
-    def download(self, task_id: str, destination: Path | BinaryIO) -> str:
-        return self._run(self._client.download(task_id, destination))
+    def download(self, task_id: str, destination: Path | BinaryIO, *, variant: str = "") -> str:
+        return self._run(self._client.download(task_id, destination, variant=variant))
 
-    def result_bytes(self, task_id: str) -> bytes:
-        return self._run(self._client.result_bytes(task_id))
+    def result_bytes(self, task_id: str, *, variant: str = "") -> bytes:
+        return self._run(self._client.result_bytes(task_id, variant=variant))
 
     def list_workers(self) -> Sequence[worker_pb2.Worker]:
         return self._run(self._client.list_workers())

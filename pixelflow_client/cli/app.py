@@ -22,7 +22,7 @@ from pixelflow_client.cli import render
 from pixelflow_client.cli.inputs import EXTENSIONS, InputError, expand
 from pixelflow_client.cli.submit import Item, SubmitRun
 from pixelflow_client.errors import PixelFlowError
-from pixelflow_client.operations import SpecError, enum_value, parse
+from pixelflow_client.operations import SpecError, enum_value, parse, parse_variant
 
 app = typer.Typer(
     name="pixelflow",
@@ -138,6 +138,14 @@ def submit(
     resize: Annotated[
         str, typer.Option(help="Shorthand for a last --op resize=…: WIDTH, WIDTHxHEIGHT or xHEIGHT.")
     ] = "",
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--variant",
+            help="A named output from the same decode, after the --ops: thumb=200,format=webp · "
+            "large=1600,format=jpeg,quality=85 (then no --format/--quality for the task).",
+        ),
+    ] = None,
     image_format: Annotated[str, typer.Option("--format", help="jpeg, png, webp, avif, gif, tiff or best.")] = "",
     quality: Annotated[int, typer.Option(help="1–100 for lossy formats (0: the format's default).")] = 0,
     lossless: Annotated[bool, typer.Option(help="Lossless WebP/AVIF.")] = False,
@@ -153,12 +161,15 @@ def submit(
     try:
         inputs = expand(sources)
         operations = [parse(spec) for spec in [*(op or []), *([f"resize={resize}"] if resize else [])]]
+        variants = [parse_variant(spec) for spec in variant or []]
         output = task_pb2.OutputOptions(quality=quality, lossless=lossless, keep_metadata=keep_metadata)
         if image_format:
             output.format = enum_value("ImageFormat", image_format)  # type: ignore[assignment]
     except (InputError, SpecError) as error:
         raise typer.BadParameter(str(error)) from None
-    template = task_pb2.CreateTaskRequest(operations=operations, output=output, skip_auto_orient=skip_auto_orient)
+    template = task_pb2.CreateTaskRequest(operations=operations, skip_auto_orient=skip_auto_orient, variants=variants)
+    if output != task_pb2.OutputOptions() or not variants:  # variants carry their own outputs
+        template.output.CopyFrom(output)
     _check_against_contract(template)
 
     async def work(client: AsyncClient) -> int:

@@ -57,7 +57,8 @@ class Item:
     input: Input
     stage: Stage = Stage.WAITING
     task: task_pb2.Task | None = None
-    output: Path | None = None
+    # Where each result went: "" for the task's one result, else a variant's name.
+    outputs: dict[str, Path] = field(default_factory=dict)
     error: str = ""
     # Between sending CreateTask and its answer: a first Ctrl-C lets the answer arrive.
     creating: bool = False
@@ -69,8 +70,10 @@ class Item:
             record |= {"task_id": self.task.id, "status": status_name(self.task.status)}
             if self.task.HasField("result"):
                 record["result"] = as_dict(self.task.result)
-        if self.output is not None:
-            record["output"] = str(self.output)
+        if "" in self.outputs:
+            record["output"] = str(self.outputs[""])
+        elif self.outputs:
+            record["outputs"] = {name: str(path) for name, path in self.outputs.items()}
         if self.error:
             record["error"] = self.error
         return record
@@ -165,9 +168,15 @@ class SubmitRun:
             async for task in self.client.watch_task(item.task.id):
                 self._follow(item, task)
                 refresh()
-        if item.task.status == task_pb2.TASK_STATUS_COMPLETED and names is not None:
-            item.output = names.claim(item.input.stem, item.task.result.format)
-            await self.client.download(item.task.id, item.output)
+        if item.task.status != task_pb2.TASK_STATUS_COMPLETED or names is None:
+            return
+        if not item.task.variant_results:
+            item.outputs[""] = names.claim(item.input.stem, item.task.result.format)
+            await self.client.download(item.task.id, item.outputs[""])
+        for each in item.task.variant_results:  # photo-thumb.webp, photo-large.jpg, ...
+            path = names.claim(item.input.stem.with_name(f"{item.input.stem.name}-{each.name}"), each.result.format)
+            item.outputs[each.name] = path
+            await self.client.download(item.task.id, path, variant=each.name)
 
     def _follow(self, item: Item, task: task_pb2.Task) -> None:
         item.task = task
