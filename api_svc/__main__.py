@@ -9,13 +9,15 @@ from datetime import timedelta
 
 import grpc
 from pixelflow.internal.v1 import lifecycle_pb2, lifecycle_pb2_grpc
-from pixelflow.v1 import admin_pb2, admin_pb2_grpc, task_pb2, task_pb2_grpc
+from pixelflow.v1 import admin_pb2, admin_pb2_grpc, preset_pb2, preset_pb2_grpc, task_pb2, task_pb2_grpc
 
 from api_svc.admin import AdminServicer
 from api_svc.blob_sweep import sweep_forever
 from api_svc.config import ApiSettings
 from api_svc.dead_letters import DeadLetters
 from api_svc.lifecycle_servicer import TaskLifecycleServicer
+from api_svc.preset_repository import PresetRepository
+from api_svc.preset_servicer import PresetServicer
 from api_svc.repository import TaskRepository
 from api_svc.service import Limits, TaskService
 from api_svc.servicer import TaskServicer
@@ -33,6 +35,8 @@ async def run(settings: ApiSettings) -> None:
     mongo = settings.mongo_client()
     repository = TaskRepository(mongo[settings.mongo_database])
     await repository.ensure_indexes()
+    presets = PresetRepository(mongo[settings.mongo_database])
+    await presets.ensure_indexes()
     verifier = TokenVerifier.from_settings(settings)
     await verifier.start()
     faults = ClientFaults(asyncio.get_running_loop())
@@ -62,7 +66,9 @@ async def run(settings: ApiSettings) -> None:
             max_upload_bytes=settings.max_upload_bytes,
             max_inline_upload_bytes=settings.max_inline_upload_bytes,
             max_watches_per_user=settings.max_watches_per_user,
+            max_presets_per_user=settings.max_presets_per_user,
         ),
+        presets=presets,
     )
     background = [
         asyncio.create_task(service.relay_outbox(settings.outbox_interval_seconds, settings.stranded_task_seconds)),
@@ -95,6 +101,7 @@ async def run(settings: ApiSettings) -> None:
         )
         admin = AdminServicer(service, DeadLetters(settings.kafka_bootstrap), verifier, settings.public_base_url)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
+        preset_pb2_grpc.add_PresetServiceServicer_to_server(PresetServicer(service.presets, verifier), server)
         lifecycle_pb2_grpc.add_TaskLifecycleServiceServicer_to_server(TaskLifecycleServicer(repository), server)
 
     await serve(
@@ -103,6 +110,7 @@ async def run(settings: ApiSettings) -> None:
         service_names=[
             task_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name,
             admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+            preset_pb2.DESCRIPTOR.services_by_name["PresetService"].full_name,
         ],
         register=register,
         on_shutdown=shutdown,

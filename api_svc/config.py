@@ -26,6 +26,9 @@ class ApiSettings(CommonSettings, TaskStoreSettings, DataStoreSettings, TokenVer
     max_inline_upload_bytes: int = Field(default=24 * 1024 * 1024, ge=1024)
     # Open WatchTask streams per user (per replica); more is RESOURCE_EXHAUSTED.
     max_watches_per_user: int = Field(default=32, ge=1)
+    # Presets one user may keep (PresetService); more is RESOURCE_EXHAUSTED. ListPresets pages
+    # hold up to 100, so the default fits one page.
+    max_presets_per_user: int = Field(default=100, ge=1)
     # Where clients fetch results: processed_url = <this>/v1/tasks/<id>/result.
     public_base_url: str = "http://127.0.0.1:8080"
     # Tasks not confirmed by Kafka are published again by the outbox relay after this many seconds.

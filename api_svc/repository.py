@@ -86,6 +86,11 @@ class TaskRepository:
                 return await self._keys.find_one({"_id": f"{owner_id}:{key}"})
             return None
 
+    async def idempotency_record(self, owner_id: str, key: str) -> Document | None:
+        """The record of an idempotency key (task_id, fingerprint), if it was used."""
+        async with store_errors():
+            return await self._keys.find_one({"_id": f"{owner_id}:{key}"})
+
     async def get(self, owner_id: str, task_id: str) -> Document | None:
         """The task as its outcome stands. A task that is not terminal although its outcome is
         committed (its writer died after the final lock, or a late claim write landed on top of

@@ -16,6 +16,8 @@ from typing import Any
 from pixelflow.v1 import task_pb2
 
 from api_svc.ids import checked_id, new_id
+from api_svc.preset_repository import PresetRepository
+from api_svc.presets import PresetService
 from api_svc.repository import Document, TaskRepository
 from api_svc.uploads import Uploads
 from api_svc.watch import WatchHub
@@ -32,8 +34,7 @@ from common.errors import (
 from common.kafka import STATUS_TOPIC, TASKS_TOPIC, AsyncProducer, PublishError
 from common.logging import request_id_var
 from tasks.events import StatusEvent, Verdict
-from tasks.model import Status, as_utc, message_to_document, result_blob_keys, utcnow
-from tasks.operations import Watermark, parse_operations
+from tasks.model import Status, as_utc, message_to_document, operations_from_document, result_blob_keys, utcnow
 from tasks.source_urls import validate_source_url
 
 log = logging.getLogger(__name__)
@@ -50,15 +51,26 @@ class Limits:
     max_inline_upload_bytes: int
     # Open WatchTask streams per user on one replica: each holds a connection and a wake-up queue.
     max_watches_per_user: int = 32
+    # Presets one user may keep (PresetService).
+    max_presets_per_user: int = 100
 
 
 class TaskService:
     def __init__(
-        self, repository: TaskRepository, blobs: BlobStore, producer: AsyncProducer, hub: WatchHub, limits: Limits
+        self,
+        repository: TaskRepository,
+        blobs: BlobStore,
+        producer: AsyncProducer,
+        hub: WatchHub,
+        limits: Limits,
+        *,
+        presets: PresetRepository,
     ) -> None:
         self._repository = repository
         self._blobs = blobs
         self.uploads = Uploads(repository, blobs, limits.max_upload_bytes, limits.max_inline_upload_bytes)
+        # PresetService rides on the same uploads (a preset's watermark is checked as a task's).
+        self.presets = PresetService(presets, self.uploads, limits.max_presets_per_user)
         self._producer = producer
         self._hub = hub
         self._limits = limits
@@ -68,21 +80,35 @@ class TaskService:
     # -- create ------------------------------------------------------------------------------
     async def create(self, owner_id: str, request: task_pb2.CreateTaskRequest) -> Document:
         source, inline = await self._validate_source(owner_id, request)
-        pipelines = [("operations", request.operations)] + [
-            (f"variants[{index}].operations", variant.operations) for index, variant in enumerate(request.variants)
-        ]
-        for path, steps in pipelines:
-            for index, op in enumerate(parse_operations(steps, path)):
-                if isinstance(op, Watermark):
-                    await self.uploads.check_watermark(owner_id, op.upload_id, f"{path}[{index}].watermark.upload_id")
         key = request.idempotency_key
-        operations = [message_to_document(op) for op in request.operations]
-        output = message_to_document(request.output)
+        # What the request itself says (with a preset: its name, not its contents), so that a
+        # retry is the same request even if the preset changed in between.
         variants = [message_to_document(variant) for variant in request.variants]
-        task_id = new_id()
+        fingerprint = ""
         if key:
             inline_sha256 = hashlib.sha256(inline).hexdigest() if inline is not None else None
-            fingerprint = idempotency_fingerprint(request, inline_sha256, operations, output, variants)
+            fingerprint = idempotency_fingerprint(
+                request,
+                inline_sha256,
+                [message_to_document(op) for op in request.operations],
+                message_to_document(request.output),
+                variants,
+            )
+        if request.preset:
+            # A retry finds its task even if the preset has been deleted since.
+            if key and (earlier := await self._earlier(owner_id, key, fingerprint)) is not None:
+                return earlier
+            # "preset XOR operations/output" is the proto's rule; the task keeps a copy.
+            operations, output = await self.presets.expand(owner_id, request.preset)
+        else:
+            operations = [message_to_document(op) for op in request.operations]
+            output = message_to_document(request.output)
+        # The same checks whether the pipeline came in the request or from a preset.
+        await self.uploads.check_operations(owner_id, operations_from_document(operations))
+        for index, variant in enumerate(request.variants):
+            await self.uploads.check_operations(owner_id, variant.operations, f"variants[{index}].operations")
+        task_id = new_id()
+        if key:
             task_id, existing = await self._reserve(owner_id, key, task_id, fingerprint)
             if existing is not None:
                 return existing
@@ -94,6 +120,7 @@ class TaskService:
             "source": source,
             "operations": operations,
             "output": output,
+            "preset": request.preset or None,
             "skip_auto_orient": request.skip_auto_orient,
             "idempotency_key": key or None,
             **({"variants": variants} if variants else {}),
@@ -117,6 +144,16 @@ class TaskService:
         self._in_background(self._queue(task_id))
         log.info("task created", extra={"task_id": task_id, "owner_id": owner_id})
         return document
+
+    async def _earlier(self, owner_id: str, key: str, fingerprint: str) -> Document | None:
+        """The task an earlier create with this key made, if it exists; ALREADY_EXISTS if the
+        key was used with different parameters."""
+        earlier = await self._repository.idempotency_record(owner_id, key)
+        if earlier is None:
+            return None
+        if earlier["fingerprint"] != fingerprint:
+            raise AlreadyExists("this idempotency_key was already used with different parameters; use a new key")
+        return await self._repository.get(owner_id, earlier["task_id"])
 
     async def _reserve(self, owner_id: str, key: str, task_id: str, fingerprint: str) -> tuple[str, Document | None]:
         """Claims the idempotency key for `task_id` before the task exists: (the id to create
@@ -358,7 +395,10 @@ def idempotency_fingerprint(
         "output": output,
         "skip_auto_orient": request.skip_auto_orient,
     }
-    if variants:  # absent otherwise: keys stored before variants existed keep their fingerprints
+    # Each only when given: the fingerprints of keys stored before presets and variants stay the same.
+    if request.preset:
+        canonical["preset"] = request.preset
+    if variants:
         canonical["variants"] = list(variants)
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 

@@ -4,7 +4,9 @@ the sources of tasks created from them. No gRPC here."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+
+from pixelflow.v1 import task_pb2
 
 from api_svc.ids import checked_id, new_id
 from api_svc.repository import Document, TaskRepository
@@ -13,6 +15,7 @@ from common.blobstore.keys import inline_source_key, upload_key
 from common.errors import InvalidArgument, NotFound
 from tasks.image_types import CONTENT_TYPES, detect_format
 from tasks.model import utcnow
+from tasks.operations import Watermark, parse_operations
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,17 @@ class Uploads:
         """A watermark names one of this user's uploads (another user's is as absent as none)."""
         if await self._repository.get_upload(owner_id, upload_id) is None:
             raise NotFound(f"no upload {upload_id} to use as a watermark ({field})")
+
+    async def check_operations(
+        self, owner_id: str, operations: Sequence[task_pb2.Operation], path: str = "operations"
+    ) -> None:
+        """What only the service can check of a pipeline the proto's rules passed (each
+        operation is checked by them again, tasks.operations): every watermark is one of this
+        user's uploads. CreateTask (its operations and each variant's, at `path`) and a preset
+        being saved go through here alike."""
+        for index, op in enumerate(parse_operations(operations, path)):
+            if isinstance(op, Watermark):
+                await self.check_watermark(owner_id, op.upload_id, f"{path}[{index}].watermark.upload_id")
 
     def inline_source(self, content: bytes, filename: str) -> Document:
         """Checks an upload sent inside CreateTask; the bytes are stored by `store_inline`."""

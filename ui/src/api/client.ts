@@ -1,4 +1,4 @@
-// The three services' clients over gRPC-web, through the Envoy gateway.
+// The services' clients over gRPC-web, through the Envoy gateway.
 import type { Client } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
@@ -6,6 +6,7 @@ import { authInterceptor } from "../auth/interceptor";
 import type { KeyValueStorage } from "../auth/session";
 import { MemoryStorage, Session } from "../auth/session";
 import { AuthService } from "../gen/pixelflow/v1/auth_pb";
+import { PresetService } from "../gen/pixelflow/v1/preset_pb";
 import { TaskService } from "../gen/pixelflow/v1/task_pb";
 import { WorkerStatusService } from "../gen/pixelflow/v1/worker_pb";
 
@@ -14,6 +15,7 @@ export interface Api {
   session: Session;
   auth: Client<typeof AuthService>;
   tasks: Client<typeof TaskService>;
+  presets: Client<typeof PresetService>;
   workers: Client<typeof WorkerStatusService>;
 }
 
@@ -36,6 +38,7 @@ export function createApi(gatewayUrl: string, storage: KeyValueStorage = browser
     session,
     auth,
     tasks: createClient(TaskService, transport),
+    presets: createClient(PresetService, transport),
     workers: createClient(WorkerStatusService, transport),
   };
 }
