@@ -8,6 +8,7 @@ limits through AdminService.SetQuota."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -36,6 +38,7 @@ from pixelflow.v1 import (
 from pymongo import AsyncMongoClient
 
 from infra.stack import REPO_ROOT, Stack
+from pixelflow_client import Client, PixelFlowError
 from tasks.lifecycle import active_slot_id
 from tests.conftest import TEST_PASSWORD, bearer, register_and_login, unique_email
 from tests.images import ImageServer, image_bytes
@@ -423,3 +426,41 @@ def _quota_details(body: dict[str, Any]) -> list[dict[str, str]]:
         {name: value for name, value in violation.items() if value not in empty or name == "quotaValue"}
         for violation in failures[0]["violations"]
     ]
+
+
+def _pixelflow(stack: Stack, token: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PIXELFLOW_SERVER": stack.gateway_address, "PIXELFLOW_ACCESS_TOKEN": token}
+    command = [str(Path(sys.executable).with_name("pixelflow")), *arguments]
+    return subprocess.run(command, check=False, env=environment, capture_output=True, text=True, timeout=120)
+
+
+def test_the_sdk_and_the_command_show_quotas(user: User, stack: Stack, admin_token: str, images: ImageServer) -> None:
+    # An administrator sets one limit, then another: the first stays (the command merges).
+    assert _pixelflow(stack, admin_token, "quotas", "set", user.id, "--active-tasks", "0").returncode == 0
+    answer = _pixelflow(stack, admin_token, "quotas", "set", user.id, "--tasks-per-day", "7")
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout)["overrides"] == {"active_tasks": "0", "tasks_per_day": "7"}
+    denied = _pixelflow(stack, user.token, "quotas", "get", user.id)
+    assert denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr
+
+    shown = _pixelflow(stack, user.token, "usage")
+    assert shown.returncode == 0, shown.stderr
+    assert "active_tasks" in shown.stdout and "0 *" in shown.stdout and "7 *" in shown.stdout
+    listed = json.loads(_pixelflow(stack, user.token, "usage", "--json").stdout)
+    assert [entry["name"] for entry in listed["quotas"]][:2] == ["active_tasks", "tasks_per_day"]
+
+    with Client(stack.gateway_address, access_token=user.token) as client:
+        with pytest.raises(PixelFlowError) as caught:
+            client.create_task(source_url=images.url("/photo.png"))
+        error = caught.value
+        assert error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and error.retry_after == 5
+        [violation] = error.quota_violations
+        assert (violation.subject, violation.quota_id, violation.quota_value) == (f"user:{user.id}", "active_tasks", 0)
+        assert violation.description.startswith("active_tasks: 0 of 0")
+        assert [entry.used for entry in client.usage().quotas][:2] == [0, 0]
+    submitted = _pixelflow(stack, user.token, "submit", images.url("/photo.png"))
+    assert submitted.returncode != 0
+    assert f"quota user:{user.id}: active_tasks: 0 of 0" in submitted.stderr + submitted.stdout
+
+    cleared = _pixelflow(stack, admin_token, "quotas", "clear", user.id)
+    assert cleared.returncode == 0 and json.loads(cleared.stdout).get("overrides", {}) == {}
