@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
-from collections.abc import Callable
 from typing import Annotated
 
 import pyvips  # type: ignore[import-untyped]
@@ -21,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bench.engine_bench import median_ms
 from bench.photos import PHOTOS, photo
 from tasks.operations import Grayscale, Op, OutputFormat, OutputSpec, Resize, ResizeFit
 from worker_svc.imaging import Variant, process, process_variants
@@ -52,15 +51,6 @@ SETS: dict[str, list[Variant]] = {
 }
 
 
-def _median_ms(run: Callable[[], object], rounds: int) -> float:
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
-
-
 def main(
     rounds: Annotated[int, typer.Option(help="timed runs per photograph and cell (after one warm-up)")] = 3,
     photos: Annotated[int, typer.Option(help="how many photographs", min=1, max=len(PHOTOS))] = 3,
@@ -85,17 +75,15 @@ def main(
             for name in PHOTOS[:photos]:
                 data = photo(fmt, name=name)
 
-                def one_task(data: bytes = data, variants: list[Variant] = variants) -> object:
-                    return process_variants(data, variants)
+                def one_task(data: bytes = data, variants: list[Variant] = variants) -> bytes:
+                    return process_variants(data, variants)[0].data
 
-                def n_tasks(data: bytes = data, variants: list[Variant] = variants) -> object:
-                    return [process(data, v.operations, v.output) for v in variants]
+                def n_tasks(data: bytes = data, variants: list[Variant] = variants) -> bytes:
+                    return b"".join(process(data, v.operations, v.output).data for v in variants)
 
-                one_task()
-                n_tasks()  # warm-up: codecs, the page cache
                 for _ in range(2):  # alternate, so drift on a shared machine hits both alike
-                    together.append(_median_ms(one_task, rounds))
-                    apart.append(_median_ms(n_tasks, rounds))
+                    together.append(median_ms(one_task, rounds))
+                    apart.append(median_ms(n_tasks, rounds))
             one, many = statistics.median(together), statistics.median(apart)
             table.add_row(fmt, label, f"{one:.0f}", f"{many:.0f}", f"{1 - one / many:.0%}")
             console.print(f"  {fmt} {label}: one task {one:.0f} ms, N tasks {many:.0f} ms")

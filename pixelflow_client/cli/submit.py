@@ -14,6 +14,7 @@ import enum
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,7 @@ class SubmitRun:
         uploads: asyncio.Semaphore,
         watches: asyncio.Semaphore,
         names: OutputNames | None,
-        refresh: Any,
+        refresh: Callable[[], None],
     ) -> None:
         request = task_pb2.CreateTaskRequest()
         request.CopyFrom(self.template)

@@ -198,9 +198,10 @@ def _shared_shrink_target(steps: Sequence[Steps]) -> Size | None:
     """How small the decoder may go for all of them: the largest of their first resizes' sizes,
     side by side (each variant's own resize then scales from there). None if any needs more."""
     targets = [_shrink_target(operations, sizes) for operations, sizes in steps]
-    if any(target is None for target in targets):
+    sized = [target for target in targets if target is not None]
+    if len(sized) < len(targets):
         return None
-    return (max(t[0] for t in targets if t), max(t[1] for t in targets if t))
+    return (max(width for width, _ in sized), max(height for _, height in sized))
 
 
 def _shared_prefix(steps: Sequence[Steps], plans: Sequence[_Plan]) -> int:
@@ -222,7 +223,7 @@ def _shrunk_for(image: Image.Image, operations: Sequence[Op], sizes: list[Size])
     resize's size, when the steps before it commute with a downscale): libvips, not Pillow,
     does it; the variant's resize then has nothing left to do."""
     target = _shrink_target(operations, sizes)
-    if len(operations) == 0 or target is None or (target[0] >= image.width and target[1] >= image.height):
+    if target is None or (target[0] >= image.width and target[1] >= image.height):
         return image
     return shrink(image, target)
 
