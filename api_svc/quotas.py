@@ -151,8 +151,8 @@ class Quotas:
     # -- uploads -----------------------------------------------------------------------------
     async def upload_bound(self, owner_id: str) -> tuple[int, str]:
         """The most bytes this user's next upload may hold, and the limit that sets it."""
-        limits = await self.limits(owner_id)
-        room = max(0, limits.stored_bytes - await self._repository.stored_bytes(owner_id))
+        limits, stored = await asyncio.gather(self.limits(owner_id), self._repository.stored_bytes(owner_id))
+        room = max(0, limits.stored_bytes - stored)
         if room < limits.max_upload_bytes:
             return room, STORED_BYTES
         return limits.max_upload_bytes, MAX_UPLOAD_BYTES
@@ -176,10 +176,9 @@ class Quotas:
     async def admit_task(self, owner_id: str, task_id: str, inline_bytes: int = 0) -> Admission:
         """Reserves what a new task counts against (an active slot, a mark of today) after
         checking the byte limits; raises the refusal of the first limit it would pass."""
-        limits = await self.limits(owner_id)
+        limits, stored = await asyncio.gather(self.limits(owner_id), self._repository.stored_bytes(owner_id))
         if inline_bytes > limits.max_upload_bytes:
             raise await self.upload_refused(owner_id, MAX_UPLOAD_BYTES, limits.max_upload_bytes)
-        stored = await self._repository.stored_bytes(owner_id)
         if stored >= limits.stored_bytes or stored + inline_bytes > limits.stored_bytes:
             raise exceeded(
                 owner_id,

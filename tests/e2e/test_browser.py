@@ -616,5 +616,6 @@ def test_the_dashboard_shows_usage_against_quotas(
     page.get_by_role("button", name="Reload the list").click()
     expect(usage.locator("[data-quota=tasks_per_day] dd")).to_have_text("1 of 10000")
     expect(usage.locator("[data-quota=active_tasks] dd")).to_have_text("0 of 100")
-    expect(usage.locator("[data-quota=stored_bytes] dd")).not_to_contain_text("0 B of")
+    # The result is stored now: a non-zero amount of the 10 GB.
+    expect(usage.locator("[data-quota=stored_bytes] dd")).to_have_text(re.compile(r"^[1-9][\d.]* [KMG]?B of 10 GB$"))
     shot(page, "usage")

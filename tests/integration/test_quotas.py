@@ -322,12 +322,7 @@ def test_stored_bytes_count_uploads_results_and_inline_sources_and_deleting_free
     inline = user.create(upload=task_pb2.InlineUpload(content=PNG, filename="b.png"))
     inline_done = user.finished(inline.id)
     expected = upload.size_bytes + done.result.size_bytes + len(PNG) + inline_done.result.size_bytes
-    assert user.usage()["stored_bytes"].used == expected, (
-        upload.size_bytes,
-        done.result.size_bytes,
-        len(PNG),
-        inline_done.result.size_bytes,
-    )
+    assert user.usage()["stored_bytes"].used == expected
     # Full: no room for another upload or another task's result.
     set_quota(channel, admin_token, user.id, stored_bytes=expected + 10)
     message, violations, _ = quota_refusal(lambda: user.upload(PNG))
