@@ -18,6 +18,8 @@ from pixelflow.v1 import task_pb2
 from api_svc.ids import checked_id, new_id
 from api_svc.preset_repository import PresetRepository
 from api_svc.presets import PresetService
+from api_svc.quota_repository import QuotaRepository
+from api_svc.quotas import DEFAULT_QUOTAS, QuotaLimits, Quotas
 from api_svc.repository import Document, TaskRepository
 from api_svc.uploads import Uploads
 from api_svc.watch import WatchHub
@@ -53,6 +55,8 @@ class Limits:
     max_watches_per_user: int = 32
     # Presets one user may keep (PresetService).
     max_presets_per_user: int = 100
+    # Each user's quotas unless an administrator overrides them (api_svc.quotas).
+    quotas: QuotaLimits = DEFAULT_QUOTAS
 
 
 class TaskService:
@@ -65,10 +69,14 @@ class TaskService:
         limits: Limits,
         *,
         presets: PresetRepository,
+        quotas: QuotaRepository,
     ) -> None:
         self._repository = repository
         self._blobs = blobs
-        self.uploads = Uploads(repository, blobs, limits.max_upload_bytes, limits.max_inline_upload_bytes)
+        self.quotas = Quotas(quotas, limits.quotas)
+        self.uploads = Uploads(
+            repository, blobs, limits.max_upload_bytes, limits.max_inline_upload_bytes, quotas=self.quotas
+        )
         # PresetService rides on the same uploads (a preset's watermark is checked as a task's).
         self.presets = PresetService(presets, self.uploads, limits.max_presets_per_user)
         self._producer = producer
@@ -112,6 +120,8 @@ class TaskService:
             task_id, existing = await self._reserve(owner_id, key, task_id, fingerprint)
             if existing is not None:
                 return existing
+        # After the idempotency key: a retry that finds its task counts nothing again.
+        admission = await self.quotas.admit_task(owner_id, task_id, len(inline) if inline is not None else 0)
         now = utcnow()
         document: Document = {
             "_id": task_id,
@@ -124,18 +134,25 @@ class TaskService:
             "skip_auto_orient": request.skip_auto_orient,
             "idempotency_key": key or None,
             **({"variants": variants} if variants else {}),
+            # The bytes of an inline source, which the task owns: its owner's stored_bytes quota.
+            **({"inline_bytes": len(inline)} if inline is not None else {}),
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
         }
-        if inline is not None:
-            await self.uploads.store_inline(task_id, source, inline)  # sets source.upload.sha256
         try:
-            inserted = await self._repository.insert(document)
+            if inline is not None:
+                await self.uploads.store_inline(task_id, source, inline)  # sets source.upload.sha256
+            try:
+                inserted = await self._repository.insert(document)
+            except BaseException:
+                await self._delete_owned_blobs(document)
+                raise
         except BaseException:
-            await self._delete_owned_blobs(document)
+            await self.quotas.give_back(admission)
             raise
         if not inserted:  # a concurrent retry of the same create got there first
+            await self.quotas.give_back(admission)  # which holds its own
             existing = await self._repository.get(owner_id, task_id)
             if existing is None:
                 raise Unavailable("the task is being created by another request; try again")

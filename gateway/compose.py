@@ -33,7 +33,15 @@ ENVOY_ADMIN_PORT = 9901
 UPSTREAMS: tuple[Upstream, ...] = (
     Upstream("auth_svc", ("pixelflow.v1.AuthService",), "auth", 50051),
     Upstream(
-        "api_svc", ("pixelflow.v1.TaskService", "pixelflow.v1.AdminService", "pixelflow.v1.PresetService"), "api", 50052
+        "api_svc",
+        (
+            "pixelflow.v1.TaskService",
+            "pixelflow.v1.AdminService",
+            "pixelflow.v1.PresetService",
+            "pixelflow.v1.QuotaService",
+        ),
+        "api",
+        50052,
     ),
     Upstream("worker_svc", ("pixelflow.v1.WorkerStatusService",), "worker", 50053),
 )

@@ -21,6 +21,8 @@ from pixelflow.v1 import (
     admin_pb2_grpc,
     auth_pb2,
     auth_pb2_grpc,
+    quota_pb2,
+    quota_pb2_grpc,
     task_pb2,
     task_pb2_grpc,
     worker_pb2,
@@ -83,6 +85,7 @@ class AsyncClient:
         self._tasks = task_pb2_grpc.TaskServiceStub(self._channel)
         self._admin = admin_pb2_grpc.AdminServiceStub(self._channel)
         self._workers = worker_pb2_grpc.WorkerStatusServiceStub(self._channel)
+        self._quota = quota_pb2_grpc.QuotaServiceStub(self._channel)
         # A saved session for another server is not this server's.
         usable = saved if saved is not None and saved.server == self.server else None
         self._tokens = Tokens(self._auth, store=store, session=usable, access_token=access_token, timeout=timeout)
@@ -293,6 +296,19 @@ class AsyncClient:
     async def replay_dead_letter(self, partition: int, offset: int) -> admin_pb2.ReplayDeadLetterResponse:
         request = admin_pb2.ReplayDeadLetterRequest(partition=partition, offset=offset)
         return await self._call(self._admin.ReplayDeadLetter, request)
+
+    async def usage(self) -> quota_pb2.Usage:
+        """The caller's limits and what they use of each now."""
+        return await self._call(self._quota.GetUsage, quota_pb2.GetUsageRequest())
+
+    async def get_quota(self, user_id: str) -> admin_pb2.UserQuota:
+        """A user's overrides and usage (admins only)."""
+        return await self._call(self._admin.GetQuota, admin_pb2.GetQuotaRequest(user_id=user_id))
+
+    async def set_quota(self, user_id: str, overrides: quota_pb2.QuotaOverrides) -> admin_pb2.UserQuota:
+        """Replaces a user's overrides; a limit left unset is the default again (admins only)."""
+        request = admin_pb2.SetQuotaRequest(user_id=user_id, overrides=overrides)
+        return await self._call(self._admin.SetQuota, request)
 
     # --- plumbing -------------------------------------------------------------------------
 

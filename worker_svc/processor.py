@@ -238,6 +238,8 @@ class TaskProcessor:
             record["variants"] = [
                 {"name": variant.name, **described} for variant, described in zip(variants, stored, strict=True)
             ]
+            # The blobs beyond the result's own, for the owner's stored-bytes quota (one $sum).
+            record["variant_bytes"] = sum(described["size_bytes"] for described in stored[1:])
         written = await self._claims.complete(claim, record)
         if written is not None:
             self.stats.processed += 1

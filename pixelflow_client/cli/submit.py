@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pixelflow_client.aio import AsyncClient
 from pixelflow_client.cli.inputs import Input, OutputNames
-from pixelflow_client.cli.render import as_dict, print_json, status_name
+from pixelflow_client.cli.render import as_dict, error_lines, print_json, status_name
 from pixelflow_client.errors import PixelFlowError
 
 # Open WatchTask streams at once: below the service's per-user cap (32 per replica), leaving
@@ -111,7 +111,9 @@ class SubmitRun:
                 except asyncio.CancelledError:
                     pass  # interrupted: the record and the summary say how far it got
                 except PixelFlowError as error:
-                    item.stage, item.error = Stage.FAILED, f"{error.code.name}: {error.message}"
+                    # With what the server attached: the quota passed and when to try again.
+                    reasons = [f"{error.code.name}: {error.message}", *error_lines(error)[1:]]
+                    item.stage, item.error = Stage.FAILED, "\n".join(reasons)
                     refresh()
                 # One line per input, as each ends (or stops): a script reads every task id.
                 if self.json_lines:

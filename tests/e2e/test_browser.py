@@ -597,3 +597,25 @@ def test_a_preset_made_in_the_ui_runs_a_task_and_the_task_keeps_its_steps(
     page.goto(f"{ui}/tasks/{task_id}")
     expect(page.get_by_text("Resize 120×auto")).to_be_visible()
     expect(page.get_by_text("Grayscale")).to_be_visible()
+
+
+def test_the_dashboard_shows_usage_against_quotas(
+    stack: Stack, page: Page, auth: auth_pb2_grpc.AuthServiceStub, images: ImageServer
+) -> None:
+    token = sign_in_as_new_user(page, stack.ui_url, auth, "usage")
+    usage = page.get_by_test_id("usage")
+    # A new user: nothing used yet, against the stack's defaults (PIXELFLOW_QUOTA_*).
+    expect(usage.locator("[data-quota=active_tasks] dd")).to_have_text("0 of 100")
+    expect(usage.locator("[data-quota=tasks_per_day] dd")).to_have_text("0 of 10000")
+    expect(usage.locator("[data-quota=stored_bytes] dd")).to_contain_text(" of ")
+    with grpc.insecure_channel(stack.gateway_address) as channel:
+        tasks = task_pb2_grpc.TaskServiceStub(channel)
+        task = tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/tiny.png")), metadata=bearer(token))
+        wait_for_status(tasks, token, task.id, task_pb2.TASK_STATUS_COMPLETED)
+    # The list's Reload reads the usage again: the task counts today, and is no longer active.
+    page.get_by_role("button", name="Reload the list").click()
+    expect(usage.locator("[data-quota=tasks_per_day] dd")).to_have_text("1 of 10000")
+    expect(usage.locator("[data-quota=active_tasks] dd")).to_have_text("0 of 100")
+    # The result is stored now: a non-zero amount of the 10 GB.
+    expect(usage.locator("[data-quota=stored_bytes] dd")).to_have_text(re.compile(r"^[1-9][\d.]* [KMG]?B of 10 GB$"))
+    shot(page, "usage")

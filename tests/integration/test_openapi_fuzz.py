@@ -182,15 +182,22 @@ def _protected(document: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def test_protected_operations_without_a_token_are_401(gateway: str) -> None:
     protected = _protected(_spec())
-    # GetMe, the 7 TaskService RPCs, the 2 AdminService RPCs, the 5 PresetService RPCs (+2 seed paths)
-    assert len(protected) >= 17
+    # GetMe, the 7 TaskService RPCs, the 4 AdminService RPCs, the 5 PresetService RPCs, GetUsage
+    # (+2 seed paths)
+    assert len(protected) >= 20
     failures = []
     for operation_id, verb, path in protected:
         operation = API[path][verb.upper()]
         # A well-formed request (a plausible task id or preset name, an empty body): only the
         # token is missing.
         raw_body = "application/json" not in operation.get_request_payload_content_types()
-        plausible = {"taskId": "0" * 32, "partition": 0, "offset": 0, "name": "thumb"}
+        plausible = {
+            "taskId": "0" * 32,
+            "partition": 0,
+            "offset": 0,
+            "name": "thumb",
+            "userId": "0" * 8 + "-0000-4000-8000-" + "0" * 12,
+        }
         with_body = verb in {"post", "put"}
         case = operation.Case(
             path_parameters={name: value for name, value in plausible.items() if f"{{{name}}}" in path},

@@ -11,6 +11,7 @@ from typing import Any, cast
 import pytest
 
 from api_svc.preset_repository import PresetRepository
+from api_svc.quota_repository import QuotaRepository
 from api_svc.repository import TaskRepository
 from api_svc.service import Limits, TaskService
 from api_svc.watch import WatchHub
@@ -56,6 +57,7 @@ def _service(store: _Store, hub: WatchHub) -> TaskService:
         hub,
         Limits(1, 1),
         presets=cast(PresetRepository, None),
+        quotas=cast(QuotaRepository, None),
     )
 
 

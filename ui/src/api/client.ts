@@ -7,6 +7,7 @@ import type { KeyValueStorage } from "../auth/session";
 import { MemoryStorage, Session } from "../auth/session";
 import { AuthService } from "../gen/pixelflow/v1/auth_pb";
 import { PresetService } from "../gen/pixelflow/v1/preset_pb";
+import { QuotaService } from "../gen/pixelflow/v1/quota_pb";
 import { TaskService } from "../gen/pixelflow/v1/task_pb";
 import { WorkerStatusService } from "../gen/pixelflow/v1/worker_pb";
 
@@ -16,6 +17,7 @@ export interface Api {
   auth: Client<typeof AuthService>;
   tasks: Client<typeof TaskService>;
   presets: Client<typeof PresetService>;
+  quotas: Client<typeof QuotaService>;
   workers: Client<typeof WorkerStatusService>;
 }
 
@@ -39,6 +41,7 @@ export function createApi(gatewayUrl: string, storage: KeyValueStorage = browser
     auth,
     tasks: createClient(TaskService, transport),
     presets: createClient(PresetService, transport),
+    quotas: createClient(QuotaService, transport),
     workers: createClient(WorkerStatusService, transport),
   };
 }
