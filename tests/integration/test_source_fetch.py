@@ -22,7 +22,7 @@ import pytest
 
 from tasks.failures import FailureCode
 from worker_svc.sources import FetchPolicy, IPAddress, SourceError, SourceFetcher
-from worker_svc.sources.network import resolve_with_event_loop
+from common.egress import resolve_with_event_loop
 
 pytestmark = pytest.mark.integration
 
