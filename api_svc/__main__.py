@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from datetime import timedelta
 
 import grpc
 from pixelflow.internal.v1 import lifecycle_pb2, lifecycle_pb2_grpc
-from pixelflow.v1 import admin_pb2, admin_pb2_grpc, task_pb2, task_pb2_grpc
+from pixelflow.v1 import admin_pb2, admin_pb2_grpc, task_pb2, task_pb2_grpc, webhook_pb2, webhook_pb2_grpc
 
 from api_svc.admin import AdminServicer
 from api_svc.blob_sweep import sweep_forever
@@ -20,8 +21,15 @@ from api_svc.repository import TaskRepository
 from api_svc.service import Limits, TaskService
 from api_svc.servicer import TaskServicer
 from api_svc.watch import WatchHub
+from api_svc.webhooks.backoff import RetryPolicy
+from api_svc.webhooks.dispatcher import Dispatcher
+from api_svc.webhooks.repository import WebhookRepository
+from api_svc.webhooks.sender import WebhookSender
+from api_svc.webhooks.service import WebhookSettingsService
+from api_svc.webhooks.servicer import WebhookServicer
 from common.auth_client import TokenVerifier
 from common.blobstore import open_blob_store
+from common.egress import parse_allowed_networks
 from common.internal_auth import internal_authenticator
 from common.kafka import STATUS_TOPIC, AsyncProducer, ClientFaults, TopicListener
 from common.logging import configure_logging
@@ -33,6 +41,22 @@ async def run(settings: ApiSettings) -> None:
     mongo = settings.mongo_client()
     repository = TaskRepository(mongo[settings.mongo_database])
     await repository.ensure_indexes()
+    webhook_repository = WebhookRepository(mongo[settings.mongo_database])
+    await webhook_repository.ensure_indexes()
+    webhooks = WebhookSettingsService(webhook_repository)
+    dispatcher = Dispatcher(
+        webhook_repository,
+        WebhookSender(parse_allowed_networks(settings.webhook_allowed_networks), settings.webhook_timeout_seconds),
+        RetryPolicy(
+            first_backoff_seconds=settings.webhook_first_backoff_seconds,
+            max_backoff_seconds=settings.webhook_max_backoff_seconds,
+            retry_seconds=settings.webhook_retry_seconds,
+        ),
+        public_base_url=settings.public_base_url,
+        replica_id=f"api-{socket.gethostname()}-{os.getpid()}",
+        timeout_seconds=settings.webhook_timeout_seconds,
+        poll_seconds=settings.webhook_poll_seconds,
+    )
     verifier = TokenVerifier.from_settings(settings)
     await verifier.start()
     faults = ClientFaults(asyncio.get_running_loop())
@@ -63,9 +87,12 @@ async def run(settings: ApiSettings) -> None:
             max_inline_upload_bytes=settings.max_inline_upload_bytes,
             max_watches_per_user=settings.max_watches_per_user,
         ),
+        webhooks=webhooks,
+        ended=dispatcher.wake,
     )
     background = [
         asyncio.create_task(service.relay_outbox(settings.outbox_interval_seconds, settings.stranded_task_seconds)),
+        asyncio.create_task(dispatcher.run()),
         asyncio.create_task(
             sweep_forever(
                 repository,
@@ -95,7 +122,9 @@ async def run(settings: ApiSettings) -> None:
         )
         admin = AdminServicer(service, DeadLetters(settings.kafka_bootstrap), verifier, settings.public_base_url)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
-        lifecycle_pb2_grpc.add_TaskLifecycleServiceServicer_to_server(TaskLifecycleServicer(repository), server)
+        webhook_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(webhooks, verifier), server)
+        lifecycle = TaskLifecycleServicer(repository, ended=dispatcher.wake)
+        lifecycle_pb2_grpc.add_TaskLifecycleServiceServicer_to_server(lifecycle, server)
 
     await serve(
         settings=settings,
@@ -103,6 +132,7 @@ async def run(settings: ApiSettings) -> None:
         service_names=[
             task_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name,
             admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+            webhook_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
         ],
         register=register,
         on_shutdown=shutdown,

@@ -8,7 +8,7 @@ import collections
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +19,7 @@ from api_svc.ids import checked_id, new_id
 from api_svc.repository import Document, TaskRepository
 from api_svc.uploads import Uploads
 from api_svc.watch import WatchHub
+from api_svc.webhooks.service import WebhookSettingsService
 from common.blobstore import Blob, BlobNotFound, BlobStore
 from common.blobstore.keys import owned_by_task
 from common.errors import (
@@ -54,9 +55,21 @@ class Limits:
 
 class TaskService:
     def __init__(
-        self, repository: TaskRepository, blobs: BlobStore, producer: AsyncProducer, hub: WatchHub, limits: Limits
+        self,
+        repository: TaskRepository,
+        blobs: BlobStore,
+        producer: AsyncProducer,
+        hub: WatchHub,
+        limits: Limits,
+        *,
+        webhooks: WebhookSettingsService | None = None,
+        ended: Callable[[], None] = lambda: None,
     ) -> None:
         self._repository = repository
+        # The callback URL a new task takes (None: this service announces no ends, as in tests
+        # of other parts); `ended` wakes the webhook dispatcher after an outcome committed here.
+        self._webhooks = webhooks
+        self._ended = ended
         self._blobs = blobs
         self.uploads = Uploads(repository, blobs, limits.max_upload_bytes, limits.max_inline_upload_bytes)
         self._producer = producer
@@ -71,6 +84,9 @@ class TaskService:
         for index, op in enumerate(parse_operations(request.operations)):
             if isinstance(op, Watermark):
                 await self.uploads.check_watermark(owner_id, op.upload_id, f"operations[{index}].watermark.upload_id")
+        callback_url = None
+        if self._webhooks is not None:
+            callback_url = await self._webhooks.callback_for(owner_id, request.callback_url)
         key = request.idempotency_key
         operations = [message_to_document(op) for op in request.operations]
         output = message_to_document(request.output)
@@ -92,6 +108,7 @@ class TaskService:
             "skip_auto_orient": request.skip_auto_orient,
             "idempotency_key": key or None,
             "attempts": 0,
+            "callback_url": callback_url,
             "created_at": now,
             "updated_at": now,
         }
@@ -197,6 +214,7 @@ class TaskService:
                     settled = await self._repository.settle_if_final(task_id)
                     if settled is not None:  # finished, but its writer died before the task showed it
                         log.warning("settled a half-written outcome", extra={"task_id": task_id})
+                        self._ended()
                         self._announce(StatusEvent(task_id, Status(settled["status"]), settled))
                         continue
                     log.warning("republishing a stranded task", extra={"task_id": task_id})
@@ -216,6 +234,10 @@ class TaskService:
         if document is None:
             raise NotFound(f"no task {task_id}")
         return document
+
+    async def webhook_deliveries(self, document: Document) -> list[Document]:
+        """The webhook events of a task's ends, with their attempts (GetTask shows them)."""
+        return [] if self._webhooks is None else await self._webhooks.deliveries(document)
 
     async def list(
         self, owner_id: str, page_size: int, page_token: str, status: task_pb2.TaskStatus.ValueType
@@ -284,6 +306,7 @@ class TaskService:
         current, written = cancelled
         document = {**current, **written}
         self._announce(StatusEvent(task_id, Status.CANCELLED, document))
+        self._ended()
         return document
 
     async def replay(self, task_id: str) -> tuple[str, Document]:
@@ -341,6 +364,8 @@ def idempotency_fingerprint(
         "output": output,
         "skip_auto_orient": request.skip_auto_orient,
     }
+    if request.callback_url:  # only when given: keys used before webhooks keep their fingerprint
+        canonical["callback_url"] = request.callback_url
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 

@@ -32,7 +32,12 @@ ENVOY_ADMIN_PORT = 9901
 # (cluster = the Python package run as `python -m <cluster>`, compose service name, port, gRPC services)
 UPSTREAMS: tuple[Upstream, ...] = (
     Upstream("auth_svc", ("pixelflow.v1.AuthService",), "auth", 50051),
-    Upstream("api_svc", ("pixelflow.v1.TaskService", "pixelflow.v1.AdminService"), "api", 50052),
+    Upstream(
+        "api_svc",
+        ("pixelflow.v1.TaskService", "pixelflow.v1.AdminService", "pixelflow.v1.WebhookService"),
+        "api",
+        50052,
+    ),
     Upstream("worker_svc", ("pixelflow.v1.WorkerStatusService",), "worker", 50053),
 )
 

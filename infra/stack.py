@@ -102,7 +102,11 @@ class Stack:
         )
         self.specs = (
             ServiceSpec("auth_svc", self.ports.auth, ("pixelflow.v1.AuthService",)),
-            ServiceSpec("api_svc", self.ports.api, ("pixelflow.v1.TaskService", "pixelflow.v1.AdminService")),
+            ServiceSpec(
+                "api_svc",
+                self.ports.api,
+                ("pixelflow.v1.TaskService", "pixelflow.v1.AdminService", "pixelflow.v1.WebhookService"),
+            ),
             ServiceSpec("worker_svc", self.ports.worker_status, ("pixelflow.v1.WorkerStatusService",)),
         )
         self.services: dict[str, ManagedProcess] = {}

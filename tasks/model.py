@@ -119,6 +119,7 @@ def task_to_proto(doc: dict[str, Any], public_base_url: str) -> task_pb2.Task:
         worker_id=doc.get("worker_id") or "",
         idempotency_key=doc.get("idempotency_key") or "",
         skip_auto_orient=bool(doc.get("skip_auto_orient", False)),
+        callback_url=doc.get("callback_url") or "",
     )
     source = doc["source"]
     if "url" in source:
