@@ -54,6 +54,13 @@ TEST_ENVIRONMENT = {
     # A stopped worker leaves ListWorkers within seconds.
     "PIXELFLOW_WORKER_HEARTBEAT_SECONDS": "1",
     "PIXELFLOW_WORKER_DEAD_AFTER_SECONDS": "4",
+    # Webhook receivers listen on 127.0.0.1 too; retries are seconds apart and given up after
+    # a few seconds (production: 5 s doubling, for a day).
+    "PIXELFLOW_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
+    "PIXELFLOW_WEBHOOK_RETRY_SECONDS": "8",
+    "PIXELFLOW_WEBHOOK_FIRST_BACKOFF_SECONDS": "0.3",
+    "PIXELFLOW_WEBHOOK_TIMEOUT_SECONDS": "2",
+    "PIXELFLOW_WEBHOOK_POLL_SECONDS": "0.5",
 }
 
 

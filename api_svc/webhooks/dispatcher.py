@@ -11,7 +11,9 @@ Each round it
    (time, HTTP status or error, duration) and what it decided: delivered, retried after a
    backoff (api_svc.webhooks.backoff) or given up.
 
-Rounds run every `poll_seconds`, and at once when this replica records an outcome (`wake`).
+Rounds run every `poll_seconds`, at once when this replica records an outcome (`wake`), and
+when a retry this replica scheduled falls due, so backoff gaps are kept to the millisecond
+rather than rounded up to the poll.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from api_svc.webhooks.backoff import RetryPolicy
@@ -63,6 +65,7 @@ class Dispatcher:
         self._concurrency = concurrency
         self._wakeup = asyncio.Event()
         self._sending: dict[str, asyncio.Task[None]] = {}
+        self._retries: list[datetime] = []  # when retries scheduled here fall due
 
     def wake(self) -> None:
         """An outcome was just committed here: look for its event now, not at the next poll."""
@@ -78,11 +81,18 @@ class Dispatcher:
                 except Exception:
                     log.exception("webhook round failed")
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._poll_seconds):
+                    async with asyncio.timeout(self._sleep_seconds()):
                         await self._wakeup.wait()
         finally:
             for job in self._sending.values():
                 job.cancel()
+
+    def _sleep_seconds(self) -> float:
+        now = utcnow()
+        self._retries = [at for at in self._retries if at > now]
+        if not self._retries:
+            return self._poll_seconds
+        return min(self._poll_seconds, (min(self._retries) - now).total_seconds())
 
     async def round(self) -> None:
         for lock in await self._repository.ends_due(_BATCH):
@@ -164,6 +174,8 @@ class Dispatcher:
         }
         if fields["state"] == PENDING:
             log.info("webhook attempt failed; retrying later", extra=extra)
+            self._retries.append(fields["next_attempt_at"])
+            self.wake()  # sleep again, until the earliest retry
             return
         await self._repository.release(delivery["_id"])
         if fields["state"] == DELIVERED:

@@ -1,4 +1,4 @@
-// The three services' clients over gRPC-web, through the Envoy gateway.
+// The services' clients over gRPC-web, through the Envoy gateway.
 import type { Client } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
@@ -7,6 +7,7 @@ import type { KeyValueStorage } from "../auth/session";
 import { MemoryStorage, Session } from "../auth/session";
 import { AuthService } from "../gen/pixelflow/v1/auth_pb";
 import { TaskService } from "../gen/pixelflow/v1/task_pb";
+import { WebhookService } from "../gen/pixelflow/v1/webhook_pb";
 import { WorkerStatusService } from "../gen/pixelflow/v1/worker_pb";
 
 export interface Api {
@@ -15,6 +16,7 @@ export interface Api {
   auth: Client<typeof AuthService>;
   tasks: Client<typeof TaskService>;
   workers: Client<typeof WorkerStatusService>;
+  webhooks: Client<typeof WebhookService>;
 }
 
 export function createApi(gatewayUrl: string, storage: KeyValueStorage = browserSessionStorage()): Api {
@@ -37,6 +39,7 @@ export function createApi(gatewayUrl: string, storage: KeyValueStorage = browser
     auth,
     tasks: createClient(TaskService, transport),
     workers: createClient(WorkerStatusService, transport),
+    webhooks: createClient(WebhookService, transport),
   };
 }
 

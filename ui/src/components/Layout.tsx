@@ -1,13 +1,14 @@
 import { useEffect } from "react";
 import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
 import { useAuth } from "../auth/AuthContext";
-import { ListIcon, Logo, LogoutIcon, PlusIcon, ServerIcon } from "./icons";
+import { BellIcon, ListIcon, Logo, LogoutIcon, PlusIcon, ServerIcon } from "./icons";
 import { FOCUS_RING } from "./ui";
 
 const NAV = [
   { to: "/", label: "Tasks", icon: ListIcon, end: true },
   { to: "/tasks/new", label: "New task", icon: PlusIcon, end: true },
   { to: "/workers", label: "Workers", icon: ServerIcon, end: true },
+  { to: "/settings/webhooks", label: "Webhooks", icon: BellIcon, end: true },
 ];
 
 export function Layout() {
