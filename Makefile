@@ -120,6 +120,7 @@ bench: proto fetch ## benchmarks, each a side-by-side table of medians (docs/ben
 	$(PY) -m bench.engine_bench
 	$(PY) -m bench.memory_bench
 	$(PY) -m bench.encoder_bench
+	$(PY) -m bench.variants_bench
 	$(PY) -m bench.mesh_bench
 	$(PY) -m bench.store_bench
 	$(PY) -m bench.auth_bench

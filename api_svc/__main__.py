@@ -10,13 +10,29 @@ from datetime import timedelta
 
 import grpc
 from pixelflow.internal.v1 import lifecycle_pb2, lifecycle_pb2_grpc
-from pixelflow.v1 import admin_pb2, admin_pb2_grpc, task_pb2, task_pb2_grpc, webhook_pb2, webhook_pb2_grpc
+from pixelflow.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    preset_pb2,
+    preset_pb2_grpc,
+    quota_pb2,
+    quota_pb2_grpc,
+    task_pb2,
+    task_pb2_grpc,
+    webhook_pb2,
+    webhook_pb2_grpc,
+)
 
 from api_svc.admin import AdminServicer
 from api_svc.blob_sweep import sweep_forever
 from api_svc.config import ApiSettings
 from api_svc.dead_letters import DeadLetters
 from api_svc.lifecycle_servicer import TaskLifecycleServicer
+from api_svc.preset_repository import PresetRepository
+from api_svc.preset_servicer import PresetServicer
+from api_svc.quota_repository import QuotaRepository
+from api_svc.quota_servicer import QuotaServicer
+from api_svc.quotas import QuotaLimits, prune_day_marks_forever
 from api_svc.repository import TaskRepository
 from api_svc.service import Limits, TaskService
 from api_svc.servicer import TaskServicer
@@ -41,6 +57,10 @@ async def run(settings: ApiSettings) -> None:
     mongo = settings.mongo_client()
     repository = TaskRepository(mongo[settings.mongo_database])
     await repository.ensure_indexes()
+    presets = PresetRepository(mongo[settings.mongo_database])
+    await presets.ensure_indexes()
+    quotas = QuotaRepository(mongo[settings.mongo_database])
+    await quotas.ensure_indexes()
     webhook_repository = WebhookRepository(mongo[settings.mongo_database])
     await webhook_repository.ensure_indexes()
     webhooks = WebhookSettingsService(webhook_repository)
@@ -86,7 +106,16 @@ async def run(settings: ApiSettings) -> None:
             max_upload_bytes=settings.max_upload_bytes,
             max_inline_upload_bytes=settings.max_inline_upload_bytes,
             max_watches_per_user=settings.max_watches_per_user,
+            max_presets_per_user=settings.max_presets_per_user,
+            quotas=QuotaLimits(
+                active_tasks=settings.quota_active_tasks,
+                tasks_per_day=settings.quota_tasks_per_day,
+                stored_bytes=settings.quota_stored_bytes,
+                max_upload_bytes=settings.quota_max_upload_bytes,
+            ),
         ),
+        presets=presets,
+        quotas=quotas,
         webhooks=webhooks,
         ended=dispatcher.wake,
     )
@@ -101,6 +130,7 @@ async def run(settings: ApiSettings) -> None:
                 timedelta(seconds=settings.blob_sweep_grace_seconds),
             )
         ),
+        asyncio.create_task(prune_day_marks_forever(quotas)),
     ]
 
     async def shutdown() -> None:
@@ -122,6 +152,8 @@ async def run(settings: ApiSettings) -> None:
         )
         admin = AdminServicer(service, DeadLetters(settings.kafka_bootstrap), verifier, settings.public_base_url)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
+        preset_pb2_grpc.add_PresetServiceServicer_to_server(PresetServicer(service.presets, verifier), server)
+        quota_pb2_grpc.add_QuotaServiceServicer_to_server(QuotaServicer(service.quotas, verifier), server)
         webhook_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(webhooks, verifier), server)
         lifecycle = TaskLifecycleServicer(repository, ended=dispatcher.wake)
         lifecycle_pb2_grpc.add_TaskLifecycleServiceServicer_to_server(lifecycle, server)
@@ -132,6 +164,8 @@ async def run(settings: ApiSettings) -> None:
         service_names=[
             task_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name,
             admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+            preset_pb2.DESCRIPTOR.services_by_name["PresetService"].full_name,
+            quota_pb2.DESCRIPTOR.services_by_name["QuotaService"].full_name,
             webhook_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
         ],
         register=register,

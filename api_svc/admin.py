@@ -1,4 +1,5 @@
-"""AdminService: dead letters for operators (admins only; PERMISSION_DENIED for everyone else)."""
+"""AdminService: dead letters and users' quotas for operators (admins only; PERMISSION_DENIED for
+everyone else)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pixelflow.v1 import admin_pb2, admin_pb2_grpc
 
 from api_svc.dead_letters import DeadLetter, DeadLetters, page_token, parse_page_token
+from api_svc.quota_servicer import overrides_from_proto, overrides_to_proto, usage_to_proto
 from api_svc.service import TaskService
 from common.auth_client import TokenVerifier
 from common.errors import FailedPrecondition, PermissionDenied
@@ -31,10 +33,32 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self._verifier = verifier
         self._base_url = base_url
 
-    async def _admin(self, context: Context) -> None:
+    async def _admin(self, context: Context) -> str:
+        """The calling administrator's user id; PERMISSION_DENIED for anyone else."""
         claims = await self._verifier.caller(context.invocation_metadata())
         if not claims.admin:
             raise PermissionDenied("this needs an administrator (python -m auth_svc grant-admin EMAIL)")
+        return claims.user_id
+
+    async def GetQuota(self, request: admin_pb2.GetQuotaRequest, context: Context) -> admin_pb2.UserQuota:
+        await self._admin(context)
+        return await self._user_quota(request.user_id)
+
+    async def SetQuota(self, request: admin_pb2.SetQuotaRequest, context: Context) -> admin_pb2.UserQuota:
+        by = await self._admin(context)
+        # The token's user id is a UUID's canonical (lower-case) text; the proto's rule takes any case.
+        user_id = request.user_id.lower()
+        await self._service.quotas.set_overrides(user_id, overrides_from_proto(request.overrides), by)
+        return await self._user_quota(user_id)
+
+    async def _user_quota(self, user_id: str) -> admin_pb2.UserQuota:
+        user_id = user_id.lower()
+        quotas = self._service.quotas
+        return admin_pb2.UserQuota(
+            user_id=user_id,
+            overrides=overrides_to_proto(await quotas.overrides(user_id)),
+            usage=usage_to_proto(user_id, await quotas.usage(user_id)),
+        )
 
     async def ListDeadLetters(
         self, request: admin_pb2.ListDeadLettersRequest, context: Context

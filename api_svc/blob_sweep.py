@@ -23,7 +23,7 @@ from datetime import timedelta
 from api_svc.repository import Document, TaskRepository
 from common.blobstore import BlobStore, StoredKey
 from common.blobstore.keys import TASKS, UPLOADS, owner
-from tasks.model import TERMINAL, Status, utcnow
+from tasks.model import TERMINAL, Status, result_blob_keys, utcnow
 
 log = logging.getLogger(__name__)
 _BATCH = 500
@@ -78,7 +78,7 @@ def _orphaned_task_blob(key: str, task: Document | None) -> bool:
         return True
     if Status(task["status"]) not in TERMINAL:
         return False
-    referenced = {task.get("source", {}).get("upload", {}).get("blob_key"), (task.get("result") or {}).get("blob_key")}
+    referenced = {task.get("source", {}).get("upload", {}).get("blob_key"), *result_blob_keys(task.get("result"))}
     return key not in referenced
 
 

@@ -26,6 +26,19 @@ class ApiSettings(CommonSettings, TaskStoreSettings, DataStoreSettings, TokenVer
     max_inline_upload_bytes: int = Field(default=24 * 1024 * 1024, ge=1024)
     # Open WatchTask streams per user (per replica); more is RESOURCE_EXHAUSTED.
     max_watches_per_user: int = Field(default=32, ge=1)
+    # Presets one user may keep (PresetService); more is RESOURCE_EXHAUSTED. ListPresets pages
+    # hold up to 100, so the default fits one page.
+    max_presets_per_user: int = Field(default=100, ge=1)
+    # Each user's quotas unless an administrator sets their own (AdminService.SetQuota); over
+    # one is RESOURCE_EXHAUSTED with a QuotaFailure naming it (api_svc.quotas, decision 0020).
+    # Tasks PENDING or PROCESSING at once:
+    quota_active_tasks: int = Field(default=100, ge=0)
+    # Tasks created per calendar day in UTC (the count starts again at midnight UTC):
+    quota_tasks_per_day: int = Field(default=10_000, ge=0)
+    # Bytes kept per user (uploads, results, inline sources):
+    quota_stored_bytes: int = Field(default=10 * 1024**3, ge=0)
+    # The largest single upload (below max_upload_bytes, the service's own bound, to matter):
+    quota_max_upload_bytes: int = Field(default=128 * 1024 * 1024, ge=0)
     # Where clients fetch results: processed_url = <this>/v1/tasks/<id>/result.
     public_base_url: str = "http://127.0.0.1:8080"
     # Tasks not confirmed by Kafka are published again by the outbox relay after this many seconds.

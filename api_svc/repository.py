@@ -86,6 +86,11 @@ class TaskRepository:
                 return await self._keys.find_one({"_id": f"{owner_id}:{key}"})
             return None
 
+    async def idempotency_record(self, owner_id: str, key: str) -> Document | None:
+        """The record of an idempotency key (task_id, fingerprint), if it was used."""
+        async with store_errors():
+            return await self._keys.find_one({"_id": f"{owner_id}:{key}"})
+
     async def get(self, owner_id: str, task_id: str) -> Document | None:
         """The task as its outcome stands. A task that is not terminal although its outcome is
         committed (its writer died after the final lock, or a late claim write landed on top of
@@ -201,7 +206,7 @@ class TaskRepository:
     # -- the blob sweep ------------------------------------------------------------------------
     async def blob_references(self, task_ids: list[str]) -> dict[str, Document]:
         """For each existing task among `task_ids`: its status and the blob keys it holds."""
-        projection = {"status": 1, "source.upload.blob_key": 1, "result.blob_key": 1}
+        projection = {"status": 1, "source.upload.blob_key": 1, "result": 1}
         async with store_errors():
             cursor = self._tasks.find({"_id": {"$in": task_ids}}, projection)
             return {document["_id"]: document async for document in cursor}

@@ -8,7 +8,7 @@ import collections
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +16,10 @@ from typing import Any
 from pixelflow.v1 import task_pb2
 
 from api_svc.ids import checked_id, new_id
+from api_svc.preset_repository import PresetRepository
+from api_svc.presets import PresetService
+from api_svc.quota_repository import QuotaRepository
+from api_svc.quotas import DEFAULT_QUOTAS, QuotaLimits, Quotas
 from api_svc.repository import Document, TaskRepository
 from api_svc.uploads import Uploads
 from api_svc.watch import WatchHub
@@ -33,8 +37,7 @@ from common.errors import (
 from common.kafka import STATUS_TOPIC, TASKS_TOPIC, AsyncProducer, PublishError
 from common.logging import request_id_var
 from tasks.events import StatusEvent, Verdict
-from tasks.model import Status, as_utc, message_to_document, utcnow
-from tasks.operations import Watermark, parse_operations
+from tasks.model import Status, as_utc, message_to_document, operations_from_document, result_blob_keys, utcnow
 from tasks.source_urls import validate_source_url
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,10 @@ class Limits:
     max_inline_upload_bytes: int
     # Open WatchTask streams per user on one replica: each holds a connection and a wake-up queue.
     max_watches_per_user: int = 32
+    # Presets one user may keep (PresetService).
+    max_presets_per_user: int = 100
+    # Each user's quotas unless an administrator overrides them (api_svc.quotas).
+    quotas: QuotaLimits = DEFAULT_QUOTAS
 
 
 class TaskService:
@@ -62,6 +69,8 @@ class TaskService:
         hub: WatchHub,
         limits: Limits,
         *,
+        presets: PresetRepository,
+        quotas: QuotaRepository,
         webhooks: WebhookSettingsService | None = None,
         ended: Callable[[], None] = lambda: None,
     ) -> None:
@@ -71,7 +80,12 @@ class TaskService:
         self._webhooks = webhooks
         self._ended = ended
         self._blobs = blobs
-        self.uploads = Uploads(repository, blobs, limits.max_upload_bytes, limits.max_inline_upload_bytes)
+        self.quotas = Quotas(quotas, limits.quotas)
+        self.uploads = Uploads(
+            repository, blobs, limits.max_upload_bytes, limits.max_inline_upload_bytes, quotas=self.quotas
+        )
+        # PresetService rides on the same uploads (a preset's watermark is checked as a task's).
+        self.presets = PresetService(presets, self.uploads, limits.max_presets_per_user)
         self._producer = producer
         self._hub = hub
         self._limits = limits
@@ -81,22 +95,41 @@ class TaskService:
     # -- create ------------------------------------------------------------------------------
     async def create(self, owner_id: str, request: task_pb2.CreateTaskRequest) -> Document:
         source, inline = await self._validate_source(owner_id, request)
-        for index, op in enumerate(parse_operations(request.operations)):
-            if isinstance(op, Watermark):
-                await self.uploads.check_watermark(owner_id, op.upload_id, f"operations[{index}].watermark.upload_id")
-        callback_url = None
-        if self._webhooks is not None:
-            callback_url = await self._webhooks.callback_for(owner_id, request.callback_url)
+        callback_url = await self._callback_url(owner_id, request.callback_url)
         key = request.idempotency_key
-        operations = [message_to_document(op) for op in request.operations]
-        output = message_to_document(request.output)
-        task_id = new_id()
+        # What the request itself says (with a preset: its name, not its contents), so that a
+        # retry is the same request even if the preset changed in between.
+        variants = [message_to_document(variant) for variant in request.variants]
+        fingerprint = ""
         if key:
             inline_sha256 = hashlib.sha256(inline).hexdigest() if inline is not None else None
-            fingerprint = idempotency_fingerprint(request, inline_sha256, operations, output)
+            fingerprint = idempotency_fingerprint(
+                request,
+                inline_sha256,
+                [message_to_document(op) for op in request.operations],
+                message_to_document(request.output),
+                variants,
+            )
+        if request.preset:
+            # A retry finds its task even if the preset has been deleted since.
+            if key and (earlier := await self._earlier(owner_id, key, fingerprint)) is not None:
+                return earlier
+            # "preset XOR operations/output" is the proto's rule; the task keeps a copy.
+            operations, output = await self.presets.expand(owner_id, request.preset)
+        else:
+            operations = [message_to_document(op) for op in request.operations]
+            output = message_to_document(request.output)
+        # The same checks whether the pipeline came in the request or from a preset.
+        await self.uploads.check_operations(owner_id, operations_from_document(operations))
+        for index, variant in enumerate(request.variants):
+            await self.uploads.check_operations(owner_id, variant.operations, f"variants[{index}].operations")
+        task_id = new_id()
+        if key:
             task_id, existing = await self._reserve(owner_id, key, task_id, fingerprint)
             if existing is not None:
                 return existing
+        # After the idempotency key: a retry that finds its task counts nothing again.
+        admission = await self.quotas.admit_task(owner_id, task_id, len(inline) if inline is not None else 0)
         now = utcnow()
         document: Document = {
             "_id": task_id,
@@ -105,21 +138,30 @@ class TaskService:
             "source": source,
             "operations": operations,
             "output": output,
+            "preset": request.preset or None,
             "skip_auto_orient": request.skip_auto_orient,
             "idempotency_key": key or None,
+            **({"variants": variants} if variants else {}),
+            # The bytes of an inline source, which the task owns: its owner's stored_bytes quota.
+            **({"inline_bytes": len(inline)} if inline is not None else {}),
             "attempts": 0,
             "callback_url": callback_url,
             "created_at": now,
             "updated_at": now,
         }
-        if inline is not None:
-            await self.uploads.store_inline(task_id, source, inline)  # sets source.upload.sha256
         try:
-            inserted = await self._repository.insert(document)
+            if inline is not None:
+                await self.uploads.store_inline(task_id, source, inline)  # sets source.upload.sha256
+            try:
+                inserted = await self._repository.insert(document)
+            except BaseException:
+                await self._delete_owned_blobs(document)
+                raise
         except BaseException:
-            await self._delete_owned_blobs(document)
+            await self.quotas.give_back(admission)
             raise
         if not inserted:  # a concurrent retry of the same create got there first
+            await self.quotas.give_back(admission)  # which holds its own
             existing = await self._repository.get(owner_id, task_id)
             if existing is None:
                 raise Unavailable("the task is being created by another request; try again")
@@ -128,6 +170,19 @@ class TaskService:
         self._in_background(self._queue(task_id))
         log.info("task created", extra={"task_id": task_id, "owner_id": owner_id})
         return document
+
+    async def _callback_url(self, owner_id: str, requested: str) -> str | None:
+        return None if self._webhooks is None else await self._webhooks.callback_for(owner_id, requested)
+
+    async def _earlier(self, owner_id: str, key: str, fingerprint: str) -> Document | None:
+        """The task an earlier create with this key made, if it exists; ALREADY_EXISTS if the
+        key was used with different parameters."""
+        earlier = await self._repository.idempotency_record(owner_id, key)
+        if earlier is None:
+            return None
+        if earlier["fingerprint"] != fingerprint:
+            raise AlreadyExists("this idempotency_key was already used with different parameters; use a new key")
+        return await self._repository.get(owner_id, earlier["task_id"])
 
     async def _reserve(self, owner_id: str, key: str, task_id: str, fingerprint: str) -> tuple[str, Document | None]:
         """Claims the idempotency key for `task_id` before the task exists: (the id to create
@@ -159,7 +214,7 @@ class TaskService:
     async def _delete_owned_blobs(self, document: Document) -> None:
         """The task's own blobs (an inline source, its result); an upload outlives its tasks.
         A result of an earlier attempt that lost its task is the sweep's (api_svc.blob_sweep)."""
-        keys = [document["source"].get("upload", {}).get("blob_key"), (document.get("result") or {}).get("blob_key")]
+        keys = {document["source"].get("upload", {}).get("blob_key"), *result_blob_keys(document.get("result"))}
         for key in keys:
             if key and owned_by_task(key, document["_id"]):
                 await self._blobs.delete(key)
@@ -284,18 +339,25 @@ class TaskService:
                     yield latest
                 document = latest
 
-    async def result(self, owner_id: str, task_id: str) -> tuple[Blob, str]:
-        """The result, open for streaming, and its content type."""
+    async def result(self, owner_id: str, task_id: str, variant: str | None = None) -> tuple[Blob, str]:
+        """The result (or one variant's), open for streaming, and its content type."""
         document = await self.get(owner_id, task_id)
+        names = [each["name"] for each in document.get("variants", [])]
+        if variant is not None and variant not in names:
+            known = f"its variants are {', '.join(names)}" if names else "it has no variants"
+            raise NotFound(f"task {task_id} has no variant {variant!r}; {known}")
         if document["status"] != Status.COMPLETED.value:
             raise FailedPrecondition(
                 f"task {task_id} is {document['status']}; its result can be fetched once it is COMPLETED"
             )
+        result = document["result"]
+        if variant is not None:
+            result = next((each for each in result.get("variants", []) if each["name"] == variant), {})
         try:
-            blob = await self._blobs.open(document["result"]["blob_key"])
+            blob = await self._blobs.open(result["blob_key"])
         except (BlobNotFound, KeyError) as exc:
             raise NotFound(f"the result of task {task_id} is gone") from exc
-        return blob, document["result"]["content_type"]
+        return blob, result["content_type"]
 
     # -- change ------------------------------------------------------------------------------
     async def cancel(self, owner_id: str, task_id: str) -> Document:
@@ -352,7 +414,11 @@ def _checked_id(task_id: str) -> str:
 
 
 def idempotency_fingerprint(
-    request: task_pb2.CreateTaskRequest, inline_sha256: str | None, operations: list[Document], output: Document
+    request: task_pb2.CreateTaskRequest,
+    inline_sha256: str | None,
+    operations: list[Document],
+    output: Document,
+    variants: Sequence[Document] = (),
 ) -> str:
     """What makes two requests 'the same' for idempotency: everything but the key."""
     which = request.WhichOneof("source")
@@ -364,7 +430,12 @@ def idempotency_fingerprint(
         "output": output,
         "skip_auto_orient": request.skip_auto_orient,
     }
-    if request.callback_url:  # only when given: keys used before webhooks keep their fingerprint
+    # Each only when given: the fingerprints of keys stored before presets and variants stay the same.
+    if request.preset:
+        canonical["preset"] = request.preset
+    if variants:
+        canonical["variants"] = list(variants)
+    if request.callback_url:
         canonical["callback_url"] = request.callback_url
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 

@@ -12,6 +12,7 @@ from pixelflow.v1 import task_pb2, task_pb2_grpc
 from api_svc.service import TaskService
 from api_svc.webhooks.servicer import delivery_to_proto
 from common.auth_client import TokenVerifier
+from common.blobstore import Blob
 from tasks.model import task_to_proto, upload_to_proto
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -79,10 +80,24 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
         self, request: task_pb2.GetTaskResultRequest, context: Context
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         blob, content_type = await self._service.result(await self._owner(context), request.task_id)
-        # The content type rides on the first chunk (the gateway sets the HTTP header from it).
-        chunk_type = content_type
-        async for chunk in blob.chunks():
-            yield httpbody_pb2.HttpBody(content_type=chunk_type, data=chunk)
-            chunk_type = ""
-        if chunk_type:  # an empty result still answers its content type
-            yield httpbody_pb2.HttpBody(content_type=chunk_type)
+        async for chunk in _streamed(blob, content_type):
+            yield chunk
+
+    async def GetVariantResult(
+        self, request: task_pb2.GetVariantResultRequest, context: Context
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        owner = await self._owner(context)
+        blob, content_type = await self._service.result(owner, request.task_id, variant=request.name)
+        async for chunk in _streamed(blob, content_type):
+            yield chunk
+
+
+async def _streamed(blob: Blob, content_type: str) -> AsyncIterator[httpbody_pb2.HttpBody]:
+    """A stored blob as HttpBody chunks; the content type rides on the first (the gateway sets
+    the HTTP header from it), and an empty blob still answers its content type."""
+    chunk_type = content_type
+    async for chunk in blob.chunks():
+        yield httpbody_pb2.HttpBody(content_type=chunk_type, data=chunk)
+        chunk_type = ""
+    if chunk_type:
+        yield httpbody_pb2.HttpBody(content_type=chunk_type)

@@ -4,7 +4,10 @@ the sources of tasks created from them. No gRPC here."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
+
+from pixelflow.v1 import task_pb2
 
 from api_svc.ids import checked_id, new_id
 from api_svc.repository import Document, TaskRepository
@@ -13,6 +16,10 @@ from common.blobstore.keys import inline_source_key, upload_key
 from common.errors import InvalidArgument, NotFound
 from tasks.image_types import CONTENT_TYPES, detect_format
 from tasks.model import utcnow
+from tasks.operations import Watermark, parse_operations
+
+if TYPE_CHECKING:
+    from api_svc.quotas import Quotas
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +49,20 @@ def _too_large(limit: int, field: str) -> InvalidArgument:
 
 
 class Uploads:
-    def __init__(self, repository: TaskRepository, blobs: BlobStore, max_bytes: int, max_inline_bytes: int) -> None:
+    def __init__(
+        self,
+        repository: TaskRepository,
+        blobs: BlobStore,
+        max_bytes: int,
+        max_inline_bytes: int,
+        *,
+        quotas: Quotas | None = None,
+    ) -> None:
         self._repository = repository
         self._blobs = blobs
         self._max_bytes = max_bytes
         self._max_inline_bytes = max_inline_bytes
+        self._quotas = quotas
 
     async def create(self, owner_id: str, filename: str, chunks: AsyncIterator[bytes]) -> Document:
         """Streams `chunks` into the blob store. Nothing is stored (blob or record) if the
@@ -60,11 +76,22 @@ class Uploads:
         kind = detect_format(head)
         if kind is None:
             raise InvalidArgument(_NOT_AN_IMAGE, field="body", rule="body.image")
+        # The user's quotas (their largest upload, the storage they have left) may bound it
+        # below the service's own limit; passing those is RESOURCE_EXHAUSTED, not a bad request.
+        bound, quota = self._max_bytes, ""
+        if self._quotas is not None:
+            allowed, name = await self._quotas.upload_bound(owner_id)
+            if allowed < bound:
+                bound, quota = allowed, name
+            if bound <= 0:
+                raise await self._quotas.upload_refused(owner_id, quota, bound)
         upload_id = new_id()
         key = upload_key(upload_id)
         try:
-            info = await self._blobs.put(key, chunks, max_bytes=self._max_bytes)
+            info = await self._blobs.put(key, chunks, max_bytes=bound)
         except BlobTooLarge as exc:
+            if quota and self._quotas is not None:
+                raise await self._quotas.upload_refused(owner_id, quota, bound) from exc
             raise _too_large(self._max_bytes, "body") from exc
         document: Document = {
             "_id": upload_id,
@@ -96,6 +123,17 @@ class Uploads:
         """A watermark names one of this user's uploads (another user's is as absent as none)."""
         if await self._repository.get_upload(owner_id, upload_id) is None:
             raise NotFound(f"no upload {upload_id} to use as a watermark ({field})")
+
+    async def check_operations(
+        self, owner_id: str, operations: Sequence[task_pb2.Operation], path: str = "operations"
+    ) -> None:
+        """What only the service can check of a pipeline the proto's rules passed (each
+        operation is checked by them again, tasks.operations): every watermark is one of this
+        user's uploads. CreateTask (its operations and each variant's, at `path`) and a preset
+        being saved go through here alike."""
+        for index, op in enumerate(parse_operations(operations, path)):
+            if isinstance(op, Watermark):
+                await self.check_watermark(owner_id, op.upload_id, f"{path}[{index}].watermark.upload_id")
 
     def inline_source(self, content: bytes, filename: str) -> Document:
         """Checks an upload sent inside CreateTask; the bytes are stored by `store_inline`."""

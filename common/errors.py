@@ -6,6 +6,9 @@ into statuses. Anything else that escapes a handler becomes INTERNAL with a gene
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
@@ -86,19 +89,56 @@ class FailedPrecondition(ServiceError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+@dataclass(frozen=True)
+class QuotaViolation:
+    """One quota a call would pass: whose (`user:<id>`), what it says with the numbers, and
+    which (its id, the limit's name, and its value)."""
+
+    subject: str
+    description: str
+    quota_id: str = ""
+    quota_value: int | None = None
+
+
 class ResourceExhausted(ServiceError):
+    """Throttled or over a limit: a `google.rpc.RetryInfo` when waiting helps, and a
+    `google.rpc.QuotaFailure` violation (subject, description) per quota the call would pass."""
+
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
-    def __init__(self, message: str, *, retry_after_seconds: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_seconds: int | None = None,
+        quota_violations: Sequence[QuotaViolation] = (),
+    ) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+        self.quota_violations = list(quota_violations)
 
     def details(self) -> list[any_pb2.Any]:
-        if self.retry_after_seconds is None:
-            return []
-        packed = any_pb2.Any()
-        packed.Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=self.retry_after_seconds)))
-        return [packed]
+        details: list[any_pb2.Any] = []
+        if self.quota_violations:
+            packed = any_pb2.Any()
+            packed.Pack(
+                error_details_pb2.QuotaFailure(
+                    violations=[
+                        error_details_pb2.QuotaFailure.Violation(
+                            subject=v.subject, description=v.description, quota_id=v.quota_id, quota_value=v.quota_value
+                        )
+                        for v in self.quota_violations
+                    ]
+                )
+            )
+            details.append(packed)
+        if self.retry_after_seconds is not None:
+            packed = any_pb2.Any()
+            packed.Pack(
+                error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=self.retry_after_seconds))
+            )
+            details.append(packed)
+        return details
 
 
 class Unavailable(ServiceError):

@@ -34,7 +34,13 @@ UPSTREAMS: tuple[Upstream, ...] = (
     Upstream("auth_svc", ("pixelflow.v1.AuthService",), "auth", 50051),
     Upstream(
         "api_svc",
-        ("pixelflow.v1.TaskService", "pixelflow.v1.AdminService", "pixelflow.v1.WebhookService"),
+        (
+            "pixelflow.v1.TaskService",
+            "pixelflow.v1.AdminService",
+            "pixelflow.v1.PresetService",
+            "pixelflow.v1.QuotaService",
+            "pixelflow.v1.WebhookService",
+        ),
         "api",
         50052,
     ),

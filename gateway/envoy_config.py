@@ -55,7 +55,7 @@ SMALL_BODY_BYTES = 1024 * 1024
 # API counts the bytes and refuses past its limit).
 UPLOAD_METHODS = ("/pixelflow.v1.TaskService/CreateTask",)
 STREAMED_UPLOAD_METHODS = ("/pixelflow.v1.TaskService/CreateUpload",)
-DOWNLOAD_METHODS = ("/pixelflow.v1.TaskService/GetTaskResult",)
+DOWNLOAD_METHODS = ("/pixelflow.v1.TaskService/GetTaskResult", "/pixelflow.v1.TaskService/GetVariantResult")
 # Routes that pay bcrypt: throttled at the gateway so a flood never reaches auth_svc.
 THROTTLED_METHODS = ("/pixelflow.v1.AuthService/Login", "/pixelflow.v1.AuthService/Register")
 # Browser-facing REST paths (before transcoding), for CORS and body-size lookups.

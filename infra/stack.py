@@ -105,7 +105,13 @@ class Stack:
             ServiceSpec(
                 "api_svc",
                 self.ports.api,
-                ("pixelflow.v1.TaskService", "pixelflow.v1.AdminService", "pixelflow.v1.WebhookService"),
+                (
+                    "pixelflow.v1.TaskService",
+                    "pixelflow.v1.AdminService",
+                    "pixelflow.v1.PresetService",
+                    "pixelflow.v1.QuotaService",
+                    "pixelflow.v1.WebhookService",
+                ),
             ),
             ServiceSpec("worker_svc", self.ports.worker_status, ("pixelflow.v1.WorkerStatusService",)),
         )

@@ -12,7 +12,7 @@ streamed uploads and downloads. The `pixelflow` command (pixelflow_client.cli) i
 
 from pixelflow_client.aio import AsyncClient, is_terminal, task_request
 from pixelflow_client.credentials import CredentialStore, SavedSession
-from pixelflow_client.errors import FieldViolation, NotLoggedIn, PixelFlowError
+from pixelflow_client.errors import FieldViolation, NotLoggedIn, PixelFlowError, QuotaViolation
 from pixelflow_client.sync import Client
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "FieldViolation",
     "NotLoggedIn",
     "PixelFlowError",
+    "QuotaViolation",
     "SavedSession",
     "is_terminal",
     "task_request",

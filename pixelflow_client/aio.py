@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Self, TypeVar
+from typing import Any, BinaryIO, Self, TypeVar
 
 import grpc
 from google.api import httpbody_pb2
@@ -21,6 +21,8 @@ from pixelflow.v1 import (
     admin_pb2_grpc,
     auth_pb2,
     auth_pb2_grpc,
+    quota_pb2,
+    quota_pb2_grpc,
     task_pb2,
     task_pb2_grpc,
     worker_pb2,
@@ -83,6 +85,7 @@ class AsyncClient:
         self._tasks = task_pb2_grpc.TaskServiceStub(self._channel)
         self._admin = admin_pb2_grpc.AdminServiceStub(self._channel)
         self._workers = worker_pb2_grpc.WorkerStatusServiceStub(self._channel)
+        self._quota = quota_pb2_grpc.QuotaServiceStub(self._channel)
         # A saved session for another server is not this server's.
         usable = saved if saved is not None and saved.server == self.server else None
         self._tokens = Tokens(self._auth, store=store, session=usable, access_token=access_token, timeout=timeout)
@@ -168,6 +171,7 @@ class AsyncClient:
         output: task_pb2.OutputOptions | None = None,
         idempotency_key: str = "",
         skip_auto_orient: bool = False,
+        variants: Sequence[task_pb2.Variant] = (),
     ) -> task_pb2.Task:
         """Queues a task. Without an idempotency key it gets a fresh one, so a retry after a lost
         answer returns the same task instead of queueing a second."""
@@ -179,6 +183,7 @@ class AsyncClient:
                 output=output,
                 idempotency_key=idempotency_key,
                 skip_auto_orient=skip_auto_orient,
+                variants=variants,
             )
         )
 
@@ -239,27 +244,27 @@ class AsyncClient:
     async def delete_task(self, task_id: str) -> None:
         await self._call(self._tasks.DeleteTask, task_pb2.DeleteTaskRequest(task_id=task_id))
 
-    async def download(self, task_id: str, destination: Path | BinaryIO) -> str:
-        """Streams the result into a file and answers its content type. A path is written
-        whole or not at all (a temporary file beside it, renamed when complete)."""
+    async def download(self, task_id: str, destination: Path | BinaryIO, *, variant: str = "") -> str:
+        """Streams the result (or the named variant's) into a file and answers its content type.
+        A path is written whole or not at all (a temporary file beside it, renamed when complete)."""
         if isinstance(destination, Path):
-            return await self._download_to_path(task_id, destination)
+            return await self._download_to_path(task_id, destination, variant)
 
         file: BinaryIO = destination
 
         async def attempt() -> str:
             file.seek(0)
             file.truncate()
-            return await self._stream_result(task_id, file)
+            return await self._stream_result(task_id, variant, file)
 
         return await self._retried(attempt, once=not file.seekable())
 
-    async def result_bytes(self, task_id: str) -> bytes:
+    async def result_bytes(self, task_id: str, *, variant: str = "") -> bytes:
         chunks: list[bytes] = []
 
         async def attempt() -> bytes:
             chunks.clear()
-            async for chunk in self._result_chunks(task_id):
+            async for chunk in self._result_chunks(task_id, variant):
                 chunks.append(chunk.data)
             return b"".join(chunks)
 
@@ -292,6 +297,19 @@ class AsyncClient:
         request = admin_pb2.ReplayDeadLetterRequest(partition=partition, offset=offset)
         return await self._call(self._admin.ReplayDeadLetter, request)
 
+    async def usage(self) -> quota_pb2.Usage:
+        """The caller's limits and what they use of each now."""
+        return await self._call(self._quota.GetUsage, quota_pb2.GetUsageRequest())
+
+    async def get_quota(self, user_id: str) -> admin_pb2.UserQuota:
+        """A user's overrides and usage (admins only)."""
+        return await self._call(self._admin.GetQuota, admin_pb2.GetQuotaRequest(user_id=user_id))
+
+    async def set_quota(self, user_id: str, overrides: quota_pb2.QuotaOverrides) -> admin_pb2.UserQuota:
+        """Replaces a user's overrides; a limit left unset is the default again (admins only)."""
+        request = admin_pb2.SetQuotaRequest(user_id=user_id, overrides=overrides)
+        return await self._call(self._admin.SetQuota, request)
+
     # --- plumbing -------------------------------------------------------------------------
 
     async def _metadata(self) -> Metadata:
@@ -323,11 +341,19 @@ class AsyncClient:
                 return await attempt()
         raise AssertionError("unreachable: tenacity reraises the last error")
 
-    async def _result_chunks(self, task_id: str) -> AsyncIterator[httpbody_pb2.HttpBody]:
+    async def _result_chunks(self, task_id: str, variant: str) -> AsyncIterator[httpbody_pb2.HttpBody]:
         metadata = await self._metadata()
-        stream = self._tasks.GetTaskResult(
-            task_pb2.GetTaskResultRequest(task_id=task_id), metadata=metadata, timeout=self._transfer_timeout
-        )
+        stream: grpc.aio.UnaryStreamCall[Any, httpbody_pb2.HttpBody]
+        if variant:
+            stream = self._tasks.GetVariantResult(
+                task_pb2.GetVariantResultRequest(task_id=task_id, name=variant),
+                metadata=metadata,
+                timeout=self._transfer_timeout,
+            )
+        else:
+            stream = self._tasks.GetTaskResult(
+                task_pb2.GetTaskResultRequest(task_id=task_id), metadata=metadata, timeout=self._transfer_timeout
+            )
         try:
             async for chunk in stream:
                 yield chunk
@@ -336,14 +362,14 @@ class AsyncClient:
         finally:
             stream.cancel()
 
-    async def _stream_result(self, task_id: str, file: BinaryIO) -> str:
+    async def _stream_result(self, task_id: str, variant: str, file: BinaryIO) -> str:
         content_type = ""
-        async for chunk in self._result_chunks(task_id):
+        async for chunk in self._result_chunks(task_id, variant):
             content_type = content_type or chunk.content_type
             file.write(chunk.data)
         return content_type
 
-    async def _download_to_path(self, task_id: str, destination: Path) -> str:
+    async def _download_to_path(self, task_id: str, destination: Path, variant: str) -> str:
         destination.parent.mkdir(parents=True, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
         try:
@@ -352,7 +378,7 @@ class AsyncClient:
                 async def attempt() -> str:
                     file.seek(0)
                     file.truncate()
-                    return await self._stream_result(task_id, file)
+                    return await self._stream_result(task_id, variant, file)
 
                 content_type = await self._retried(attempt)
             os.replace(temporary, destination)
@@ -371,12 +397,17 @@ def task_request(
     output: task_pb2.OutputOptions | None = None,
     idempotency_key: str = "",
     skip_auto_orient: bool = False,
+    variants: Sequence[task_pb2.Variant] = (),
 ) -> task_pb2.CreateTaskRequest:
-    """A CreateTaskRequest from one source (a URL or an upload's id) and the pipeline."""
+    """A CreateTaskRequest from one source (a URL or an upload's id) and the pipeline (with
+    variants: the shared operations, then each variant's own operations and output)."""
     if bool(source_url) == bool(upload_id):
         raise ValueError("give exactly one source: source_url or upload_id")
     request = task_pb2.CreateTaskRequest(
-        operations=list(operations), idempotency_key=idempotency_key, skip_auto_orient=skip_auto_orient
+        operations=list(operations),
+        idempotency_key=idempotency_key,
+        skip_auto_orient=skip_auto_orient,
+        variants=list(variants),
     )
     if output is not None:
         request.output.CopyFrom(output)

@@ -22,6 +22,18 @@ class FieldViolation:
     rule: str = ""
 
 
+@dataclass(frozen=True)
+class QuotaViolation:
+    """A quota the call would pass: whose (`user:<id>`), what it says with the numbers
+    (`active_tasks: 5 of 5 tasks are PENDING or PROCESSING; ...`), and which limit (`active_tasks`)
+    at what value."""
+
+    subject: str
+    description: str
+    quota_id: str = ""
+    quota_value: int = 0
+
+
 class PixelFlowError(Exception):
     """A call the service refused or could not answer."""
 
@@ -32,11 +44,14 @@ class PixelFlowError(Exception):
         *,
         violations: tuple[FieldViolation, ...] = (),
         retry_after: float | None = None,
+        quota_violations: tuple[QuotaViolation, ...] = (),
     ) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
         self.violations = violations
+        # The server's QuotaFailure (RESOURCE_EXHAUSTED over a quota): which limits, with the numbers.
+        self.quota_violations = quota_violations
         # The server's RetryInfo: how long waiting helps (RESOURCE_EXHAUSTED), when it says.
         self.retry_after = retry_after
 
@@ -46,6 +61,7 @@ class PixelFlowError(Exception):
         message: str = error.details() or code.name
         violations: list[FieldViolation] = []
         retry_after: float | None = None
+        quota_violations: list[QuotaViolation] = []
         trailers: Sequence[tuple[str, str | bytes]] = error.trailing_metadata() or ()  # type: ignore[assignment]
         for key, value in trailers:
             if key != _DETAILS_KEY or not isinstance(value, bytes):
@@ -58,11 +74,23 @@ class PixelFlowError(Exception):
                     violations.extend(
                         FieldViolation(v.field, v.description, v.reason) for v in bad_request.field_violations
                     )
+                elif detail.Is(error_details_pb2.QuotaFailure.DESCRIPTOR):
+                    failure = error_details_pb2.QuotaFailure()
+                    detail.Unpack(failure)
+                    quota_violations.extend(
+                        QuotaViolation(v.subject, v.description, v.quota_id, v.quota_value) for v in failure.violations
+                    )
                 elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
                     info = error_details_pb2.RetryInfo()
                     detail.Unpack(info)
                     retry_after = info.retry_delay.ToTimedelta().total_seconds()
-        return cls(code, message, violations=tuple(violations), retry_after=retry_after)
+        return cls(
+            code,
+            message,
+            violations=tuple(violations),
+            retry_after=retry_after,
+            quota_violations=tuple(quota_violations),
+        )
 
 
 class NotLoggedIn(PixelFlowError):

@@ -44,6 +44,26 @@ def parse(spec: str) -> task_pb2.Operation:
     return operation
 
 
+def parse_variant(spec: str) -> task_pb2.Variant:
+    """`thumb=200,format=webp` · `large=1600x1200,fit=cover,format=jpeg,quality=85` · `page=800,format=avif,lossless`:
+    a named output resized to SIZE (as `resize=`, with its options), written as asked."""
+    name, _, rest = spec.strip().partition("=")
+    if not name or not rest:
+        raise SpecError(
+            f"variant {spec!r}: write NAME=SIZE[,format=F][,quality=Q][,lossless] (e.g. thumb=200,format=webp)"
+        )
+    size, _, options_text = rest.partition(",")
+    options = dict(item.partition("=")[::2] for item in filter(None, options_text.split(",")))
+    output = task_pb2.OutputOptions()
+    if "format" in options:
+        output.format = enum_value("ImageFormat", options.pop("format"))  # type: ignore[assignment]
+    if "quality" in options:
+        output.quality = int(_number("quality", options.pop("quality")))
+    output.lossless = _flag(options, "lossless")
+    resize = ",".join([f"resize={size}", *(f"{key}={value}" if value else key for key, value in options.items())])
+    return task_pb2.Variant(name=name.strip(), operations=[parse(resize)], output=output)
+
+
 def enum_value(enum: str, text: str) -> int:
     """`enum_value("ResizeFit", "cover")` → RESIZE_FIT_COVER's number (a value's name is the
     enum's prefix and the word); an unknown word is an error listing the known."""

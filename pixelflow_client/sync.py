@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Self, TypeVar
 
-from pixelflow.v1 import admin_pb2, auth_pb2, task_pb2, worker_pb2
+from pixelflow.v1 import admin_pb2, auth_pb2, quota_pb2, task_pb2, worker_pb2
 
 from pixelflow_client.aio import AsyncClient, Source
 from pixelflow_client.credentials import CredentialStore
@@ -99,11 +99,11 @@ class Client:
     def delete_task(self, task_id: str) -> None:
         self._run(self._client.delete_task(task_id))
 
-    def download(self, task_id: str, destination: Path | BinaryIO) -> str:
-        return self._run(self._client.download(task_id, destination))
+    def download(self, task_id: str, destination: Path | BinaryIO, *, variant: str = "") -> str:
+        return self._run(self._client.download(task_id, destination, variant=variant))
 
-    def result_bytes(self, task_id: str) -> bytes:
-        return self._run(self._client.result_bytes(task_id))
+    def result_bytes(self, task_id: str, *, variant: str = "") -> bytes:
+        return self._run(self._client.result_bytes(task_id, variant=variant))
 
     def list_workers(self) -> Sequence[worker_pb2.Worker]:
         return self._run(self._client.list_workers())
@@ -116,6 +116,15 @@ class Client:
 
     def replay_dead_letter(self, partition: int, offset: int) -> admin_pb2.ReplayDeadLetterResponse:
         return self._run(self._client.replay_dead_letter(partition, offset))
+
+    def usage(self) -> quota_pb2.Usage:
+        return self._run(self._client.usage())
+
+    def get_quota(self, user_id: str) -> admin_pb2.UserQuota:
+        return self._run(self._client.get_quota(user_id))
+
+    def set_quota(self, user_id: str, overrides: quota_pb2.QuotaOverrides) -> admin_pb2.UserQuota:
+        return self._run(self._client.set_quota(user_id, overrides))
 
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(call, self._loop).result()

@@ -30,7 +30,11 @@ What every backend (FerretDB on SQLite or PostgreSQL, MongoDB) does enforce is t
   api_svc.webhooks): committed with the outcome, so no crash between the two can lose or
   double it;
 - `<task>:replay:<n>` — the one reopening of a FAILED task by an operator (AdminService), which
-  gives the final lock back; the attempt cap then counts from the task's `attempt_base`.
+  gives the final lock back; the attempt cap then counts from the task's `attempt_base`;
+- `<owner>:active:<n>` — one of the owner's active-task slots (n < their `active_tasks` quota,
+  api_svc.quotas), taken by CreateTask before the task is stored and given back here when the
+  task ends (`finish`, `settle_if_final`) or is deleted (`forget`: the slot names its task).
+  A slot whose task is terminal or gone is reclaimable, so a crash between steps leaks none.
 
 The task document is written by the lock's holder only (or settled from the final lock); a
 lost document update can delay a task, but never yields a second owner or outcome.
@@ -113,6 +117,37 @@ def final_lock_id(task_id: str) -> str:
     return f"{task_id}:final"
 
 
+ACTIVE_SLOT = "active"
+
+
+def active_slot_id(owner_id: str, index: int) -> str:
+    return f"{owner_id}:active:{index}"
+
+
+def active_slot_index(slot_id: str) -> int:
+    return int(slot_id.rsplit(":", 1)[1])
+
+
+async def take_active_slot(locks: Locks, owner_id: str, index: int, task_id: str) -> bool:
+    """Owns active slot `index` of the owner for `task_id`, or False if another task holds it."""
+    return await _insert(
+        locks,
+        {
+            "_id": active_slot_id(owner_id, index),
+            "task_id": task_id,
+            "owner_id": owner_id,
+            "kind": ACTIVE_SLOT,
+            "at": utcnow(),
+        },
+    )
+
+
+async def release_active_slot(locks: Locks, task_id: str) -> None:
+    """Gives back the active slot `task_id` holds (none: nothing happens). Filtered on the task,
+    so a slot already reclaimed and taken by another task is left alone."""
+    await locks.delete_many({"task_id": task_id, "kind": ACTIVE_SLOT})
+
+
 def terminal_fields(lock: dict[str, Any]) -> dict[str, Any]:
     """What the final lock says the task document must hold."""
     return dict(lock.get("terminal") or {"status": lock["outcome"], "lease_until": None})
@@ -126,7 +161,9 @@ async def settle_if_final(tasks: AsyncCollection[dict[str, Any]], locks: Locks, 
     if lock is None:
         return None
     terminal = terminal_fields(lock)
-    await tasks.update_one({"_id": task_id, "status": {"$ne": terminal["status"]}}, {"$set": terminal})
+    settled = await tasks.update_one({"_id": task_id, "status": {"$ne": terminal["status"]}}, {"$set": terminal})
+    if settled.modified_count:  # its writer died before giving the slot back
+        await release_active_slot(locks, task_id)
     return terminal
 
 
@@ -162,12 +199,16 @@ async def finish(
             return None
         committed = terminal_fields(lock)
         await tasks.update_one({"_id": task_id, "status": {"$ne": committed["status"]}}, {"$set": committed})
+        await release_active_slot(locks, task_id)
         return committed
     failpoint("task.final_locked")
     written = await tasks.update_one({"_id": task_id}, {"$set": final})
     if written.matched_count == 0:
         await forget(locks, task_id)
         return None
+    # Ended: the owner's active slot is free for their next task. A crash before this line
+    # leaves a slot whose task is terminal, which the next create over the limit reclaims.
+    await release_active_slot(locks, task_id)
     return final
 
 

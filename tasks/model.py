@@ -95,6 +95,23 @@ def result_url(public_base_url: str, task_id: str) -> str:
     return f"{public_base_url.rstrip('/')}/v1/tasks/{task_id}/result"
 
 
+def variant_url(public_base_url: str, task_id: str, name: str) -> str:
+    return f"{public_base_url.rstrip('/')}/v1/tasks/{task_id}/variants/{name}"
+
+
+def variants_from_document(stored: list[dict[str, Any]]) -> list[task_pb2.Variant]:
+    return [json_format.ParseDict(item, task_pb2.Variant()) for item in stored]
+
+
+def result_blob_keys(result: dict[str, Any] | None) -> set[str]:
+    """Every blob a recorded result names: its own and, for a task with variants, each one's
+    (the first variant's is the result's own)."""
+    if not result:
+        return set()
+    keys = {variant["blob_key"] for variant in result.get("variants", [])}
+    return keys | ({result["blob_key"]} if result.get("blob_key") else set())
+
+
 def upload_to_proto(doc: dict[str, Any]) -> task_pb2.Upload:
     upload = task_pb2.Upload(
         id=doc["_id"],
@@ -119,6 +136,8 @@ def task_to_proto(doc: dict[str, Any], public_base_url: str) -> task_pb2.Task:
         worker_id=doc.get("worker_id") or "",
         idempotency_key=doc.get("idempotency_key") or "",
         skip_auto_orient=bool(doc.get("skip_auto_orient", False)),
+        variants=variants_from_document(doc.get("variants", [])),
+        preset=doc.get("preset") or "",
         callback_url=doc.get("callback_url") or "",
     )
     source = doc["source"]
@@ -151,16 +170,24 @@ def task_to_proto(doc: dict[str, Any], public_base_url: str) -> task_pb2.Task:
         )
     if status is Status.COMPLETED and doc.get("result"):
         result = doc["result"]
-        task.result.CopyFrom(
-            task_pb2.TaskResult(
-                width=result["width"],
-                height=result["height"],
-                format=task_pb2.ImageFormat.Value(f"IMAGE_FORMAT_{result['format']}"),
-                content_type=result["content_type"],
-                size_bytes=result["size_bytes"],
-                sha256=result["sha256"],
-                timings=task_pb2.Timings(**result.get("timings", {})),
-            )
-        )
+        task.result.CopyFrom(_result_to_proto(result))
+        task.result.timings.CopyFrom(task_pb2.Timings(**result.get("timings", {})))
         task.processed_url = result_url(public_base_url, doc["_id"])
+        for variant in result.get("variants", []):
+            task.variant_results.add(
+                name=variant["name"],
+                result=_result_to_proto(variant),
+                processed_url=variant_url(public_base_url, doc["_id"], variant["name"]),
+            )
     return task
+
+
+def _result_to_proto(result: dict[str, Any]) -> task_pb2.TaskResult:
+    return task_pb2.TaskResult(
+        width=result["width"],
+        height=result["height"],
+        format=task_pb2.ImageFormat.Value(f"IMAGE_FORMAT_{result['format']}"),
+        content_type=result["content_type"],
+        size_bytes=result["size_bytes"],
+        sha256=result["sha256"],
+    )

@@ -199,12 +199,13 @@ _FORMATS = {
 }
 
 
-def parse_operations(operations: Sequence[task_pb2.Operation]) -> list[Op]:
+def parse_operations(operations: Sequence[task_pb2.Operation], path: str = "operations") -> list[Op]:
     """The domain value of every operation of a request that passed its proto rules (each is
-    checked again here, so that nothing unchecked reaches the worker: InvalidArgument)."""
+    checked again here, so that nothing unchecked reaches the worker: InvalidArgument naming
+    `path[index]`)."""
     parsed = []
     for index, op in enumerate(operations):
-        check(op, f"operations[{index}]")
+        check(op, f"{path}[{index}]")
         kind = op.WhichOneof("kind")
         assert kind is not None  # the oneof is required
         parsed.append(_PARSERS[kind](getattr(op, kind)))

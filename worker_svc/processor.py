@@ -21,11 +21,11 @@ from common.logging import task_id_var
 from tasks.events import StatusEvent
 from tasks.failures import FailureCode
 from tasks.lifecycle import Claim, ClaimOutcome
-from tasks.model import Status, as_utc, operations_from_document, output_from_document
+from tasks.model import Status, as_utc, operations_from_document, output_from_document, variants_from_document
 from tasks.operations import Watermark, parse_operations, parse_output
 from worker_svc.byte_cache import WATERMARK_CACHE_BYTES, BytesCache
 from worker_svc.delivery import delivery_var
-from worker_svc.imaging import ImageError, ImageLimits, process
+from worker_svc.imaging import ImageError, ImageLimits, ProcessedImage, Variant, process_variants
 from worker_svc.lifecycle_client import LifecycleClient
 from worker_svc.retry import UNAVAILABLE, until_available
 from worker_svc.sources import SourceError, SourceFetcher
@@ -175,16 +175,18 @@ class TaskProcessor:
         data = await self._load_source(task)
         failpoint("worker.fetched")
         fetched = time.perf_counter()
-        operations = parse_operations(operations_from_document(task.get("operations", [])))
-        output = parse_output(output_from_document(task.get("output", {})))
+        variants = _variants(task)
         watermarks = {
-            op.upload_id: await self._watermark(op.upload_id) for op in operations if isinstance(op, Watermark)
+            op.upload_id: await self._watermark(op.upload_id)
+            for variant in variants
+            for op in variant.operations
+            if isinstance(op, Watermark)
         }
         # pebble enforces the deadline by stopping the process that runs the job (and starts a
         # fresh one): an image that takes too long cannot keep a core busy after its task failed.
         job = self._pool.schedule(
-            process,
-            args=(data, operations, output),
+            process_variants,
+            args=(data, variants),
             kwargs={
                 "auto_orient": not task.get("skip_auto_orient", False),
                 "limits": self._policy.limits,
@@ -195,7 +197,7 @@ class TaskProcessor:
         )
         try:
             # Cancelling this await (shutdown) cancels the job, which stops its process too.
-            result = await asyncio.wrap_future(job)
+            results: list[ProcessedImage] = await asyncio.wrap_future(job)
         except ImageError as exc:
             raise TaskFailedError(exc.code, exc.message) from exc
         except TimeoutError as exc:
@@ -208,33 +210,45 @@ class TaskProcessor:
         timings = {
             "queued_ms": round(queued_ms, 2),
             "fetch_ms": round((fetched - started) * 1000, 2),
-            **{name: round(value, 2) for name, value in result.timings.items()},
+            **{name: round(value, 2) for name, value in results[0].timings.items()},
             "total_ms": round((time.perf_counter() - started) * 1000, 2),
         }
+        failpoint("worker.processed")
         # A key per attempt: a worker that lost the task meanwhile cannot overwrite the result
         # of the one that won it (and deletes only its own below).
-        key = result_key(task["_id"], claim.attempt)
-        failpoint("worker.processed")
-        stored = await self._blobs.put(key, result.data)
+        stored: list[dict[str, Any]] = []
+        for variant, result in zip(variants, results, strict=True):
+            key = result_key(task["_id"], claim.attempt, variant.name)
+            blob = await self._blobs.put(key, result.data)
+            stored.append(
+                {
+                    "blob_key": key,
+                    "width": result.width,
+                    "height": result.height,
+                    "format": result.format.name,
+                    "content_type": result.content_type,
+                    "size_bytes": blob.size,
+                    "sha256": blob.sha256,
+                }
+            )
         failpoint("worker.stored")
-        record = {
-            "blob_key": key,
-            "width": result.width,
-            "height": result.height,
-            "format": result.format.name,
-            "content_type": result.content_type,
-            "size_bytes": stored.size,
-            "sha256": stored.sha256,
-            "timings": timings,
-        }
+        # The first output is the task's result; a task with variants lists each by name too.
+        record = {**stored[0], "timings": timings}
+        if task.get("variants"):
+            record["variants"] = [
+                {"name": variant.name, **described} for variant, described in zip(variants, stored, strict=True)
+            ]
+            # The blobs beyond the result's own, for the owner's stored-bytes quota (one $sum).
+            record["variant_bytes"] = sum(described["size_bytes"] for described in stored[1:])
         written = await self._claims.complete(claim, record)
         if written is not None:
             self.stats.processed += 1
             log.info("task completed", extra={"total_ms": timings["total_ms"], "attempt": claim.attempt})
             self._announce(Status.COMPLETED, {**task, **written})
         else:
-            # Cancelled, deleted or taken over meanwhile: this result belongs to nobody.
-            await self._blobs.delete(key)
+            # Cancelled, deleted or taken over meanwhile: these results belong to nobody.
+            for described in stored:
+                await self._blobs.delete(described["blob_key"])
             log.info("task changed hands while processing; result discarded")
 
     async def _load_source(self, task: dict[str, Any]) -> bytes:
@@ -345,3 +359,20 @@ class TaskProcessor:
         costs a watcher a re-read (its safety interval), not a task."""
         assert task is not None
         self._producer.send(STATUS_TOPIC, task["_id"], StatusEvent(task["_id"], status, task).encode())
+
+
+def _variants(task: dict[str, Any]) -> list[Variant]:
+    """What the engine makes of a task: each variant's steps are the task's then its own; a task
+    without variants is one unnamed output."""
+    operations = parse_operations(operations_from_document(task.get("operations", [])))
+    stored = variants_from_document(task.get("variants", []))
+    if not stored:
+        return [Variant("", operations, parse_output(output_from_document(task.get("output", {}))))]
+    return [
+        Variant(
+            variant.name,
+            [*operations, *parse_operations(variant.operations, f"variants[{index}].operations")],
+            parse_output(variant.output),
+        )
+        for index, variant in enumerate(stored)
+    ]

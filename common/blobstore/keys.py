@@ -4,6 +4,7 @@
     tasks/<shard>/<task_id>/source               an inline upload, owned by its task
     tasks/<shard>/<task_id>/result-<attempt>     a result; one key per attempt, so a worker that
                                                  lost its task never overwrites the winner's result
+    tasks/<shard>/<task_id>/result-<attempt>-<variant>   one variant's result (the same rule)
 
 <shard> is the id's first two hex digits: a filesystem directory never holds more than 256
 shards, and S3 spreads the keys over prefixes.
@@ -32,8 +33,8 @@ def inline_source_key(task_id: str) -> str:
     return task_prefix(task_id) + "source"
 
 
-def result_key(task_id: str, attempt: int) -> str:
-    return task_prefix(task_id) + f"result-{attempt}"
+def result_key(task_id: str, attempt: int, variant: str = "") -> str:
+    return task_prefix(task_id) + f"result-{attempt}" + (f"-{variant}" if variant else "")
 
 
 def owned_by_task(key: str, task_id: str) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pixelflow.v1 import task_pb2
+from pixelflow.v1 import quota_pb2, task_pb2
 
 from common.validation import violations
 from pixelflow_client.aio import AsyncClient
@@ -22,7 +22,7 @@ from pixelflow_client.cli import render
 from pixelflow_client.cli.inputs import EXTENSIONS, InputError, expand
 from pixelflow_client.cli.submit import Item, SubmitRun
 from pixelflow_client.errors import PixelFlowError
-from pixelflow_client.operations import SpecError, enum_value, parse
+from pixelflow_client.operations import SpecError, enum_value, parse, parse_variant
 
 app = typer.Typer(
     name="pixelflow",
@@ -32,6 +32,8 @@ app = typer.Typer(
 )
 dead_letters = typer.Typer(help="Operators: the dead-letter topic (admins only).", no_args_is_help=True)
 app.add_typer(dead_letters, name="dead-letters")
+quotas = typer.Typer(help="Operators: users' quota overrides (admins only).", no_args_is_help=True)
+app.add_typer(quotas, name="quotas")
 
 Server = Annotated[
     str | None,
@@ -138,6 +140,14 @@ def submit(
     resize: Annotated[
         str, typer.Option(help="Shorthand for a last --op resize=…: WIDTH, WIDTHxHEIGHT or xHEIGHT.")
     ] = "",
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--variant",
+            help="A named output from the same decode, after the --ops: thumb=200,format=webp · "
+            "large=1600,format=jpeg,quality=85 (then no --format/--quality for the task).",
+        ),
+    ] = None,
     image_format: Annotated[str, typer.Option("--format", help="jpeg, png, webp, avif, gif, tiff or best.")] = "",
     quality: Annotated[int, typer.Option(help="1–100 for lossy formats (0: the format's default).")] = 0,
     lossless: Annotated[bool, typer.Option(help="Lossless WebP/AVIF.")] = False,
@@ -153,12 +163,15 @@ def submit(
     try:
         inputs = expand(sources)
         operations = [parse(spec) for spec in [*(op or []), *([f"resize={resize}"] if resize else [])]]
+        variants = [parse_variant(spec) for spec in variant or []]
         output = task_pb2.OutputOptions(quality=quality, lossless=lossless, keep_metadata=keep_metadata)
         if image_format:
             output.format = enum_value("ImageFormat", image_format)  # type: ignore[assignment]
     except (InputError, SpecError) as error:
         raise typer.BadParameter(str(error)) from None
-    template = task_pb2.CreateTaskRequest(operations=operations, output=output, skip_auto_orient=skip_auto_orient)
+    template = task_pb2.CreateTaskRequest(operations=operations, skip_auto_orient=skip_auto_orient, variants=variants)
+    if output != task_pb2.OutputOptions() or not variants:  # variants carry their own outputs
+        template.output.CopyFrom(output)
     _check_against_contract(template)
 
     async def work(client: AsyncClient) -> int:
@@ -339,6 +352,74 @@ def replay_dead_letter(
     async def work(client: AsyncClient) -> None:
         response = await client.replay_dead_letter(partition, offset)
         render.print_json(render.as_dict(response))
+
+    _run(server, work)
+
+
+@app.command()
+def usage(server: Server = None, json: Json = False) -> None:
+    """Your limits and what you use of each (`*`: set for you by an administrator)."""
+
+    async def work(client: AsyncClient) -> None:
+        answer = await client.usage()
+        if json:
+            render.print_json(render.as_dict(answer))
+        else:
+            render.out.print(render.usage_table(answer))
+
+    _run(server, work)
+
+
+UserId = Annotated[str, typer.Argument(help="The user's id (GetMe's `id`; `pixelflow whoami` shows yours).")]
+Limit = Annotated[int | None, typer.Option(min=0)]
+
+
+@quotas.command("get")
+def get_quota(user_id: UserId, server: Server = None) -> None:
+    """A user's overrides and usage (JSON)."""
+
+    async def work(client: AsyncClient) -> None:
+        render.print_json(render.as_dict(await client.get_quota(user_id)))
+
+    _run(server, work)
+
+
+@quotas.command("set")
+def set_quota(
+    user_id: UserId,
+    active_tasks: Limit = None,
+    tasks_per_day: Limit = None,
+    stored_bytes: Limit = None,
+    max_upload_bytes: Limit = None,
+    server: Server = None,
+) -> None:
+    """Override some of a user's limits; the overrides already set for the others stay."""
+    given = {
+        "active_tasks": active_tasks,
+        "tasks_per_day": tasks_per_day,
+        "stored_bytes": stored_bytes,
+        "max_upload_bytes": max_upload_bytes,
+    }
+    if all(value is None for value in given.values()):
+        raise typer.BadParameter("give at least one limit, e.g. --active-tasks 5 (`pixelflow quotas clear` resets)")
+
+    async def work(client: AsyncClient) -> None:
+        # SetQuota replaces the overrides: merge with the ones in force so the others stay.
+        overrides = (await client.get_quota(user_id)).overrides
+        for name, value in given.items():
+            if value is not None:
+                setattr(overrides, name, value)
+        render.print_json(render.as_dict(await client.set_quota(user_id, overrides)))
+
+    _run(server, work)
+
+
+@quotas.command("clear")
+def clear_quota(user_id: UserId, server: Server = None) -> None:
+    """Drop every override of a user: the defaults apply again."""
+
+    async def work(client: AsyncClient) -> None:
+        render.print_json(render.as_dict(await client.set_quota(user_id, quota_pb2.QuotaOverrides())))
 
     _run(server, work)
 

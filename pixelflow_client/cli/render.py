@@ -9,7 +9,7 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from pixelflow.v1 import task_pb2, worker_pb2
+from pixelflow.v1 import quota_pb2, task_pb2, worker_pb2
 from rich.console import Console
 from rich.table import Column, Table
 
@@ -77,6 +77,7 @@ def workers_table(workers: Iterable[worker_pb2.Worker]) -> Table:
 def error_lines(error: PixelFlowError) -> list[str]:
     lines = [f"error: {error.message} ({error.code.name})"]
     lines += [f"  {violation.field}: {violation.description}" for violation in error.violations if violation.field]
+    lines += [f"  quota {quota.subject}: {quota.description}" for quota in error.quota_violations]
     if error.retry_after is not None:
         lines.append(f"  try again in {error.retry_after:g} s")
     return lines
@@ -85,3 +86,13 @@ def error_lines(error: PixelFlowError) -> list[str]:
 def print_error(error: PixelFlowError) -> None:
     for line in error_lines(error):
         err.print(line, markup=False, highlight=False)
+
+
+def usage_table(usage: quota_pb2.Usage) -> Table:
+    """Each limit, its value (`*`: an administrator's override) and what is used of it."""
+    table = Table(Column("limit", no_wrap=True), "value", "used", "resets")
+    for entry in usage.quotas:
+        resets = entry.resets_at.ToDatetime().strftime("%Y-%m-%d %H:%M UTC") if entry.HasField("resets_at") else ""
+        used = "" if entry.name == "max_upload_bytes" else str(entry.used)
+        table.add_row(entry.name, f"{entry.value}{' *' if entry.overridden else ''}", used, resets)
+    return table

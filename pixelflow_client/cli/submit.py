@@ -14,6 +14,7 @@ import enum
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pixelflow_client.aio import AsyncClient
 from pixelflow_client.cli.inputs import Input, OutputNames
-from pixelflow_client.cli.render import as_dict, print_json, status_name
+from pixelflow_client.cli.render import as_dict, error_lines, print_json, status_name
 from pixelflow_client.errors import PixelFlowError
 
 # Open WatchTask streams at once: below the service's per-user cap (32 per replica), leaving
@@ -57,7 +58,8 @@ class Item:
     input: Input
     stage: Stage = Stage.WAITING
     task: task_pb2.Task | None = None
-    output: Path | None = None
+    # Where each result went: "" for the task's one result, else a variant's name.
+    outputs: dict[str, Path] = field(default_factory=dict)
     error: str = ""
     # Between sending CreateTask and its answer: a first Ctrl-C lets the answer arrive.
     creating: bool = False
@@ -69,8 +71,10 @@ class Item:
             record |= {"task_id": self.task.id, "status": status_name(self.task.status)}
             if self.task.HasField("result"):
                 record["result"] = as_dict(self.task.result)
-        if self.output is not None:
-            record["output"] = str(self.output)
+        if "" in self.outputs:
+            record["output"] = str(self.outputs[""])
+        elif self.outputs:
+            record["outputs"] = {name: str(path) for name, path in self.outputs.items()}
         if self.error:
             record["error"] = self.error
         return record
@@ -107,7 +111,9 @@ class SubmitRun:
                 except asyncio.CancelledError:
                     pass  # interrupted: the record and the summary say how far it got
                 except PixelFlowError as error:
-                    item.stage, item.error = Stage.FAILED, f"{error.code.name}: {error.message}"
+                    # With what the server attached: the quota passed and when to try again.
+                    reasons = [f"{error.code.name}: {error.message}", *error_lines(error)[1:]]
+                    item.stage, item.error = Stage.FAILED, "\n".join(reasons)
                     refresh()
                 # One line per input, as each ends (or stops): a script reads every task id.
                 if self.json_lines:
@@ -138,7 +144,7 @@ class SubmitRun:
         uploads: asyncio.Semaphore,
         watches: asyncio.Semaphore,
         names: OutputNames | None,
-        refresh: Any,
+        refresh: Callable[[], None],
     ) -> None:
         request = task_pb2.CreateTaskRequest()
         request.CopyFrom(self.template)
@@ -165,9 +171,15 @@ class SubmitRun:
             async for task in self.client.watch_task(item.task.id):
                 self._follow(item, task)
                 refresh()
-        if item.task.status == task_pb2.TASK_STATUS_COMPLETED and names is not None:
-            item.output = names.claim(item.input.stem, item.task.result.format)
-            await self.client.download(item.task.id, item.output)
+        if item.task.status != task_pb2.TASK_STATUS_COMPLETED or names is None:
+            return
+        if not item.task.variant_results:
+            item.outputs[""] = names.claim(item.input.stem, item.task.result.format)
+            await self.client.download(item.task.id, item.outputs[""])
+        for each in item.task.variant_results:  # photo-thumb.webp, photo-large.jpg, ...
+            path = names.claim(item.input.stem.with_name(f"{item.input.stem.name}-{each.name}"), each.result.format)
+            item.outputs[each.name] = path
+            await self.client.download(item.task.id, path, variant=each.name)
 
     def _follow(self, item: Item, task: task_pb2.Task) -> None:
         item.task = task

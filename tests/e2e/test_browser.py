@@ -536,3 +536,86 @@ def test_the_builder_lays_a_watermark_and_keeps_an_animation(
     with Image.open(io.BytesIO(data)) as result:
         # Half of 640 px wide: a 320×160 mark, 10 px from the top-left corner.
         assert result.convert("RGB").getpixel((10 + 319, 10 + 159)) == (0, 0, 255)
+
+
+def test_a_preset_made_in_the_ui_runs_a_task_and_the_task_keeps_its_steps(
+    stack: Stack, page: Page, images: ImageServer, auth: auth_pb2_grpc.AuthServiceStub
+) -> None:
+    """Create a preset on the Presets page (its name checked before it is sent), submit a task
+    with it from the new-task page, watch it complete with the preset's steps, then delete the
+    preset: the task still shows the steps it ran."""
+    ui = stack.ui_url
+    token = sign_in_as_new_user(page, ui, auth, "presets")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Presets").click()
+    expect(page.get_by_role("heading", name="Presets", exact=True)).to_be_visible()
+    expect(page.get_by_text("No presets yet")).to_be_visible()
+
+    page.get_by_role("button", name="New preset").click()
+    form = page.get_by_role("form", name="New preset")
+    form.get_by_label("Preset name").fill("Thumb Gray")
+    step = form.get_by_test_id("operation").first
+    step.get_by_label("Width (px)").fill("120")
+    form.get_by_role("button", name="Add Grayscale").click()
+    form.get_by_label("Format").select_option("webp")
+    form.get_by_role("button", name="Save preset").click()
+    expect(form.get_by_text("Must be 1 to 64 lower-case letters")).to_be_visible()
+    form.get_by_label("Preset name").fill("thumb-gray")
+    form.get_by_role("button", name="Save preset").click()
+    expect(page.get_by_text("Preset “thumb-gray” saved.")).to_be_visible()
+    listed = page.get_by_test_id("preset")
+    expect(listed).to_have_count(1)
+    expect(listed.first).to_contain_text("thumb-gray")
+    expect(listed.first).to_contain_text("Grayscale")
+    # Opened again, the builder shows what was saved.
+    page.get_by_role("button", name="Edit thumb-gray").click()
+    edit = page.get_by_role("form", name="Edit preset thumb-gray")
+    expect(edit.get_by_label("Preset name")).to_be_disabled()
+    expect(edit.get_by_test_id("operation").first.get_by_label("Width (px)")).to_have_value("120")
+    expect(edit.get_by_label("Format")).to_have_value("webp")
+    edit.get_by_role("button", name="Cancel").click()
+    shot(page, "presets")
+
+    open_new_task_form(page)
+    page.get_by_label("Image URL").fill(images.url("/slow.png"))  # 640×480
+    page.get_by_text("Use a preset").click()
+    expect(page.get_by_label("Preset", exact=True)).to_have_value("thumb-gray")
+    expect(page.get_by_role("list", name="The preset's steps")).to_contain_text("Resize 120×auto")
+    page.get_by_role("button", name="Create task").click()
+    expect(page).to_have_url(TASK_URL)
+    expect(page.get_by_test_id("status-badge").first).to_have_attribute("data-status", "COMPLETED")
+    expect(page.get_by_test_id("task-preset")).to_contain_text("thumb-gray")
+    task_id = task_id_from(page)
+    with grpc.insecure_channel(stack.gateway_address) as channel:
+        tasks = task_pb2_grpc.TaskServiceStub(channel)
+        task = tasks.GetTask(task_pb2.GetTaskRequest(task_id=task_id), metadata=bearer(token))
+    assert task.preset == "thumb-gray" and [op.WhichOneof("kind") for op in task.operations] == ["resize", "grayscale"]
+    assert (task.result.width, task.result.height, task.result.format) == (120, 90, task_pb2.IMAGE_FORMAT_WEBP)
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Presets").click()
+    page.get_by_role("button", name="Delete thumb-gray").click()
+    expect(page.get_by_text("No presets yet")).to_be_visible()
+    page.goto(f"{ui}/tasks/{task_id}")
+    expect(page.get_by_text("Resize 120×auto")).to_be_visible()
+    expect(page.get_by_text("Grayscale")).to_be_visible()
+
+
+def test_the_dashboard_shows_usage_against_quotas(
+    stack: Stack, page: Page, auth: auth_pb2_grpc.AuthServiceStub, images: ImageServer
+) -> None:
+    token = sign_in_as_new_user(page, stack.ui_url, auth, "usage")
+    usage = page.get_by_test_id("usage")
+    # A new user: nothing used yet, against the stack's defaults (PIXELFLOW_QUOTA_*).
+    expect(usage.locator("[data-quota=active_tasks] dd")).to_have_text("0 of 100")
+    expect(usage.locator("[data-quota=tasks_per_day] dd")).to_have_text("0 of 10000")
+    expect(usage.locator("[data-quota=stored_bytes] dd")).to_contain_text(" of ")
+    with grpc.insecure_channel(stack.gateway_address) as channel:
+        tasks = task_pb2_grpc.TaskServiceStub(channel)
+        task = tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/tiny.png")), metadata=bearer(token))
+        wait_for_status(tasks, token, task.id, task_pb2.TASK_STATUS_COMPLETED)
+    # The list's Reload reads the usage again: the task counts today, and is no longer active.
+    page.get_by_role("button", name="Reload the list").click()
+    expect(usage.locator("[data-quota=tasks_per_day] dd")).to_have_text("1 of 10000")
+    expect(usage.locator("[data-quota=active_tasks] dd")).to_have_text("0 of 100")
+    # The result is stored now: a non-zero amount of the 10 GB.
+    expect(usage.locator("[data-quota=stored_bytes] dd")).to_have_text(re.compile(r"^[1-9][\d.]* [KMG]?B of 10 GB$"))
+    shot(page, "usage")

@@ -311,3 +311,20 @@ def test_workers_and_an_admin_only_command(stack: Stack, signed_in: tuple[Path, 
 def test_not_logged_in_says_how_to(stack: Stack, tmp_path: Path) -> None:
     refused = pixelflow(stack, tmp_path / "nobody", "tasks")
     assert refused.returncode == 1 and "pixelflow login" in refused.stderr
+
+
+def test_variants_are_downloaded_beside_each_other(stack: Stack, signed_in: tuple[Path, str], tmp_path: Path) -> None:
+    config, _ = signed_in
+    source, out = tmp_path / "photo.png", tmp_path / "out"
+    source.write_bytes(image_bytes(300, 200))
+    submitted = pixelflow(
+        stack, config, "submit", str(source), "--op", "grayscale",
+        "--variant", "thumb=50,format=webp", "--variant", "big=150,format=jpeg,quality=90", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    [record] = _lines(submitted.stdout)
+    assert record["outputs"] == {"thumb": str(out / "photo-thumb.webp"), "big": str(out / "photo-big.jpg")}
+    with Image.open(out / "photo-thumb.webp") as thumb, Image.open(out / "photo-big.jpg") as big:
+        assert (thumb.format, thumb.width, big.format, big.width, big.mode) == ("WEBP", 50, "JPEG", 150, "L")
+    refused = pixelflow(stack, config, "submit", str(source), "--variant", "thumb=50", "--format", "webp")
+    assert refused.returncode == 2 and "each variant has its own output" in " ".join(refused.stderr.split())

@@ -182,17 +182,27 @@ def _protected(document: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def test_protected_operations_without_a_token_are_401(gateway: str) -> None:
     protected = _protected(_spec())
-    assert len(protected) >= 12  # GetMe, the 7 TaskService RPCs, the 2 AdminService RPCs (+2 seed paths)
+    # GetMe, the 7 TaskService RPCs, the 4 AdminService RPCs, the 5 PresetService RPCs, GetUsage
+    # (+2 seed paths)
+    assert len(protected) >= 20
     failures = []
     for operation_id, verb, path in protected:
         operation = API[path][verb.upper()]
-        # A well-formed request (a plausible task id, an empty body): only the token is missing.
+        # A well-formed request (a plausible task id or preset name, an empty body): only the
+        # token is missing.
         raw_body = "application/json" not in operation.get_request_payload_content_types()
-        plausible = {"taskId": "0" * 32, "partition": 0, "offset": 0}
+        plausible = {
+            "taskId": "0" * 32,
+            "partition": 0,
+            "offset": 0,
+            "name": "thumb",
+            "userId": "0" * 8 + "-0000-4000-8000-" + "0" * 12,
+        }
+        with_body = verb in {"post", "put"}
         case = operation.Case(
             path_parameters={name: value for name, value in plausible.items() if f"{{{name}}}" in path},
-            body=NOT_SET if verb != "post" else b"\x89PNG" if raw_body else {},
-            media_type="image/png" if verb == "post" and raw_body else None,
+            body=NOT_SET if not with_body else b"\x89PNG" if raw_body else {},
+            media_type="image/png" if with_body and raw_body else None,
         )
         for headers in ({}, {"Authorization": "Bearer not-a-token"}):
             response = case.call(base_url=gateway, headers=headers, timeout=REQUEST_TIMEOUT)

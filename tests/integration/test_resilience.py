@@ -85,6 +85,51 @@ def _wait_for(
     return final
 
 
+_ENDED = (task_pb2.TASK_STATUS_COMPLETED, task_pb2.TASK_STATUS_FAILED, task_pb2.TASK_STATUS_CANCELLED)
+
+
+def _all_ended(
+    stack: Stack,
+    tasks: task_pb2_grpc.TaskServiceStub,
+    metadata: tuple[tuple[str, str]],
+    ids: list[str],
+    timeout: float,
+) -> list[task_pb2.Task]:
+    """Every task of `ids` once all have ended, in order. If some have not within `timeout`, the
+    failure tells their story (status, and what api_svc and the worker logged about them, and
+    the worker's Kafka client): a run on a loaded machine that fails says why."""
+    ended: dict[str, task_pb2.Task] = {}
+
+    def all_ended() -> bool:
+        for task_id in ids:
+            if task_id in ended:
+                continue
+            try:
+                task = tasks.GetTask(task_pb2.GetTaskRequest(task_id=task_id), metadata=metadata, timeout=10)
+            except grpc.RpcError:
+                return False  # api_svc busy or restarting: ask again
+            if task.status in _ENDED:
+                ended[task_id] = task
+        return len(ended) == len(ids)
+
+    try:
+        wait_until(all_ended, "", timeout)
+    except AssertionError:
+        raise AssertionError(_story(stack, [task_id for task_id in ids if task_id not in ended])) from None
+    return [ended[task_id] for task_id in ids]
+
+
+def _story(stack: Stack, task_ids: list[str]) -> str:
+    lines = [f"{len(task_ids)} task(s) never ended: {', '.join(task_ids)}"]
+    for name in ("api_svc", "worker_svc"):
+        logged = stack.services[name].log_path.read_text(errors="replace").splitlines()
+        mentions = [line[:240] for line in logged if any(task_id in line for task_id in task_ids)]
+        kafka = [line[:240] for line in logged if line.startswith("%")]
+        lines += [f"--- {name}: {len(mentions)} lines about them (last 12)", *mentions[-12:]]
+        lines += [f"--- {name}: its Kafka client (last 5)", *kafka[-5:]]
+    return "\n".join(lines)
+
+
 def _wait_until_processing(
     tasks: task_pb2_grpc.TaskServiceStub, metadata: tuple[tuple[str, str]], task_id: str
 ) -> None:
@@ -533,8 +578,7 @@ def test_kafka_down_past_the_message_timeout_with_the_api_restarted_meanwhile(
         finally:
             fragile_stack.infra.kafka.start()
     with grpc.insecure_channel(fragile_stack.address("api_svc")) as channel:  # to the restarted api_svc
-        tasks = task_pb2_grpc.TaskServiceStub(channel)
-        finals = [_wait_for(tasks, metadata, task_id, timeout=90) for task_id in ids]
+        finals = _all_ended(fragile_stack, task_pb2_grpc.TaskServiceStub(channel), metadata, ids, timeout=120)
     assert [t.status for t in finals] == [task_pb2.TASK_STATUS_COMPLETED] * 8, [t.error for t in finals]
     assert all(t.attempts == 1 for t in finals)
     assert [t.result.width for t in finals] == [20 + i for i in range(8)]

@@ -16,7 +16,7 @@ from pixelflow.v1 import task_pb2
 
 from pixelflow_client import CredentialStore, PixelFlowError, SavedSession, task_request
 from pixelflow_client.cli.inputs import InputError, OutputNames, expand
-from pixelflow_client.operations import SpecError, parse
+from pixelflow_client.operations import SpecError, parse, parse_variant
 
 pytestmark = pytest.mark.unit
 
@@ -165,3 +165,16 @@ def test_errors_carry_field_violations_and_retry_info() -> None:
     assert error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and error.message == "over the limit"
     assert [(v.field, v.description, v.rule) for v in error.violations] == [("output.quality", "≤ 100", "r")]
     assert error.retry_after == 7
+
+
+def test_variant_specs() -> None:
+    assert parse_variant("large=1600x1200,fit=cover,format=jpeg,quality=85") == task_pb2.Variant(
+        name="large",
+        operations=[parse("resize=1600x1200,fit=cover")],
+        output=task_pb2.OutputOptions(format=task_pb2.IMAGE_FORMAT_JPEG, quality=85),
+    )
+    assert parse_variant("page=800,format=avif,lossless").output.lossless
+    for spec, said in [("thumb", "write NAME=SIZE"), ("t=200,format=heic", "'heic' is not one of")]:
+        with pytest.raises(SpecError) as refused:
+            parse_variant(spec)
+        assert said in str(refused.value)

@@ -10,6 +10,8 @@ from typing import Any, cast
 
 import pytest
 
+from api_svc.preset_repository import PresetRepository
+from api_svc.quota_repository import QuotaRepository
 from api_svc.repository import TaskRepository
 from api_svc.service import Limits, TaskService
 from api_svc.watch import WatchHub
@@ -48,7 +50,15 @@ def _task(status: Status, attempts: int, seconds: int) -> dict[str, Any]:
 
 
 def _service(store: _Store, hub: WatchHub) -> TaskService:
-    return TaskService(cast(TaskRepository, store), cast(BlobStore, None), cast(AsyncProducer, None), hub, Limits(1, 1))
+    return TaskService(
+        cast(TaskRepository, store),
+        cast(BlobStore, None),
+        cast(AsyncProducer, None),
+        hub,
+        Limits(1, 1),
+        presets=cast(PresetRepository, None),
+        quotas=cast(QuotaRepository, None),
+    )
 
 
 async def _next(stream: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:

@@ -16,6 +16,8 @@ import { WorkersPage } from "./pages/WorkersPage";
 // The new-task page carries the request validator (protovalidate's CEL and RE2, ~300 KB): it is
 // loaded when first opened, not with the app.
 const SubmitPage = lazy(() => import("./pages/SubmitPage").then((module) => ({ default: module.SubmitPage })));
+// So does the presets page (the same builder, the same validator).
+const PresetsPage = lazy(() => import("./pages/PresetsPage").then((module) => ({ default: module.PresetsPage })));
 
 export function App() {
   return (
@@ -26,6 +28,7 @@ export function App() {
         <Route index element={<DashboardPage />} />
         <Route path="tasks/new" element={<Suspense fallback={<PageLoading />}><SubmitPage /></Suspense>} />
         <Route path="tasks/:taskId" element={<TaskPage />} />
+        <Route path="presets" element={<Suspense fallback={<PageLoading />}><PresetsPage /></Suspense>} />
         <Route path="workers" element={<WorkersPage />} />
         <Route path="settings/webhooks" element={<WebhooksPage />} />
         <Route path="*" element={<NotFoundPage />} />

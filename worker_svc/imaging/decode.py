@@ -232,6 +232,20 @@ def _resized(vips: pyvips.Image, size: Size, span: tuple[float, float]) -> pyvip
     return vips.unpremultiply().cast(sample) if premultiplied else vips
 
 
+def shrink(image: Image.Image, size: Size) -> Image.Image:
+    """A decoded image scaled down to exactly `size` by libvips, as the decoder scales (Lanczos 3
+    after a box shrink that leaves a gap of 2, premultiplied): for the variants that share one
+    decode, several times faster than Pillow's Lanczos from the shared image (bench.variants_bench)."""
+    if image.mode not in _VIPS_BANDS:
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    vips = pyvips.Image.new_from_memory(image.tobytes(), image.width, image.height, _VIPS_BANDS[image.mode], "uchar")
+    resized = _resized(vips, size, (image.width, image.height))
+    return Image.frombytes(image.mode, size, resized.write_to_memory())
+
+
+_VIPS_BANDS = {mode: bands for bands, mode in _VIPS_MODES.items()}
+
+
 def _raw(header: Header, upright: Size) -> Size:
     """An upright size in the stored image's orientation."""
     return (upright[1], upright[0]) if header.orientation in _SWAPS_AXES else upright

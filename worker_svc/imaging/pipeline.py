@@ -13,7 +13,7 @@ from PIL import Image
 from tasks.failures import FailureCode
 from tasks.operations import Crop, Flip, Gravity, Grayscale, Op, OutputFormat, OutputSpec, Resize, Rotate, Watermark
 from worker_svc.imaging import animation, geometry, modes
-from worker_svc.imaging.decode import DECODE_ERRORS, Header, decode, open_header
+from worker_svc.imaging.decode import DECODE_ERRORS, Header, decode, open_header, shrink
 from worker_svc.imaging.encode import (
     CONTENT_TYPES,
     HAS_ALPHA,
@@ -40,6 +40,16 @@ class ProcessedImage:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One output of a task: every step from the source (the task's own operations first, then
+    the variant's) and how it is written. A task without variants is one unnamed variant."""
+
+    name: str
+    operations: Sequence[Op]
+    output: OutputSpec
+
+
 def process(
     data: bytes,
     operations: Sequence[Op],
@@ -50,45 +60,177 @@ def process(
     watermarks: Mapping[str, bytes] | None = None,
     fast_shrink_on_load: bool = False,
 ) -> ProcessedImage:
-    """Pure and synchronous (CPU-bound: run it in a worker thread or process). `watermarks`
-    holds the encoded image of every watermark operation's upload, by upload id.
-    `fast_shrink_on_load` trades quality for speed as imgproxy does (decode.py, _REDUCE_GAP).
+    """One output (process_variants with one variant)."""
+    return process_variants(
+        data,
+        [Variant("", operations, output)],
+        auto_orient=auto_orient,
+        limits=limits,
+        watermarks=watermarks,
+        fast_shrink_on_load=fast_shrink_on_load,
+    )[0]
+
+
+def process_variants(
+    data: bytes,
+    variants: Sequence[Variant],
+    *,
+    auto_orient: bool = True,
+    limits: ImageLimits | None = None,
+    watermarks: Mapping[str, bytes] | None = None,
+    fast_shrink_on_load: bool = False,
+) -> list[ProcessedImage]:
+    """Every variant of one source, in order, from one decode: shrunk on load to the largest
+    size any variant's first resize needs, cut to a first crop they all share, and the steps
+    they all begin with run once. Pure and synchronous (CPU-bound: run it in a worker thread or
+    process). `watermarks` holds the encoded image of every watermark operation's upload, by
+    upload id. `fast_shrink_on_load` trades quality for speed as imgproxy does (decode.py,
+    _REDUCE_GAP).
 
     Raises ImageError for anything the input is to blame for; anything else is a bug.
     """
     limits = limits or ImageLimits()
     timings: dict[str, float] = {}
     with _timed(timings, "decode_ms"):
-        marks = _watermark_images(operations, watermarks or {}, limits)
+        marks = _watermark_images([op for variant in variants for op in variant.operations], watermarks or {}, limits)
         header = open_header(data, limits, auto_orient=auto_orient)
-        sizes = plan(operations, header.size, limits)
-        fmt = output_format(output, header.format)
-        # An animation's frames are decoded one by one while they are processed.
-        if not (animated := animation.keeps_animation(header.frames, header.format, fmt, output)):
-            region, operations, sizes = _leading_crop(operations, sizes, header)
-            shrink_to = _shrink_target(operations, sizes)
-            image = decode(
-                header,
-                shrink_to=shrink_to,
-                region=region,
-                keep_profile=output.keep_color_profile,
-                fast_shrink=fast_shrink_on_load,
-            )
-            metadata = Metadata.kept(image, output)
-            image = modes.normalise(image)
-    if animated:
-        return _process_animation(header, operations, sizes, fmt, output, limits, timings, marks)
-    with _timed(timings, "process_ms"):
-        # `best` keeps transparency: every candidate for an image with alpha can hold it.
-        image = _apply(
-            image, operations, sizes, output_has_alpha=fmt in HAS_ALPHA or fmt is OutputFormat.BEST, watermarks=marks
+        plans = [
+            _Plan(variant, plan(variant.operations, header.size, limits), output_format(variant.output, header.format))
+            for variant in variants
+        ]
+    results: dict[int, ProcessedImage] = {}
+    # An animation's frames are decoded one by one while they are processed, variant by variant.
+    kept_animated = [
+        index
+        for index, each in enumerate(plans)
+        if animation.keeps_animation(header.frames, header.format, each.fmt, each.variant.output)
+    ]
+    still = [index for index in range(len(plans)) if index not in kept_animated]
+    # Converting colours to sRGB happens while decoding: one decode per choice of profile.
+    for keep_profile in sorted({plans[index].variant.output.keep_color_profile for index in still}):
+        group = [index for index in still if plans[index].variant.output.keep_color_profile is keep_profile]
+        stills = _process_stills(
+            header, [plans[index] for index in group], limits, timings, marks, keep_profile, fast_shrink_on_load
         )
-    with _timed(timings, "encode_ms"):
-        if fmt is OutputFormat.BEST:
-            encoded, fmt = encode_best(image, output, metadata, max_bytes=limits.max_result_bytes)
-        else:
-            encoded = encode(image, fmt, output, metadata, max_bytes=limits.max_result_bytes)
-    return ProcessedImage(encoded, image.width, image.height, fmt, CONTENT_TYPES[fmt], timings)
+        results.update(zip(group, stills, strict=True))
+    for index in kept_animated:
+        each = plans[index]
+        results[index] = _process_animation(
+            header, each.variant.operations, each.sizes, each.fmt, each.variant.output, limits, timings, marks
+        )
+    return [dataclasses.replace(results[index], timings=dict(timings)) for index in range(len(plans))]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    variant: Variant
+    sizes: list[Size]  # before each step and, last, the result's
+    fmt: OutputFormat
+
+    @property
+    def has_alpha(self) -> bool:
+        # `best` keeps transparency: every candidate for an image with alpha can hold it.
+        return self.fmt in HAS_ALPHA or self.fmt is OutputFormat.BEST
+
+
+def _process_stills(  # noqa: PLR0917 - process_variants()' state, passed on once
+    header: Header,
+    plans: Sequence[_Plan],
+    limits: ImageLimits,
+    timings: dict[str, float],
+    marks: Mapping[str, Image.Image],
+    keep_profile: bool,
+    fast_shrink: bool,
+) -> list[ProcessedImage]:
+    with _timed(timings, "decode_ms", add=True):
+        region, steps = _shared_leading_crop(plans, header)
+        image = decode(
+            header,
+            shrink_to=_shared_shrink_target(steps),
+            region=region,
+            keep_profile=keep_profile,
+            fast_shrink=fast_shrink,
+        )
+        metadata = [Metadata.kept(image, each.variant.output) for each in plans]
+        image = modes.normalise(image)
+    with _timed(timings, "process_ms", add=True):
+        shared = _shared_prefix(steps, plans)
+        operations, sizes = steps[0]
+        base = _apply(
+            image, operations[:shared], sizes[: shared + 1], output_has_alpha=plans[0].has_alpha, watermarks=marks
+        )
+        finals = [
+            _apply(
+                _shrunk_for(base, operations[shared:], sizes[shared:]),
+                operations[shared:],
+                sizes[shared:],
+                output_has_alpha=each.has_alpha,
+                watermarks=marks,
+            )
+            for (operations, sizes), each in zip(steps, plans, strict=True)
+        ]
+    processed = []
+    with _timed(timings, "encode_ms", add=True):
+        for final, each, kept in zip(finals, plans, metadata, strict=True):
+            fmt = each.fmt
+            if fmt is OutputFormat.BEST:
+                encoded, fmt = encode_best(final, each.variant.output, kept, max_bytes=limits.max_result_bytes)
+            else:
+                encoded = encode(final, fmt, each.variant.output, kept, max_bytes=limits.max_result_bytes)
+            processed.append(ProcessedImage(encoded, final.width, final.height, fmt, CONTENT_TYPES[fmt]))
+    return processed
+
+
+Steps = tuple[Sequence[Op], list[Size]]
+
+
+def _shared_leading_crop(plans: Sequence[_Plan], header: Header) -> tuple[Box | None, list[Steps]]:
+    """The box every variant's first crop keeps (cut while decoding), with each variant's steps
+    left to run; no box, and every step, unless all of them begin with the same cut."""
+    cut = [_leading_crop(each.variant.operations, each.sizes, header) for each in plans]
+    boxes = {region for region, _, _ in cut}
+    if len(boxes) == 1 and None not in boxes:
+        return cut[0][0], [(operations, sizes) for _, operations, sizes in cut]
+    return None, [(each.variant.operations, each.sizes) for each in plans]
+
+
+def _shared_shrink_target(steps: Sequence[Steps]) -> Size | None:
+    """How small the decoder may go for all of them: the largest of their first resizes' sizes,
+    side by side (each variant's own resize then scales from there). None if any needs more."""
+    targets = [_shrink_target(operations, sizes) for operations, sizes in steps]
+    sized = [target for target in targets if target is not None]
+    if len(sized) < len(targets):
+        return None
+    return (max(width for width, _ in sized), max(height for _, height in sized))
+
+
+def _shared_prefix(steps: Sequence[Steps], plans: Sequence[_Plan]) -> int:
+    """How many first steps every variant runs alike (the same step on the same planned size,
+    and, for a step that fills with transparency or a colour, the same kind of output)."""
+    shortest = min(len(operations) for operations, _ in steps)
+    for index in range(shortest):
+        keys = {
+            (operations[index], sizes[index], each.has_alpha if _fills_by_output(operations[index]) else None)
+            for (operations, sizes), each in zip(steps, plans, strict=True)
+        }
+        if len(keys) > 1:
+            return index
+    return shortest
+
+
+def _shrunk_for(image: Image.Image, operations: Sequence[Op], sizes: list[Size]) -> Image.Image:
+    """The shared image scaled down as the decoder would have for this variant alone (its first
+    resize's size, when the steps before it commute with a downscale): libvips, not Pillow,
+    does it; the variant's resize then has nothing left to do."""
+    target = _shrink_target(operations, sizes)
+    if target is None or (target[0] >= image.width and target[1] >= image.height):
+        return image
+    return shrink(image, target)
+
+
+def _fills_by_output(op: Op) -> bool:
+    """Steps whose new pixels default to transparent or opaque by the output (steps.py)."""
+    return isinstance(op, (Resize, Rotate)) and not op.background
 
 
 def _process_animation(  # noqa: PLR0917 - process()'s state, passed on once
@@ -106,7 +248,7 @@ def _process_animation(  # noqa: PLR0917 - process()'s state, passed on once
     steady = animation.steady(operations)
     pictures: list[Image.Image] = []
     durations: list[int] = []
-    with _timed(timings, "process_ms"):
+    with _timed(timings, "process_ms", add=True):
         try:
             for frame, duration in animation.frames(header.image):
                 pictures.append(_apply(frame, steady, sizes, output_has_alpha=True, watermarks=marks))
@@ -117,7 +259,7 @@ def _process_animation(  # noqa: PLR0917 - process()'s state, passed on once
             raise ImageError(FailureCode.CORRUPT_IMAGE, f"a frame of the {header.format.value} is damaged") from error
     loop = header.image.info.get("loop", 0)
     frames = Frames(pictures[1:], durations, loop if isinstance(loop, int) else 0)
-    with _timed(timings, "encode_ms"):
+    with _timed(timings, "encode_ms", add=True):
         encoded = encode(pictures[0], fmt, output, None, max_bytes=limits.max_result_bytes, frames=frames)
     width, height = pictures[0].size
     return ProcessedImage(encoded, width, height, fmt, CONTENT_TYPES[fmt], timings)
@@ -257,9 +399,11 @@ def _commutes_with_downscale(op: Op) -> bool:
 
 
 @contextmanager
-def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+def _timed(timings: dict[str, float], name: str, *, add: bool = False) -> Iterator[None]:
+    """Times the block into `timings[name]`; `add` adds to what is there (variant groups)."""
     started = time.perf_counter()
     try:
         yield
     finally:
-        timings[name] = round((time.perf_counter() - started) * 1000, 3)
+        spent = (time.perf_counter() - started) * 1000
+        timings[name] = round(spent + (timings.get(name, 0.0) if add else 0.0), 3)

@@ -6,6 +6,8 @@ import { authInterceptor } from "../auth/interceptor";
 import type { KeyValueStorage } from "../auth/session";
 import { MemoryStorage, Session } from "../auth/session";
 import { AuthService } from "../gen/pixelflow/v1/auth_pb";
+import { PresetService } from "../gen/pixelflow/v1/preset_pb";
+import { QuotaService } from "../gen/pixelflow/v1/quota_pb";
 import { TaskService } from "../gen/pixelflow/v1/task_pb";
 import { WebhookService } from "../gen/pixelflow/v1/webhook_pb";
 import { WorkerStatusService } from "../gen/pixelflow/v1/worker_pb";
@@ -15,6 +17,8 @@ export interface Api {
   session: Session;
   auth: Client<typeof AuthService>;
   tasks: Client<typeof TaskService>;
+  presets: Client<typeof PresetService>;
+  quotas: Client<typeof QuotaService>;
   workers: Client<typeof WorkerStatusService>;
   webhooks: Client<typeof WebhookService>;
 }
@@ -38,6 +42,8 @@ export function createApi(gatewayUrl: string, storage: KeyValueStorage = browser
     session,
     auth,
     tasks: createClient(TaskService, transport),
+    presets: createClient(PresetService, transport),
+    quotas: createClient(QuotaService, transport),
     workers: createClient(WorkerStatusService, transport),
     webhooks: createClient(WebhookService, transport),
   };

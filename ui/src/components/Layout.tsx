@@ -1,14 +1,16 @@
 import { useEffect } from "react";
 import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
 import { useAuth } from "../auth/AuthContext";
-import { BellIcon, ListIcon, Logo, LogoutIcon, PlusIcon, ServerIcon } from "./icons";
+import { BellIcon, LayersIcon, ListIcon, Logo, LogoutIcon, PlusIcon, ServerIcon } from "./icons";
 import { FOCUS_RING } from "./ui";
 
+// `short` is what a phone shows (four full labels do not fit 360 px beside the account menu).
 const NAV = [
-  { to: "/", label: "Tasks", icon: ListIcon, end: true },
-  { to: "/tasks/new", label: "New task", icon: PlusIcon, end: true },
-  { to: "/workers", label: "Workers", icon: ServerIcon, end: true },
-  { to: "/settings/webhooks", label: "Webhooks", icon: BellIcon, end: true },
+  { to: "/", label: "Tasks", short: "Tasks", icon: ListIcon, end: true },
+  { to: "/tasks/new", label: "New task", short: "New", icon: PlusIcon, end: true },
+  { to: "/presets", label: "Presets", short: "Presets", icon: LayersIcon, end: true },
+  { to: "/workers", label: "Workers", short: "Workers", icon: ServerIcon, end: true },
+  { to: "/settings/webhooks", label: "Webhooks", short: "Hooks", icon: BellIcon, end: true },
 ];
 
 export function Layout() {
@@ -43,20 +45,22 @@ export function Layout() {
             <Logo className="h-7 w-7" />
             <span className="hidden text-base font-bold tracking-tight text-slate-900 sm:inline">PixelFlow</span>
           </NavLink>
-          <nav aria-label="Main" className="flex min-w-0 flex-1 items-center gap-0.5 sm:ml-4 sm:gap-1">
-            {NAV.map(({ to, label, icon: Icon, end }) => (
+          <nav aria-label="Main" className="flex min-w-0 flex-1 items-center gap-0.5 overflow-x-auto [scrollbar-width:none] sm:ml-4 sm:gap-1">
+            {NAV.map(({ to, label, short, icon: Icon, end }) => (
               <NavLink
                 key={to}
                 to={to}
                 end={end}
+                aria-label={label}
                 className={({ isActive }) =>
-                  `flex items-center gap-1.5 rounded-lg px-2 py-1.5 text-sm font-medium whitespace-nowrap sm:px-3 ${FOCUS_RING} ${
+                  `flex shrink-0 items-center gap-1.5 rounded-lg px-1.5 py-1.5 text-sm font-medium whitespace-nowrap sm:px-3 ${FOCUS_RING} ${
                     isActive ? "bg-indigo-50 text-indigo-700" : "text-slate-600 hover:bg-slate-100 hover:text-slate-900"
                   }`
                 }
               >
                 <Icon className="hidden h-4 w-4 sm:block" />
-                {label}
+                <span className="sm:hidden">{short}</span>
+                <span className="hidden sm:inline">{label}</span>
               </NavLink>
             ))}
           </nav>

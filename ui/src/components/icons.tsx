@@ -21,6 +21,7 @@ export const ArrowUpIcon = (p: P) => <Icon d="M12 19V5m0 0-6 6m6-6 6 6" {...p} /
 export const ArrowDownIcon = (p: P) => <Icon d="M12 5v14m0 0 6-6m-6 6-6-6" {...p} />;
 export const ArrowLeftIcon = (p: P) => <Icon d="M19 12H5m0 0 6-6m-6 6 6 6" {...p} />;
 export const ServerIcon = (p: P) => <Icon d="M4 5h16v5H4zM4 14h16v5H4zM8 7.5h.01M8 16.5h.01" {...p} />;
+export const LayersIcon = (p: P) => <Icon d="M12 4 3 8.5l9 4.5 9-4.5L12 4ZM3 12.5l9 4.5 9-4.5M3 16.5l9 4.5 9-4.5" {...p} />;
 export const ListIcon = (p: P) => <Icon d="M8 6h12M8 12h12M8 18h12M4 6h.01M4 12h.01M4 18h.01" {...p} />;
 export const LogoutIcon = (p: P) => <Icon d="M15 4h3a2 2 0 0 1 2 2v12a2 2 0 0 1-2 2h-3M10 16l-4-4 4-4M6 12h10" {...p} />;
 export const StopIcon = (p: P) => <Icon d="M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18ZM9 9h6v6H9z" {...p} />;

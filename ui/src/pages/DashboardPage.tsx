@@ -3,6 +3,7 @@ import { Link, useSearchParams } from "react-router";
 import type { Api } from "../api/client";
 import { useApi } from "../auth/AuthContext";
 import { StatusBadge } from "../components/StatusBadge";
+import { UsagePanel } from "../components/UsagePanel";
 import { PhotoIcon, PlusIcon, RefreshIcon } from "../components/icons";
 import { Alert, Button, ButtonLink, Card, EmptyState, PageHeader, SelectField } from "../components/ui";
 import type { Task } from "../gen/pixelflow/v1/task_pb";
@@ -92,6 +93,7 @@ export function DashboardPage() {
           </ButtonLink>
         }
       />
+      <UsagePanel version={reload} />
       <Card>
         <div className="flex items-end justify-between gap-3 border-b border-slate-100 px-4 py-3 sm:px-5">
           <SelectField label="Status" value={filter.value} onChange={(e) => changeFilter(e.target.value)} className="min-w-0 flex-1 sm:w-52 sm:flex-none">

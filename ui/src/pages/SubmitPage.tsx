@@ -1,21 +1,25 @@
 import type { FormEvent } from "react";
 import { useEffect, useMemo, useState } from "react";
-import { useNavigate } from "react-router";
+import { Link, useNavigate } from "react-router";
 import { uploadFile } from "../api/uploads";
 import { useApi } from "../auth/AuthContext";
 import { useConfig } from "../config";
 import { Dropzone, checkFile } from "../components/Dropzone";
 import { LinkIcon, UploadIcon } from "../components/icons";
 import { OperationBuilder } from "../components/OperationBuilder";
+import { OutputFields } from "../components/OutputFields";
 import { Alert, Button, ButtonLink, Card, CardHeader, CheckboxField, PageHeader, SelectField, TextField } from "../components/ui";
+import type { Preset } from "../gen/pixelflow/v1/preset_pb";
 import { describeError } from "../lib/errors";
-import type { FormatName, OperationDraft, OutputDraft } from "../tasks/operations";
+import type { OperationDraft, OutputDraft } from "../tasks/operations";
 import { validate } from "../tasks/draftValidation";
-import { DEFAULT_OUTPUT, newOperation, outputToProto, toProto } from "../tasks/operations";
+import { DEFAULT_OUTPUT, describeOperation, formatLabel, newOperation, outputToProto, toProto } from "../tasks/operations";
 import { rememberPreview } from "../tasks/previews";
 import { type Violation, serverViolations } from "../tasks/validation";
 
 type SourceMode = "url" | "upload";
+// The steps are built here, or a saved preset's are used (the server takes one or the other).
+type PipelineMode = "steps" | "preset";
 
 export function validateUrl(text: string): string | null {
   const trimmed = text.trim();
@@ -43,6 +47,10 @@ export function SubmitPage() {
   const [operations, setOperations] = useState<OperationDraft[]>(() => [newOperation("resize")]);
   const [output, setOutput] = useState<OutputDraft>(DEFAULT_OUTPUT);
   const [autoOrient, setAutoOrient] = useState(true);
+  const [pipeline, setPipeline] = useState<PipelineMode>("steps");
+  const [presets, setPresets] = useState<Preset[] | null>(null);
+  const [presetsError, setPresetsError] = useState<string | null>(null);
+  const [presetName, setPresetName] = useState("");
   const [attempted, setAttempted] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -53,6 +61,24 @@ export function SubmitPage() {
   const validation = useMemo(() => validate(operations, output, rejected), [operations, output, rejected]);
   const urlError = mode === "url" ? validateUrl(url) : null;
   const sourceError = mode === "url" ? urlError : file ? fileError : (fileError ?? "Choose an image to upload.");
+  const chosenPreset = presets?.find((preset) => preset.name === presetName);
+  const pipelineValid = pipeline === "preset" ? chosenPreset !== undefined : validation.valid;
+
+  // The user's presets, for the choice in step 2 (one page holds the per-user maximum).
+  useEffect(() => {
+    let live = true;
+    api.presets
+      .listPresets({ pageSize: 100 })
+      .then((reply) => {
+        if (!live) return;
+        setPresets(reply.presets);
+        setPresetName((current) => current || (reply.presets[0]?.name ?? ""));
+      })
+      .catch((caught: unknown) => live && setPresetsError(describeError(caught)));
+    return () => {
+      live = false;
+    };
+  }, [api]);
 
   // The preview's object URL lives as long as the selected file (or is handed to the task view).
   useEffect(() => {
@@ -80,15 +106,15 @@ export function SubmitPage() {
     event.preventDefault();
     setAttempted(true);
     setError(null);
-    if (sourceError || !validation.valid) {
+    if (sourceError || !pipelineValid) {
       setError("Fix the highlighted fields first.");
       return;
     }
     setBusy(true);
     try {
+      // A preset goes alone: its operations and output are the server's to copy into the task.
       const common = {
-        operations: operations.map(toProto),
-        output: outputToProto(output),
+        ...(pipeline === "preset" ? { preset: presetName } : { operations: operations.map(toProto), output: outputToProto(output) }),
         skipAutoOrient: !autoOrient,
         idempotencyKey: crypto.randomUUID(),
       };
@@ -155,8 +181,33 @@ export function SubmitPage() {
         </Card>
 
         <Card>
-          <CardHeader title="2. Operations" description="Applied in order, top to bottom." />
-          <div className="p-4 sm:p-5">
+          <CardHeader title="2. Operations" description={pipeline === "steps" ? "Applied in order, top to bottom." : "A saved preset's steps and output."} />
+          <div className="space-y-4 p-4 sm:p-5">
+            <fieldset>
+              <legend className="sr-only">How the steps are chosen</legend>
+              <div className="inline-flex rounded-lg bg-slate-100 p-1">
+                {(
+                  [
+                    ["steps", "Build steps"],
+                    ["preset", "Use a preset"],
+                  ] as const
+                ).map(([value, label]) => (
+                  <label
+                    key={value}
+                    className={`flex cursor-pointer items-center gap-1.5 rounded-md px-3 py-1.5 text-sm font-medium has-[:focus-visible]:ring-2 has-[:focus-visible]:ring-indigo-500 ${
+                      pipeline === value ? "bg-white text-slate-900 shadow-sm" : "text-slate-600 hover:text-slate-900"
+                    }`}
+                  >
+                    <input type="radio" name="pipeline-mode" value={value} checked={pipeline === value} onChange={() => setPipeline(value)} className="sr-only" />
+                    {label}
+                  </label>
+                ))}
+              </div>
+            </fieldset>
+            {pipeline === "preset" ? (
+              <PresetChoice presets={presets} error={presetsError} name={presetName} attempted={attempted} onChange={setPresetName} />
+            ) : (
+            <div>
             {attempted && validation.list && (
               <div className="mb-3">
                 <Alert>{validation.list}</Alert>
@@ -174,45 +225,23 @@ export function SubmitPage() {
               onChange={setOperations}
               onAdd={(kind) => setOperations((current) => [...current, newOperation(kind)])}
             />
+            </div>
+            )}
           </div>
         </Card>
 
         <Card>
           <CardHeader title="3. Output" />
           <div className="space-y-4 p-4 sm:p-5">
-            <div className="grid grid-cols-1 gap-3 sm:grid-cols-2 lg:grid-cols-3">
-              <SelectField label="Format" value={output.format} error={validation.output.format} onChange={(e) => setOutput({ ...output, format: e.target.value as FormatName })}>
-                <option value="source">Same as source</option>
-                <option value="jpeg">JPEG</option>
-                <option value="png">PNG</option>
-                <option value="webp">WebP</option>
-                <option value="avif">AVIF</option>
-                <option value="gif">GIF</option>
-                <option value="tiff">TIFF</option>
-                <option value="best">Best (smallest of AVIF, WebP, JPEG/PNG)</option>
-              </SelectField>
-              <TextField
-                label="Quality"
-                inputMode="numeric"
-                placeholder="Default"
-                value={output.quality}
-                error={validation.output.quality}
-                hint="1–100 for JPEG, WebP and AVIF; empty for the default"
-                onChange={(e) => setOutput({ ...output, quality: e.target.value })}
-              />
-            </div>
-            <div className="grid grid-cols-1 gap-3 sm:grid-cols-2">
-              <CheckboxField label="Lossless" hint="WebP and AVIF (PNG and TIFF always are)." checked={output.lossless} onChange={(e) => setOutput({ ...output, lossless: e.target.checked })} />
-              <CheckboxField label="Keep metadata" hint="EXIF, XMP and ICC are stripped otherwise." checked={output.keepMetadata} onChange={(e) => setOutput({ ...output, keepMetadata: e.target.checked })} />
-              <CheckboxField label="Keep colour profile" hint="Colours are converted to sRGB otherwise (CMYK always is)." checked={output.keepColorProfile} onChange={(e) => setOutput({ ...output, keepColorProfile: e.target.checked })} />
-              <CheckboxField label="First frame only" hint="Animated GIF and WebP stay animated into GIF or WebP otherwise." checked={output.firstFrameOnly} onChange={(e) => setOutput({ ...output, firstFrameOnly: e.target.checked })} />
-              <CheckboxField label="Auto-orient" hint="Turn the image upright by its EXIF orientation." checked={autoOrient} onChange={(e) => setAutoOrient(e.target.checked)} />
-            </div>
-            {validation.output.lossless && (
-              <p className="text-sm font-medium text-red-600" role="alert">
-                {validation.output.lossless.charAt(0).toUpperCase() + validation.output.lossless.slice(1)}
+            {pipeline === "steps" ? (
+              <OutputFields output={output} errors={validation.output} onChange={setOutput} />
+            ) : (
+              <p className="text-sm text-slate-500">
+                The preset&apos;s output: {chosenPreset ? formatLabel(chosenPreset.output?.format ?? 0) : "choose a preset"}
+                {chosenPreset?.output?.quality ? `, quality ${chosenPreset.output.quality}` : ""}.
               </p>
             )}
+            <CheckboxField label="Auto-orient" hint="Turn the image upright by its EXIF orientation." checked={autoOrient} onChange={(e) => setAutoOrient(e.target.checked)} />
           </div>
         </Card>
 
@@ -227,5 +256,50 @@ export function SubmitPage() {
         </div>
       </form>
     </>
+  );
+}
+
+function PresetChoice({
+  presets,
+  error,
+  name,
+  attempted,
+  onChange,
+}: {
+  presets: Preset[] | null;
+  error: string | null;
+  name: string;
+  attempted: boolean;
+  onChange(name: string): void;
+}) {
+  if (error) return <Alert>{error}</Alert>;
+  if (presets === null) return <p className="text-sm text-slate-500">Loading your presets…</p>;
+  if (presets.length === 0) {
+    return (
+      <p className="rounded-lg border border-dashed border-slate-300 px-4 py-6 text-center text-sm text-slate-500">
+        You have no presets yet.{" "}
+        <Link to="/presets" className="font-medium text-indigo-600 hover:text-indigo-500">
+          Create one
+        </Link>{" "}
+        or build the steps here.
+      </p>
+    );
+  }
+  const chosen = presets.find((preset) => preset.name === name);
+  return (
+    <div className="space-y-3">
+      <SelectField label="Preset" value={name} error={attempted && !chosen ? "choose a preset" : undefined} onChange={(e) => onChange(e.target.value)}>
+        {presets.map((preset) => (
+          <option key={preset.name} value={preset.name}>
+            {preset.name}
+          </option>
+        ))}
+      </SelectField>
+      {chosen && (
+        <ol className="list-decimal space-y-0.5 pl-5 text-sm text-slate-700" aria-label="The preset's steps">
+          {chosen.operations.length === 0 ? <li className="list-none -ml-5 text-slate-500">No operations (re-encode only).</li> : chosen.operations.map((op, index) => <li key={index}>{describeOperation(op)}</li>)}
+        </ol>
+      )}
+    </div>
   );
 }

@@ -198,7 +198,7 @@ function TaskView({ api, initial }: { api: Api; initial: Task }) {
 
       <div className="mt-6 grid grid-cols-1 gap-6 lg:grid-cols-2">
         <Card>
-          <CardHeader title="Pipeline" />
+          <CardHeader title="Pipeline" description={current.preset ? <span data-testid="task-preset">From the preset “{current.preset}” (as it was when the task was created)</span> : undefined} />
           <div className="p-4 sm:p-5">
             {current.operations.length === 0 ? (
               <p className="text-sm text-slate-500">No operations (re-encode only).</p>

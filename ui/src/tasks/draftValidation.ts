@@ -3,6 +3,7 @@
 // exactly as the server checks them: validation.ts). Only the new-task page imports this, so the
 // validator (CEL, RE2) loads with that page alone.
 import { create } from "@bufbuild/protobuf";
+import { CreatePresetRequestSchema } from "../gen/pixelflow/v1/preset_pb";
 import { CreateTaskRequestSchema, OperationSchema, OutputOptionsSchema } from "../gen/pixelflow/v1/task_pb";
 import type { FieldErrors, OperationDraft, OperationKind, OutputDraft } from "./operations";
 import { MAX_OPERATIONS, outputToProto, parseNumber, toProto } from "./operations";
@@ -44,6 +45,12 @@ export function validate(
     Object.values(perOperation).every((errors) => Object.keys(errors).length === 0) &&
     Object.keys(outputErrors).length === 0;
   return result;
+}
+
+/** What is wrong with a preset's name, by the proto's `preset_name` rule; null when it is fine. */
+export function validatePresetName(name: string): string | null {
+  const request = create(CreatePresetRequestSchema, { name });
+  return violationsOf(CreatePresetRequestSchema, request).find((violation) => violation.field === "name")?.message ?? null;
 }
 
 export function validateOperation(operation: OperationDraft): FieldErrors {

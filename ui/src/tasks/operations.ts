@@ -238,6 +238,63 @@ export function outputToProto(output: OutputDraft): OutputOptions {
   });
 }
 
+// ---- from the proto (a saved preset opened for editing) ----------------------------------------
+
+const nameOf = <T extends string>(table: Record<T, number>, value: number, fallback: T): T =>
+  (Object.entries(table) as [T, number][]).find(([, v]) => v === value)?.[0] ?? fallback;
+// Numbers back into the builder's text: 0 (the proto's "unset") as an empty field where empty means the default.
+const text = (value: number): string => (value ? String(value) : "");
+const optionalText = (value: number | undefined): string => (value === undefined ? "" : String(value));
+
+/** The draft of a proto operation: toProto(fromProto(op)) is `op` again. */
+export function fromProto(operation: Operation): OperationDraft {
+  const kind = operation.kind;
+  switch (kind.case) {
+    case "resize": {
+      const { width, height, fit, allowUpscale, background, gravity } = kind.value;
+      return { ...newOperation("resize"), width: text(width), height: text(height), fit: nameOf(FITS, fit, "contain"), allowUpscale, background, gravity: nameOf(GRAVITIES, gravity, "center") } as OperationDraft;
+    }
+    case "crop": {
+      const { width, height, left, top, gravity } = kind.value;
+      const box = left !== undefined || top !== undefined;
+      return { ...newOperation("crop"), width: text(width), height: text(height), mode: box ? "box" : "gravity", gravity: nameOf(GRAVITIES, gravity, "center"), left: optionalText(left), top: optionalText(top) } as OperationDraft;
+    }
+    case "rotate":
+      return { ...newOperation("rotate"), angle: String(kind.value.angle), background: kind.value.background } as OperationDraft;
+    case "flip":
+      return { ...newOperation("flip"), direction: kind.value.direction === FlipDirection.VERTICAL ? "vertical" : "horizontal" } as OperationDraft;
+    case "grayscale":
+      return newOperation("grayscale");
+    case "blur":
+      return { ...newOperation("blur"), sigma: String(kind.value.sigma) } as OperationDraft;
+    case "sharpen":
+      return { ...newOperation("sharpen"), sigma: text(kind.value.sigma), amount: text(kind.value.amount) } as OperationDraft;
+    case "adjust": {
+      const { brightness, contrast, saturation } = kind.value;
+      return { ...newOperation("adjust"), brightness: optionalText(brightness), contrast: optionalText(contrast), saturation: optionalText(saturation) } as OperationDraft;
+    }
+    case "watermark": {
+      const { uploadId, position, margin, opacity, scale } = kind.value;
+      return { ...newOperation("watermark"), uploadId, position: nameOf(GRAVITIES, position, "south_east"), margin: text(margin), opacity: text(opacity), scale: text(scale) } as OperationDraft;
+    }
+    default:
+      // A kind this build does not know (a newer server): nothing it could edit.
+      throw new Error("this preset has an operation this page does not know; reload to update");
+  }
+}
+
+export function outputFromProto(output: OutputOptions | undefined): OutputDraft {
+  if (!output) return DEFAULT_OUTPUT;
+  return {
+    format: nameOf(FORMATS, output.format, "source"),
+    quality: text(output.quality),
+    lossless: output.lossless,
+    keepMetadata: output.keepMetadata,
+    keepColorProfile: output.keepColorProfile,
+    firstFrameOnly: output.firstFrameOnly,
+  };
+}
+
 /** A one-line description of a proto operation, for task lists and details. */
 export function describeOperation(operation: Operation): string {
   const kind = operation.kind;
