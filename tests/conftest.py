@@ -32,6 +32,7 @@ from common.blobstore.keys import task_prefix
 from common.kafka import DEAD_LETTER_TOPIC
 from infra.infrastructure import make_temp_root
 from infra.stack import REPO_ROOT, Stack, StackPorts
+from tests.webhook_receiver import Receiver
 
 ARTIFACTS = REPO_ROOT / "artifacts"
 TEST_PASSWORD = "correct horse battery"
@@ -281,3 +282,10 @@ def sweep_orphans(stack: Stack, grace: timedelta) -> SweepReport:
             await mongo.close()
 
     return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 for the tests of a module."""
+    with Receiver().serving() as running:
+        yield running

@@ -28,10 +28,13 @@ def event_type(status: Status) -> str:
 def event_body(task: dict[str, Any], public_base_url: str) -> bytes:
     """The body of the event announcing `task`'s end (the document with its terminal fields)."""
     rendered = task_to_proto(task, public_base_url)
+    # As the gateway's transcoder renders it (camelCase names, enums by name, defaults printed),
+    # without the deliveries: the event is one of them.
+    shown = json_format.MessageToDict(rendered, always_print_fields_with_no_presence=True)
+    shown.pop("webhookDeliveries", None)
     body = {
         "type": event_type(Status(task["status"])),
         "timestamp": rendered.completed_at.ToJsonString(),
-        # As the gateway's transcoder renders it (camelCase names, enums by name, no defaults).
-        "data": {"task": json_format.MessageToDict(rendered)},
+        "data": {"task": shown},
     }
     return json.dumps(body, separators=(",", ":")).encode()

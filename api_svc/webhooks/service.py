@@ -13,7 +13,10 @@ from tasks.source_urls import validate_callback_url
 Document = dict[str, Any]
 
 # What to do without a signing secret.
-SIGN_FIRST = "create a webhook secret first (RotateWebhookSecret, or Settings in the UI): every event is signed with it"
+SIGN_FIRST = (
+    "create a webhook secret first (RotateWebhookSecret: `pixelflow webhooks rotate` or the Webhooks page):"
+    " every event is signed with it"
+)
 
 
 class WebhookSettingsService:

@@ -13,9 +13,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
@@ -31,57 +30,13 @@ from infra.stack import Stack
 from tests.conftest import TEST_ENVIRONMENT, bearer, register_and_login, running_stack, wait_until
 from tests.images import ImageServer, image_bytes
 from tests.integration.test_source_fetch import RecordingDialer, TableResolver
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
 RETRY_SECONDS = float(TEST_ENVIRONMENT["PIXELFLOW_WEBHOOK_RETRY_SECONDS"])
 DELIVERED = webhook_pb2.WEBHOOK_DELIVERY_STATE_DELIVERED
 FAILED = webhook_pb2.WEBHOOK_DELIVERY_STATE_FAILED
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    at: float
-
-
-@dataclass
-class Receiver:
-    """Answers POSTs on 127.0.0.1 with the statuses scripted per path (the last one repeats;
-    200 when none), keeping every request."""
-
-    scripts: dict[str, list[int]] = field(default_factory=dict)
-    redirects: dict[str, str] = field(default_factory=dict)
-    received: list[Received] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                receiver.received.append(Received(self.path, dict(self.headers), body, time.monotonic()))
-                script = receiver.scripts.get(self.path, [200])
-                status = script.pop(0) if len(script) > 1 else script[0]
-                self.send_response(status)
-                if self.path in receiver.redirects:
-                    self.send_header("Location", receiver.redirects[self.path])
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self._http.server_address[1]
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def at(self, path: str) -> list[Received]:
-        return [request for request in self.received if request.path == path]
 
 
 class Listener:
@@ -104,18 +59,6 @@ class Listener:
 
     def close(self) -> None:
         self._socket.close()
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    thread = threading.Thread(target=running._http.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield running
-    finally:
-        running._http.shutdown()
-        running._http.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -436,7 +379,7 @@ def test_settings_rotation_and_deliveries_over_rest(
     headers = {"authorization": f"Bearer {user.token}"}
     path = f"/rest/{time.monotonic_ns()}"
     with httpx.Client(base_url=f"http://{stack.gateway_address}", headers=headers, timeout=30) as rest:
-        assert rest.get("/v1/webhooks/settings").json() == {}
+        assert rest.get("/v1/webhooks/settings").json() == {"defaultUrl": "", "hasSecret": False, "secretHint": ""}
         rotated = rest.post("/v1/webhooks/secret:rotate", json={})
         assert rotated.status_code == 200, rotated.text
         secret = rotated.json()["secret"]
