@@ -392,11 +392,21 @@ function WebhookCard({ api, task }: { api: Api; task: Task }) {
     }
   }
 
-  // The task ending is when its event is made: read the deliveries then.
+  // The task ending is when its event is made: read the deliveries then, and again while the
+  // event is not made yet or still being retried (every few seconds, growing: no stream says it).
   const terminal = isTerminal(task.status);
+  const settled = deliveries.length > 0 && deliveries.every((d) => d.state !== WebhookDeliveryState.PENDING);
+  const [reads, setReads] = useState(0);
   useEffect(() => {
-    if (terminal) void refresh();
-  }, [terminal]);
+    if (!terminal || (settled && reads > 0)) return;
+    const timer = window.setTimeout(
+      () => {
+        void refresh().finally(() => setReads((n) => n + 1));
+      },
+      reads === 0 ? 0 : Math.min(1000 * 2 ** (reads - 1), 10_000),
+    );
+    return () => window.clearTimeout(timer);
+  }, [terminal, settled, reads]);
 
   return (
     <div className="mt-6">
