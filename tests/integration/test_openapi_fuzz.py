@@ -24,7 +24,7 @@ import schemathesis
 from buf.validate import validate_pb2
 from google.protobuf.descriptor import Descriptor
 from hypothesis import HealthCheck, settings
-from pixelflow.v1 import admin_pb2, auth_pb2, preset_pb2, quota_pb2, task_pb2, worker_pb2
+from pixelflow.v1 import admin_pb2, auth_pb2, preset_pb2, quota_pb2, task_pb2, webhook_pb2, worker_pb2
 from schemathesis.checks import not_a_server_error
 from schemathesis.core import NOT_SET
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -165,7 +165,7 @@ def _message_rules() -> frozenset[str]:
         for nested in message.nested_types:
             visit(nested)
 
-    for module in (admin_pb2, auth_pb2, preset_pb2, quota_pb2, task_pb2, worker_pb2):
+    for module in (admin_pb2, auth_pb2, preset_pb2, quota_pb2, task_pb2, webhook_pb2, worker_pb2):
         for message in module.DESCRIPTOR.message_types_by_name.values():
             visit(message)
     return frozenset(found)
