@@ -79,49 +79,51 @@ function VariantItem({
   const errors = validation.variants[variant.id];
   const title = `Variant ${index + 1}`;
   return (
-    <li role="group" aria-labelledby={headingId} data-testid="variant" className="rounded-lg bg-white p-3 ring-1 ring-slate-300 sm:p-4">
-      <div className="mb-3 flex items-center gap-2">
-        <h3 id={headingId} className="flex-1 text-sm font-semibold text-slate-900">
-          {title}
-        </h3>
-        <Button variant="ghost" size="sm" disabled={!removable} title={removable ? undefined : "Choose “One output” for a single output"} onClick={remove} aria-label={`Remove ${title.toLowerCase()}`}>
-          <XIcon className="h-3.5 w-3.5" /> Remove
-        </Button>
-      </div>
-      <div className="space-y-4">
-        <TextField
-          label="Name"
-          value={variant.name}
-          className="sm:max-w-xs"
-          error={showNameErrors ? (errors?.name ?? undefined) : undefined}
-          hint="Names its result. Lower-case letters, digits, - and _."
-          onChange={(e) => update({ name: e.target.value })}
-        />
-        <div>
-          <h4 className="mb-2 text-xs font-semibold tracking-wide text-slate-500 uppercase">Its steps, after the task&apos;s</h4>
-          {errors?.list && (
-            <div className="mb-3">
-              <Alert>{errors.list}</Alert>
-            </div>
-          )}
-          {errors?.other.map((message) => (
-            <div key={message} className="mb-3">
-              <Alert>{message}</Alert>
-            </div>
-          ))}
-          <OperationBuilder
-            label={`Steps of ${title.toLowerCase()}`}
-            emptyText="No steps of its own: the task's steps alone, in this variant's output."
-            operations={variant.operations}
-            errors={errors?.operations ?? {}}
-            showErrors
-            onChange={(operations) => update({ operations })}
-            onAdd={(kind) => update({ operations: [...variant.operations, newOperation(kind)] })}
-          />
+    <li data-testid="variant" className="rounded-lg bg-white p-3 ring-1 ring-slate-300 sm:p-4">
+      <div role="group" aria-labelledby={headingId}>
+        <div className="mb-3 flex items-center gap-2">
+          <h3 id={headingId} className="flex-1 text-sm font-semibold text-slate-900">
+            {title}
+          </h3>
+          <Button variant="ghost" size="sm" disabled={!removable} title={removable ? undefined : "Choose “One output” for a single output"} onClick={remove} aria-label={`Remove ${title.toLowerCase()}`}>
+            <XIcon className="h-3.5 w-3.5" /> Remove
+          </Button>
         </div>
-        <div className="space-y-3">
-          <h4 className="text-xs font-semibold tracking-wide text-slate-500 uppercase">Its output</h4>
-          <OutputFields output={variant.output} errors={errors?.output ?? {}} onChange={(output) => update({ output })} />
+        <div className="space-y-4">
+          <TextField
+            label="Name"
+            value={variant.name}
+            className="sm:max-w-xs"
+            error={showNameErrors ? (errors?.name ?? undefined) : undefined}
+            hint="Names its result. Lower-case letters, digits, - and _."
+            onChange={(e) => update({ name: e.target.value })}
+          />
+          <div>
+            <h4 className="mb-2 text-xs font-semibold tracking-wide text-slate-500 uppercase">Its steps, after the task&apos;s</h4>
+            {errors?.list && (
+              <div className="mb-3">
+                <Alert>{errors.list}</Alert>
+              </div>
+            )}
+            {errors?.other.map((message) => (
+              <div key={message} className="mb-3">
+                <Alert>{message}</Alert>
+              </div>
+            ))}
+            <OperationBuilder
+              label={`Steps of ${title.toLowerCase()}`}
+              emptyText="No steps of its own: the task's steps alone, in this variant's output."
+              operations={variant.operations}
+              errors={errors?.operations ?? {}}
+              showErrors
+              onChange={(operations) => update({ operations })}
+              onAdd={(kind) => update({ operations: [...variant.operations, newOperation(kind)] })}
+            />
+          </div>
+          <div className="space-y-3">
+            <h4 className="text-xs font-semibold tracking-wide text-slate-500 uppercase">Its output</h4>
+            <OutputFields output={variant.output} errors={errors?.output ?? {}} onChange={(output) => update({ output })} />
+          </div>
         </div>
       </div>
     </li>
