@@ -600,12 +600,12 @@ def test_a_preset_made_in_the_ui_runs_a_task_and_the_task_keeps_its_steps(
 
 
 def test_variants_from_one_upload_each_with_its_size_and_format(
-    stack: Stack, page: Page, auth: auth_pb2_grpc.AuthServiceStub, tmp_path: Path
+    stack: Stack, page: Page, images: ImageServer, auth: auth_pb2_grpc.AuthServiceStub, tmp_path: Path
 ) -> None:
     """One upload, two variants (40 px WebP, 80 px JPEG) after a grayscale the task does once: a
     repeated name is refused next to the variant that repeats it (nothing sent), "Several sizes"
     is off while a preset is chosen; the task page lists each variant's size and format and
-    downloads one through GetVariantResult."""
+    downloads one through GetVariantResult. A task still on its way lists what it will make."""
     ui = stack.ui_url
     token = sign_in_as_new_user(page, ui, auth, "variants")
     open_new_task_form(page)
@@ -690,3 +690,20 @@ def test_variants_from_one_upload_each_with_its_size_and_format(
         ("small", task_pb2.IMAGE_FORMAT_WEBP),
         ("medium", task_pb2.IMAGE_FORMAT_JPEG),
     ]
+
+    # -- before it completes: the variants' names and planned outputs, no results yet ---------
+    thumb = task_pb2.Variant(
+        name="thumb",
+        operations=[task_pb2.Operation(resize=task_pb2.Resize(width=20))],
+        output=task_pb2.OutputOptions(format=task_pb2.IMAGE_FORMAT_PNG),
+    )
+    with grpc.insecure_channel(stack.gateway_address) as channel:
+        tasks = task_pb2_grpc.TaskServiceStub(channel)
+        request = task_pb2.CreateTaskRequest(source_url=images.url("/stuck.png"), variants=[thumb])
+        stuck = tasks.CreateTask(request, metadata=bearer(token))
+    page.goto(f"{ui}/tasks/{stuck.id}")
+    expect(page.get_by_test_id("status-badge").first).to_have_attribute("data-status", LIVE)
+    planned = page.locator('[data-testid="variant-row"][data-variant="thumb"]')
+    expect(planned).to_contain_text("Resize 20×auto (contain) · PNG")
+    expect(planned.get_by_test_id("variant-result")).to_have_count(0)
+    expect(planned.get_by_role("link", name="Download thumb")).to_have_count(0)
