@@ -52,7 +52,8 @@ function VariantRow({ api, task, variant, result }: { api: Api; task: Task; vari
           <Spinner className="h-4 w-4 text-slate-400" label={`Loading ${variant.name}`} />
         ) : null}
       </div>
-      <div className="min-w-0 flex-1">
+      {/* At least 12rem of text: on a phone the download button goes to a line of its own. */}
+      <div className="min-w-48 flex-1">
         <p className="font-mono text-sm font-semibold text-slate-900">{variant.name}</p>
         <p className="mt-0.5 truncate text-sm text-slate-500" title={steps}>
           {steps} · {planned}
