@@ -147,7 +147,9 @@ def task_id_from(page: Page) -> str:
 
 def open_new_task_form(page: Page) -> None:
     page.get_by_role("navigation", name="Main").get_by_role("link", name="New task").click()
-    expect(page.get_by_role("heading", name="New task")).to_be_visible()
+    # The first visit loads the page's chunk with the validator (protovalidate, CEL: ~250 KB),
+    # which took over expect's 5 s on a loaded two-core machine; the context's 20 s, as actions.
+    expect(page.get_by_role("heading", name="New task")).to_be_visible(timeout=20_000)
 
 
 def sign_in_as_new_user(page: Page, ui_url: str, auth: auth_pb2_grpc.AuthServiceStub, prefix: str) -> str:
@@ -649,6 +651,9 @@ def test_variants_from_one_upload_each_with_its_size_and_format(
     medium.get_by_label("Name", exact=True).fill("medium")
     expect(medium.get_by_text("Each variant needs a name of its own")).to_have_count(0)
     shot(page, "submit-variants", full_page=True)
+    page.set_viewport_size(PHONE)  # a builder inside a variant inside a card still fits 360 px
+    assert_no_horizontal_scroll(page)
+    page.set_viewport_size(DESKTOP)
 
     page.get_by_role("button", name="Create task").click()
     expect(page).to_have_url(TASK_URL)
@@ -666,6 +671,10 @@ def test_variants_from_one_upload_each_with_its_size_and_format(
         expect(preview).to_be_visible()
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=preview.element_handle())
     shot(page, "task-variants", full_page=True)
+    page.set_viewport_size(PHONE)
+    assert_no_horizontal_scroll(page)
+    shot(page, "task-variants-360", full_page=True)
+    page.set_viewport_size(DESKTOP)
 
     with page.expect_download() as download_info:
         medium_row.get_by_role("link", name="Download medium").click()
@@ -697,13 +706,17 @@ def test_variants_from_one_upload_each_with_its_size_and_format(
         operations=[task_pb2.Operation(resize=task_pb2.Resize(width=20))],
         output=task_pb2.OutputOptions(format=task_pb2.IMAGE_FORMAT_PNG),
     )
+    # Its source takes 12 s (under the worker's 15 s read timeout): a page load on a busy machine
+    # cannot outlast it, as it could the 5 s of /stuck.png.
+    images.serve_bytes("/variants-pending.png", image_bytes(64, 48), "image/png", delay=12)
     with grpc.insecure_channel(stack.gateway_address) as channel:
         tasks = task_pb2_grpc.TaskServiceStub(channel)
-        request = task_pb2.CreateTaskRequest(source_url=images.url("/stuck.png"), variants=[thumb])
-        stuck = tasks.CreateTask(request, metadata=bearer(token))
-    page.goto(f"{ui}/tasks/{stuck.id}")
-    expect(page.get_by_test_id("status-badge").first).to_have_attribute("data-status", LIVE)
-    planned = page.locator('[data-testid="variant-row"][data-variant="thumb"]')
-    expect(planned).to_contain_text("Resize 20×auto (contain) · PNG")
-    expect(planned.get_by_test_id("variant-result")).to_have_count(0)
-    expect(planned.get_by_role("link", name="Download thumb")).to_have_count(0)
+        request = task_pb2.CreateTaskRequest(source_url=images.url("/variants-pending.png"), variants=[thumb])
+        pending = tasks.CreateTask(request, metadata=bearer(token))
+        page.goto(f"{ui}/tasks/{pending.id}")
+        expect(page.get_by_test_id("status-badge").first).to_have_attribute("data-status", LIVE)
+        planned = page.locator('[data-testid="variant-row"][data-variant="thumb"]')
+        expect(planned).to_contain_text("Resize 20×auto (contain) · PNG")
+        expect(planned.get_by_test_id("variant-result")).to_have_count(0)
+        expect(planned.get_by_role("link", name="Download thumb")).to_have_count(0)
+        tasks.CancelTask(task_pb2.CancelTaskRequest(task_id=pending.id), metadata=bearer(token))
