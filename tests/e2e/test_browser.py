@@ -650,6 +650,7 @@ def test_variants_from_one_upload_each_with_its_size_and_format(
     expect(page).to_have_url(f"{ui}/tasks/new")
     medium.get_by_label("Name", exact=True).fill("medium")
     expect(medium.get_by_text("Each variant needs a name of its own")).to_have_count(0)
+    expect(page.get_by_text("Fix the highlighted fields first.")).to_have_count(0)
     shot(page, "submit-variants", full_page=True)
     page.set_viewport_size(PHONE)  # a builder inside a variant inside a card still fits 360 px
     assert_no_horizontal_scroll(page)

@@ -25,6 +25,8 @@ type PipelineMode = "steps" | "preset";
 // One output (the task's own), or several named ones from one decode (variants).
 type OutputMode = "one" | "several";
 
+const FIX_FIELDS = "Fix the highlighted fields first.";
+
 export function validateUrl(text: string): string | null {
   const trimmed = text.trim();
   if (!trimmed) return "Enter the image's URL.";
@@ -124,7 +126,7 @@ export function SubmitPage() {
     setAttempted(true);
     setError(null);
     if (sourceError || !pipelineValid) {
-      setError("Fix the highlighted fields first.");
+      setError(FIX_FIELDS);
       return;
     }
     setBusy(true);
@@ -275,7 +277,8 @@ export function SubmitPage() {
           </div>
         </Card>
 
-        {error && <Alert>{error}</Alert>}
+        {/* The request to fix the fields goes once they are fixed (a server error stays until the next try). */}
+        {error && !(error === FIX_FIELDS && !sourceError && pipelineValid) && <Alert>{error}</Alert>}
         <div className="flex flex-col-reverse gap-3 sm:flex-row sm:justify-end">
           <ButtonLink to="/" variant="secondary">
             Cancel
