@@ -3,6 +3,7 @@
 // gRPC-web request, and a raw body needs no base64 and no copy of the file in memory.
 import { fromJson } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { HttpBody } from "../gen/google/api/httpbody_pb";
 import type { Upload } from "../gen/pixelflow/v1/task_pb";
 import { UploadSchema } from "../gen/pixelflow/v1/task_pb";
 import type { Api } from "./client";
@@ -25,10 +26,20 @@ export async function uploadFile(api: Api, file: File, signal?: AbortSignal): Pr
 }
 
 /** The result's bytes: GetTaskResult streams them in chunks, the first naming the content type. */
-export async function downloadResult(api: Api, taskId: string, signal?: AbortSignal): Promise<Blob> {
+export function downloadResult(api: Api, taskId: string, signal?: AbortSignal): Promise<Blob> {
+  return collect(api.tasks.getTaskResult({ taskId }, { signal }));
+}
+
+/** One variant's bytes (a task created with variants), streamed by GetVariantResult as GetTaskResult streams the result. */
+export function downloadVariant(api: Api, taskId: string, name: string, signal?: AbortSignal): Promise<Blob> {
+  return collect(api.tasks.getVariantResult({ taskId, name }, { signal }));
+}
+
+/** A stream of HttpBody chunks as one Blob, typed by the first chunk's content type. */
+async function collect(chunks: AsyncIterable<HttpBody>): Promise<Blob> {
   const parts: Uint8Array<ArrayBuffer>[] = [];
   let contentType = "";
-  for await (const chunk of api.tasks.getTaskResult({ taskId }, { signal })) {
+  for await (const chunk of chunks) {
     contentType ||= chunk.contentType;
     parts.push(chunk.data as Uint8Array<ArrayBuffer>);
   }

@@ -1,6 +1,7 @@
 // The ordered list of operations: add, edit, move up/down, remove. Validation messages come
 // from tasks/operations.ts and are shown next to the field they name.
 import type { ReactNode } from "react";
+import { useId } from "react";
 import type { FieldErrors, FitName, GravityName, OperationDraft, OperationKind } from "../tasks/operations";
 import { MAX_OPERATIONS, OPERATION_KINDS } from "../tasks/operations";
 import { ArrowDownIcon, ArrowUpIcon, PlusIcon, XIcon } from "./icons";
@@ -12,9 +13,16 @@ interface Props {
   showErrors: boolean;
   onChange(operations: OperationDraft[]): void;
   onAdd(kind: OperationKind): void;
+  /** The list's accessible name: a page with several builders (variants) tells them apart. */
+  label?: string;
+  /** What an empty list means here (the task's own steps: only a re-encode). */
+  emptyText?: string;
 }
 
-export function OperationBuilder({ operations, errors, showErrors, onChange, onAdd }: Props) {
+const EMPTY_TEXT = "No operations: the image is only re-encoded (and turned upright by its EXIF orientation). Add steps below; they run in order.";
+
+export function OperationBuilder({ operations, errors, showErrors, onChange, onAdd, label: listLabel = "Operations", emptyText = EMPTY_TEXT }: Props) {
+  const addLabelId = useId();
   const update = (index: number, patch: Partial<OperationDraft>) =>
     onChange(operations.map((op, i) => (i === index ? ({ ...op, ...patch } as OperationDraft) : op)));
   const move = (index: number, delta: number) => {
@@ -30,10 +38,10 @@ export function OperationBuilder({ operations, errors, showErrors, onChange, onA
     <div>
       {operations.length === 0 ? (
         <p className="rounded-lg border border-dashed border-slate-300 px-4 py-6 text-center text-sm text-slate-500">
-          No operations: the image is only re-encoded (and turned upright by its EXIF orientation). Add steps below; they run in order.
+          {emptyText}
         </p>
       ) : (
-        <ol className="space-y-3" aria-label="Operations">
+        <ol className="space-y-3" aria-label={listLabel}>
           {operations.map((op, index) => {
             const label = OPERATION_KINDS.find((k) => k.kind === op.kind)?.label ?? op.kind;
             const fieldErrors = showErrors ? (errors[op.id] ?? {}) : {};
@@ -66,10 +74,10 @@ export function OperationBuilder({ operations, errors, showErrors, onChange, onA
         </ol>
       )}
       <div className="mt-4">
-        <p className="mb-2 text-xs font-semibold tracking-wide text-slate-500 uppercase" id="add-operation-label">
+        <p className="mb-2 text-xs font-semibold tracking-wide text-slate-500 uppercase" id={addLabelId}>
           Add an operation {full && <span className="font-normal normal-case">(at most {MAX_OPERATIONS})</span>}
         </p>
-        <div className="flex flex-wrap gap-2" role="group" aria-labelledby="add-operation-label">
+        <div className="flex flex-wrap gap-2" role="group" aria-labelledby={addLabelId}>
           {OPERATION_KINDS.map(({ kind, label, description }) => (
             <Button key={kind} variant="secondary" size="sm" disabled={full} onClick={() => onAdd(kind)} title={description} aria-label={`Add ${label}`}>
               <PlusIcon className="h-3.5 w-3.5" /> {label}

@@ -211,3 +211,64 @@ export function PageHeader({ title, description, actions }: { title: ReactNode; 
     </div>
   );
 }
+
+export interface SegmentOption<T extends string> {
+  value: T;
+  label: ReactNode;
+  /** Why the option cannot be chosen now; it is shown disabled with this as its note. */
+  disabledReason?: string | undefined;
+}
+
+/** A choice of one of a few modes: radio buttons (one group, arrow keys move between them) drawn
+ * as a segmented control. `legend` names the group for assistive technology. */
+export function SegmentedControl<T extends string>({
+  name,
+  legend,
+  options,
+  value,
+  onChange,
+}: {
+  name: string;
+  legend: string;
+  // The choice's type comes from `value` (the state it sets), not from the options' literals.
+  options: readonly SegmentOption<NoInfer<T>>[];
+  value: T;
+  onChange(value: NoInfer<T>): void;
+}) {
+  const noteId = useId();
+  const notes = options.filter((option) => option.disabledReason);
+  return (
+    <fieldset aria-describedby={notes.length ? noteId : undefined}>
+      <legend className="sr-only">{legend}</legend>
+      <div className="inline-flex flex-wrap rounded-lg bg-slate-100 p-1">
+        {options.map((option) => {
+          const disabled = Boolean(option.disabledReason);
+          return (
+            <label
+              key={option.value}
+              className={`flex items-center gap-1.5 rounded-md px-3 py-1.5 text-sm font-medium has-[:focus-visible]:ring-2 has-[:focus-visible]:ring-indigo-500 ${
+                disabled ? "cursor-not-allowed text-slate-400" : "cursor-pointer"
+              } ${value === option.value ? "bg-white text-slate-900 shadow-sm" : disabled ? "" : "text-slate-600 hover:text-slate-900"}`}
+            >
+              <input
+                type="radio"
+                name={name}
+                value={option.value}
+                checked={value === option.value}
+                disabled={disabled}
+                onChange={() => onChange(option.value)}
+                className="sr-only"
+              />
+              {option.label}
+            </label>
+          );
+        })}
+      </div>
+      {notes.length > 0 && (
+        <p id={noteId} className="mt-1.5 text-xs text-slate-500">
+          {notes.map((option) => option.disabledReason).join(" ")}
+        </p>
+      )}
+    </fieldset>
+  );
+}

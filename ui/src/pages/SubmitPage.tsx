@@ -8,18 +8,24 @@ import { Dropzone, checkFile } from "../components/Dropzone";
 import { LinkIcon, UploadIcon } from "../components/icons";
 import { OperationBuilder } from "../components/OperationBuilder";
 import { OutputFields } from "../components/OutputFields";
-import { Alert, Button, ButtonLink, Card, CardHeader, CheckboxField, PageHeader, SelectField, TextField } from "../components/ui";
+import { Alert, Button, ButtonLink, Card, CardHeader, CheckboxField, PageHeader, SegmentedControl, SelectField, TextField } from "../components/ui";
+import { VariantsEditor } from "../components/VariantsEditor";
 import type { Preset } from "../gen/pixelflow/v1/preset_pb";
 import { describeError } from "../lib/errors";
 import type { OperationDraft, OutputDraft } from "../tasks/operations";
-import { validate } from "../tasks/draftValidation";
+import { validate, validateVariants } from "../tasks/draftValidation";
 import { DEFAULT_OUTPUT, describeOperation, formatLabel, newOperation, outputToProto, toProto } from "../tasks/operations";
 import { rememberPreview } from "../tasks/previews";
 import { type Violation, serverViolations } from "../tasks/validation";
+import { type VariantDraft, initialVariants, variantPath, variantsPipeline } from "../tasks/variants";
 
 type SourceMode = "url" | "upload";
 // The steps are built here, or a saved preset's are used (the server takes one or the other).
 type PipelineMode = "steps" | "preset";
+// One output (the task's own), or several named ones from one decode (variants).
+type OutputMode = "one" | "several";
+
+const FIX_FIELDS = "Fix the highlighted fields first.";
 
 export function validateUrl(text: string): string | null {
   const trimmed = text.trim();
@@ -51,18 +57,31 @@ export function SubmitPage() {
   const [presets, setPresets] = useState<Preset[] | null>(null);
   const [presetsError, setPresetsError] = useState<string | null>(null);
   const [presetName, setPresetName] = useState("");
+  const [outputMode, setOutputMode] = useState<OutputMode>("one");
+  const [variants, setVariants] = useState<VariantDraft[]>(initialVariants);
   const [attempted, setAttempted] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
   // The server's verdict on the last attempt (its BadRequest field violations), until an edit.
   const [rejected, setRejected] = useState<Violation[]>([]);
-  useEffect(() => setRejected([]), [operations, output]);
-  const validation = useMemo(() => validate(operations, output, rejected), [operations, output, rejected]);
+  useEffect(() => setRejected([]), [operations, output, variants, outputMode]);
+  // A preset holds one output (the proto's create_task.preset_or_variants): with a preset, the
+  // choice of several sizes is off, but kept for when the user builds the steps again.
+  const several = pipeline === "steps" && outputMode === "several";
+  // With variants the task's own output is unset, so only its steps are checked.
+  const validation = useMemo(
+    () => validate(operations, several ? DEFAULT_OUTPUT : output, rejected.filter((v) => !variantPath(v.field))),
+    [operations, output, several, rejected],
+  );
+  const variantsValidation = useMemo(
+    () => (several ? validateVariants(variants, rejected.filter((v) => variantPath(v.field))) : null),
+    [several, variants, rejected],
+  );
   const urlError = mode === "url" ? validateUrl(url) : null;
   const sourceError = mode === "url" ? urlError : file ? fileError : (fileError ?? "Choose an image to upload.");
   const chosenPreset = presets?.find((preset) => preset.name === presetName);
-  const pipelineValid = pipeline === "preset" ? chosenPreset !== undefined : validation.valid;
+  const pipelineValid = pipeline === "preset" ? chosenPreset !== undefined : validation.valid && (variantsValidation?.valid ?? true);
 
   // The user's presets, for the choice in step 2 (one page holds the per-user maximum).
   useEffect(() => {
@@ -107,14 +126,21 @@ export function SubmitPage() {
     setAttempted(true);
     setError(null);
     if (sourceError || !pipelineValid) {
-      setError("Fix the highlighted fields first.");
+      setError(FIX_FIELDS);
       return;
     }
     setBusy(true);
     try {
       // A preset goes alone: its operations and output are the server's to copy into the task.
+      // Variants go with the task's operations and without its output.
+      const pipelineFields =
+        pipeline === "preset"
+          ? { preset: presetName }
+          : several
+            ? variantsPipeline(operations, variants)
+            : { operations: operations.map(toProto), output: outputToProto(output) };
       const common = {
-        ...(pipeline === "preset" ? { preset: presetName } : { operations: operations.map(toProto), output: outputToProto(output) }),
+        ...pipelineFields,
         skipAutoOrient: !autoOrient,
         idempotencyKey: crypto.randomUUID(),
       };
@@ -142,27 +168,16 @@ export function SubmitPage() {
         <Card>
           <CardHeader title="1. Source image" />
           <div className="space-y-4 p-4 sm:p-5">
-            <fieldset>
-              <legend className="sr-only">Where the image comes from</legend>
-              <div className="inline-flex rounded-lg bg-slate-100 p-1">
-                {(
-                  [
-                    ["url", "From a URL", LinkIcon],
-                    ["upload", "Upload a file", UploadIcon],
-                  ] as const
-                ).map(([value, label, Icon]) => (
-                  <label
-                    key={value}
-                    className={`flex cursor-pointer items-center gap-1.5 rounded-md px-3 py-1.5 text-sm font-medium has-[:focus-visible]:ring-2 has-[:focus-visible]:ring-indigo-500 ${
-                      mode === value ? "bg-white text-slate-900 shadow-sm" : "text-slate-600 hover:text-slate-900"
-                    }`}
-                  >
-                    <input type="radio" name="source-mode" value={value} checked={mode === value} onChange={() => setMode(value)} className="sr-only" />
-                    <Icon className="h-4 w-4" /> {label}
-                  </label>
-                ))}
-              </div>
-            </fieldset>
+            <SegmentedControl
+              name="source-mode"
+              legend="Where the image comes from"
+              value={mode}
+              onChange={setMode}
+              options={[
+                { value: "url", label: <><LinkIcon className="h-4 w-4" /> From a URL</> },
+                { value: "upload", label: <><UploadIcon className="h-4 w-4" /> Upload a file</> },
+              ]}
+            />
             {mode === "url" ? (
               <TextField
                 label="Image URL"
@@ -181,29 +196,27 @@ export function SubmitPage() {
         </Card>
 
         <Card>
-          <CardHeader title="2. Operations" description={pipeline === "steps" ? "Applied in order, top to bottom." : "A saved preset's steps and output."} />
+          <CardHeader
+            title="2. Operations"
+            description={
+              pipeline === "preset"
+                ? "A saved preset's steps and output."
+                : several
+                  ? "Applied in order, top to bottom, once: then each variant's own steps."
+                  : "Applied in order, top to bottom."
+            }
+          />
           <div className="space-y-4 p-4 sm:p-5">
-            <fieldset>
-              <legend className="sr-only">How the steps are chosen</legend>
-              <div className="inline-flex rounded-lg bg-slate-100 p-1">
-                {(
-                  [
-                    ["steps", "Build steps"],
-                    ["preset", "Use a preset"],
-                  ] as const
-                ).map(([value, label]) => (
-                  <label
-                    key={value}
-                    className={`flex cursor-pointer items-center gap-1.5 rounded-md px-3 py-1.5 text-sm font-medium has-[:focus-visible]:ring-2 has-[:focus-visible]:ring-indigo-500 ${
-                      pipeline === value ? "bg-white text-slate-900 shadow-sm" : "text-slate-600 hover:text-slate-900"
-                    }`}
-                  >
-                    <input type="radio" name="pipeline-mode" value={value} checked={pipeline === value} onChange={() => setPipeline(value)} className="sr-only" />
-                    {label}
-                  </label>
-                ))}
-              </div>
-            </fieldset>
+            <SegmentedControl
+              name="pipeline-mode"
+              legend="How the steps are chosen"
+              value={pipeline}
+              onChange={setPipeline}
+              options={[
+                { value: "steps", label: "Build steps" },
+                { value: "preset", label: "Use a preset" },
+              ]}
+            />
             {pipeline === "preset" ? (
               <PresetChoice presets={presets} error={presetsError} name={presetName} attempted={attempted} onChange={setPresetName} />
             ) : (
@@ -231,9 +244,28 @@ export function SubmitPage() {
         </Card>
 
         <Card>
-          <CardHeader title="3. Output" />
+          <CardHeader
+            title="3. Output"
+            description={several ? "Each variant is its own output, named, with its own steps after the task's; the image is decoded once for all." : undefined}
+          />
           <div className="space-y-4 p-4 sm:p-5">
-            {pipeline === "steps" ? (
+            <SegmentedControl
+              name="output-mode"
+              legend="How many outputs"
+              value={pipeline === "preset" ? "one" : outputMode}
+              onChange={setOutputMode}
+              options={[
+                { value: "one", label: "One output" },
+                {
+                  value: "several",
+                  label: "Several sizes",
+                  disabledReason: pipeline === "preset" ? "A preset holds one output: build the steps to make several sizes." : undefined,
+                },
+              ]}
+            />
+            {several && variantsValidation ? (
+              <VariantsEditor variants={variants} validation={variantsValidation} showNameErrors={attempted || rejected.length > 0} onChange={setVariants} />
+            ) : pipeline === "steps" ? (
               <OutputFields output={output} errors={validation.output} onChange={setOutput} />
             ) : (
               <p className="text-sm text-slate-500">
@@ -245,7 +277,8 @@ export function SubmitPage() {
           </div>
         </Card>
 
-        {error && <Alert>{error}</Alert>}
+        {/* The request to fix the fields goes once they are fixed (a server error stays until the next try). */}
+        {error && !(error === FIX_FIELDS && !sourceError && pipelineValid) && <Alert>{error}</Alert>}
         <div className="flex flex-col-reverse gap-3 sm:flex-row sm:justify-end">
           <ButtonLink to="/" variant="secondary">
             Cancel

@@ -3,9 +3,9 @@ import type { ReactNode } from "react";
 import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import type { Api } from "../api/client";
-import { downloadResult } from "../api/uploads";
 import { useApi } from "../auth/AuthContext";
 import { StatusBadge } from "../components/StatusBadge";
+import { TaskVariants } from "../components/TaskVariants";
 import { ArrowLeftIcon, DownloadIcon, RefreshIcon, StopIcon, TrashIcon } from "../components/icons";
 import { Alert, Button, ButtonLink, Card, CardHeader, EmptyState, FOCUS_RING, Spinner, buttonClass } from "../components/ui";
 import type { Task } from "../gen/pixelflow/v1/task_pb";
@@ -17,6 +17,7 @@ import { formatBytes, formatDateTime, formatDuration } from "../lib/format";
 import { describeOperation, extensionFor, formatLabel } from "../tasks/operations";
 import { forgetPreview, previewFor } from "../tasks/previews";
 import { isTerminal } from "../tasks/status";
+import { useResultBlob } from "../tasks/useResultBlob";
 import { useTaskWatch } from "../tasks/useTaskWatch";
 
 export function TaskPage() {
@@ -70,7 +71,7 @@ function TaskView({ api, initial }: { api: Api; initial: Task }) {
   const [actionError, setActionError] = useState<string | null>(null);
   const [cancelled, setCancelled] = useState<Task | null>(null);
   const current = cancelled && !isTerminal(task.status) ? cancelled : task;
-  const result = useResult(api, current);
+  const result = useResultBlob(api, current.id, null, current.status === TaskStatus.COMPLETED);
 
   async function cancel() {
     setBusy("cancel");
@@ -97,6 +98,8 @@ function TaskView({ api, initial }: { api: Api; initial: Task }) {
     }
   }
 
+  // A task with variants has no result of its own: GetTaskResult answers with the first variant's.
+  const firstVariant = current.variants[0]?.name;
   const extension = result.contentType ? extensionFor(result.contentType) : "img";
   return (
     <>
@@ -172,7 +175,11 @@ function TaskView({ api, initial }: { api: Api; initial: Task }) {
         <Card>
           <CardHeader
             title="Result"
-            description={current.result ? `${current.result.width}×${current.result.height} · ${formatLabel(current.result.format)} · ${formatBytes(current.result.sizeBytes)}` : "Appears here when the task completes"}
+            description={
+              current.result
+                ? `${firstVariant ? `The first variant, “${firstVariant}”: ` : ""}${current.result.width}×${current.result.height} · ${formatLabel(current.result.format)} · ${formatBytes(current.result.sizeBytes)}`
+                : "Appears here when the task completes"
+            }
           />
           <div className="p-4 sm:p-5">
             <ImageFrame>
@@ -213,12 +220,19 @@ function TaskView({ api, initial }: { api: Api; initial: Task }) {
               </ol>
             )}
             <dl className="mt-4 grid grid-cols-2 gap-x-4 gap-y-2 border-t border-slate-100 pt-4 text-sm">
-              <Meta label="Output format" value={formatLabel(current.output?.format ?? 0)} />
-              <Meta label="Quality" value={current.output?.quality ? String(current.output.quality) : "Default"} />
-              <Meta label="Lossless" value={current.output?.lossless ? "Yes" : "No"} />
-              <Meta label="Metadata" value={current.output?.keepMetadata ? "Kept" : "Stripped"} />
-              <Meta label="Colours" value={current.output?.keepColorProfile ? "Source profile kept" : "sRGB"} />
-              <Meta label="Animation" value={current.output?.firstFrameOnly ? "First frame only" : "Kept"} />
+              {current.variants.length > 0 ? (
+                // Each variant has its own output (the task's is unset): the Variants card lists them.
+                <Meta label="Outputs" value={`${current.variants.length} variants (below)`} />
+              ) : (
+                <>
+                  <Meta label="Output format" value={formatLabel(current.output?.format ?? 0)} />
+                  <Meta label="Quality" value={current.output?.quality ? String(current.output.quality) : "Default"} />
+                  <Meta label="Lossless" value={current.output?.lossless ? "Yes" : "No"} />
+                  <Meta label="Metadata" value={current.output?.keepMetadata ? "Kept" : "Stripped"} />
+                  <Meta label="Colours" value={current.output?.keepColorProfile ? "Source profile kept" : "sRGB"} />
+                  <Meta label="Animation" value={current.output?.firstFrameOnly ? "First frame only" : "Kept"} />
+                </>
+              )}
               <Meta label="Auto-orient" value={current.skipAutoOrient ? "Off" : "On"} />
             </dl>
           </div>
@@ -243,32 +257,10 @@ function TaskView({ api, initial }: { api: Api; initial: Task }) {
           </dl>
         </Card>
       </div>
+      {current.variants.length > 0 && <TaskVariants api={api} task={current} />}
       {current.callbackUrl && <WebhookCard api={api} task={current} />}
     </>
   );
-}
-
-function useResult(api: Api, task: Task): { url: string | null; contentType: string | null; error: string | null } {
-  const [state, setState] = useState<{ url: string | null; contentType: string | null; error: string | null }>({ url: null, contentType: null, error: null });
-  const completed = task.status === TaskStatus.COMPLETED;
-  useEffect(() => {
-    if (!completed) return;
-    const controller = new AbortController();
-    let objectUrl: string | null = null;
-    downloadResult(api, task.id, controller.signal)
-      .then((blob) => {
-        objectUrl = URL.createObjectURL(blob);
-        setState({ url: objectUrl, contentType: blob.type, error: null });
-      })
-      .catch((caught: unknown) => {
-        if (!controller.signal.aborted) setState({ url: null, contentType: null, error: describeError(caught) });
-      });
-    return () => {
-      controller.abort();
-      if (objectUrl) URL.revokeObjectURL(objectUrl);
-    };
-  }, [api, task.id, completed]);
-  return state;
 }
 
 function OriginalCaption({ task }: { task: Task }) {

@@ -1,13 +1,14 @@
 // Validation of the builder's drafts: whether each input's text is a number is the form's to say;
 // every rule about the values is the proto's (buf.validate annotations, checked by protovalidate
-// exactly as the server checks them: validation.ts). Only the new-task page imports this, so the
-// validator (CEL, RE2) loads with that page alone.
+// exactly as the server checks them: validation.ts). Only the new-task and presets pages import
+// this, so the validator (CEL, RE2) loads with them alone.
 import { create } from "@bufbuild/protobuf";
 import { CreatePresetRequestSchema } from "../gen/pixelflow/v1/preset_pb";
-import { CreateTaskRequestSchema, OperationSchema, OutputOptionsSchema } from "../gen/pixelflow/v1/task_pb";
+import { CreateTaskRequestSchema, OperationSchema, OutputOptionsSchema, VariantSchema } from "../gen/pixelflow/v1/task_pb";
 import type { FieldErrors, OperationDraft, OperationKind, OutputDraft } from "./operations";
 import { MAX_OPERATIONS, outputToProto, parseNumber, toProto } from "./operations";
 import { type Violation, violationsOf } from "./validation";
+import { type VariantDraft, repeatedNames, variantPath } from "./variants";
 
 export interface ValidationResult {
   /** Errors of the list itself (too many operations). */
@@ -31,10 +32,9 @@ export function validate(
   for (const operation of operations) perOperation[operation.id] = validateOperation(operation);
   const outputErrors = validateOutput(output);
   const result: ValidationResult = { list: null, operations: perOperation, output: outputErrors, other: [], valid: true };
-  const placeholder = create(OperationSchema, { kind: { case: "grayscale", value: {} } });
   const request = create(CreateTaskRequestSchema, {
-    source: { case: "uploadId", value: "0".repeat(32) },
-    operations: operations.map(() => placeholder),
+    source: { case: "uploadId", value: PLACEHOLDER_ID },
+    operations: operations.map(() => PLACEHOLDER_OPERATION),
   });
   const listed = violationsOf(CreateTaskRequestSchema, request).find((violation) => violation.field === "operations");
   if (listed) result.list = `at most ${MAX_OPERATIONS} operations are allowed, got ${operations.length}`;
@@ -45,6 +45,88 @@ export function validate(
     Object.values(perOperation).every((errors) => Object.keys(errors).length === 0) &&
     Object.keys(outputErrors).length === 0;
   return result;
+}
+
+// Stand-ins for what a check of a list's shape (its length, its names) does not look at.
+const PLACEHOLDER_ID = "0".repeat(32);
+const PLACEHOLDER_OPERATION = create(OperationSchema, { kind: { case: "grayscale", value: {} } });
+
+/** One variant's errors: its name, its steps and its output, placed as the task's are. */
+export interface VariantValidation extends Omit<ValidationResult, "valid"> {
+  name: string | null;
+}
+
+export interface VariantsValidation {
+  /** Errors of the list itself (too many variants). */
+  list: string | null;
+  /** One entry per variant, by its id. */
+  variants: Record<string, VariantValidation>;
+  /** What no variant's field shows. */
+  other: string[];
+  valid: boolean;
+}
+
+/** The variants checked as the server will check them (each one's name, steps and output, the
+ * list's length and its names' uniqueness); `server` adds the server's violations whose path is
+ * a variant's (`variants[1].name`), placed on that variant's fields. */
+export function validateVariants(variants: readonly VariantDraft[], server: readonly Violation[] = []): VariantsValidation {
+  const result: VariantsValidation = { list: null, variants: {}, other: [], valid: true };
+  for (const variant of variants) result.variants[variant.id] = validateVariant(variant);
+  // The list's own rules, on a request holding only the names (every other rule is checked above).
+  const request = create(CreateTaskRequestSchema, {
+    source: { case: "uploadId", value: PLACEHOLDER_ID },
+    variants: variants.map((variant) => create(VariantSchema, { name: variant.name })),
+  });
+  const repeated = repeatedNames(variants);
+  const nameError = (id: string, message: string) => {
+    const errors = result.variants[id];
+    if (errors && errors.name !== message) errors.name = errors.name ? `${errors.name}; ${message}` : message;
+  };
+  // The list's rules name only `variants`: a repeated name goes on each variant that repeats one.
+  const placeOnList = (violation: Violation) => {
+    if (violation.rule === "create_task.variants_unique" && repeated.size > 0) for (const id of repeated) nameError(id, violation.message);
+    else if (violation.rule === "repeated.max_items") result.list = violation.message;
+    else result.other.push(violation.message);
+  };
+  for (const violation of violationsOf(CreateTaskRequestSchema, request)) if (violation.field === "variants") placeOnList(violation);
+  for (const violation of server) {
+    const path = variantPath(violation.field);
+    if (!path) continue;
+    if (path.index === null) {
+      placeOnList(violation);
+      continue;
+    }
+    const target = variants[path.index];
+    const errors = target && result.variants[target.id];
+    if (!target || !errors) result.other.push(`${violation.field}: ${violation.message}`);
+    else if (path.rest === "name") nameError(target.id, violation.message);
+    else place({ ...violation, field: path.rest }, target.operations, errors);
+  }
+  result.valid =
+    result.list === null &&
+    result.other.length === 0 &&
+    Object.values(result.variants).every(
+      (errors) =>
+        errors.name === null &&
+        errors.list === null &&
+        errors.other.length === 0 &&
+        Object.values(errors.operations).every((fields) => Object.keys(fields).length === 0) &&
+        Object.keys(errors.output).length === 0,
+    );
+  return result;
+}
+
+/** One variant on its own: its name's rule, its list of steps, each step, its output. */
+function validateVariant(variant: VariantDraft): VariantValidation {
+  const operations: Record<string, FieldErrors> = {};
+  for (const operation of variant.operations) operations[operation.id] = validateOperation(operation);
+  const errors: VariantValidation = { name: null, list: null, operations, output: validateOutput(variant.output), other: [] };
+  const shape = create(VariantSchema, { name: variant.name, operations: variant.operations.map(() => PLACEHOLDER_OPERATION) });
+  for (const violation of violationsOf(VariantSchema, shape)) {
+    if (violation.field === "name") errors.name = violation.message;
+    else if (violation.field === "operations") errors.list = violation.message;
+  }
+  return errors;
 }
 
 /** What is wrong with a preset's name, by the proto's `preset_name` rule; null when it is fine. */
@@ -94,7 +176,7 @@ function formField(path: readonly string[], rule: string): string {
 }
 
 /** A server violation on the field it names: `operations[2].crop.width`, `output.quality`, else other. */
-function place(violation: Violation, operations: readonly OperationDraft[], result: ValidationResult): void {
+function place(violation: Violation, operations: readonly OperationDraft[], result: Omit<ValidationResult, "valid">): void {
   const [head, ...rest] = violation.field.split(".");
   const index = /^operations\[(\d+)\]$/.exec(head ?? "");
   const target = index ? operations[Number(index[1])] : undefined;
