@@ -54,6 +54,9 @@ TEST_ENVIRONMENT = {
     # A stopped worker leaves ListWorkers within seconds.
     "PIXELFLOW_WORKER_HEARTBEAT_SECONDS": "1",
     "PIXELFLOW_WORKER_DEAD_AFTER_SECONDS": "4",
+    # The gauges read from Kafka and the store follow within a second (test_metrics).
+    "PIXELFLOW_METRICS_REFRESH_SECONDS": "0.5",
+    "PIXELFLOW_METRICS_STORED_BYTES_SECONDS": "0.5",
 }
 
 
