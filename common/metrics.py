@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import grpc
@@ -41,26 +41,38 @@ RPC_SECONDS = Histogram(
 )
 
 
-@dataclass(frozen=True)
 class RpcLabels:
-    """One method's labels, split from its path ("/pixelflow.v1.TaskService/CreateTask")."""
+    """One method's series, from its path ("/pixelflow.v1.TaskService/CreateTask"). Kept per
+    method (`of`: the interceptor wraps each call anew), so that a call looks up no label but
+    its code's. Only methods the server serves get here: the set is bounded."""
 
-    grpc_type: str
-    grpc_service: str
-    grpc_method: str
+    def __init__(self, method: str, grpc_type: str) -> None:
+        service, _, name = method.lstrip("/").rpartition("/")
+        self.names = (grpc_type, service, name)
+        self._started = RPC_STARTED.labels(*self.names)
+        self._seconds = RPC_SECONDS.labels(*self.names)
+        self._handled: dict[grpc.StatusCode, Any] = {}
 
     @classmethod
     def of(cls, method: str, grpc_type: str) -> RpcLabels:
-        service, _, name = method.lstrip("/").rpartition("/")
-        return cls(grpc_type, service, name)
+        labels = _BY_METHOD.get((method, grpc_type))
+        if labels is None:
+            labels = _BY_METHOD[method, grpc_type] = cls(method, grpc_type)
+        return labels
 
     def started(self) -> float:
-        RPC_STARTED.labels(self.grpc_type, self.grpc_service, self.grpc_method).inc()
+        self._started.inc()
         return time.perf_counter()
 
     def handled(self, code: grpc.StatusCode, started: float) -> None:
-        RPC_HANDLED.labels(self.grpc_type, self.grpc_service, self.grpc_method, code.name).inc()
-        RPC_SECONDS.labels(self.grpc_type, self.grpc_service, self.grpc_method).observe(time.perf_counter() - started)
+        handled = self._handled.get(code)
+        if handled is None:
+            handled = self._handled[code] = RPC_HANDLED.labels(*self.names, code.name)
+        handled.inc()
+        self._seconds.observe(time.perf_counter() - started)
+
+
+_BY_METHOD: dict[tuple[str, str], RpcLabels] = {}
 
 
 def serve_metrics(host: str, port: int) -> WSGIServer:

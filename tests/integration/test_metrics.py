@@ -184,7 +184,7 @@ _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
 _MATCHERS = re.compile(r"\{[^}]*\}")
 _GROUPINGS = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
 _RANGES = re.compile(r"\[[^\]]*\]")
-_IDENTIFIER = re.compile(r"(?<![\w.$])[a-zA-Z_:][a-zA-Z0-9_:]*(?!\s*\()")
+_IDENTIFIER = re.compile(r"(?<![\w.$:])[a-zA-Z_:][a-zA-Z0-9_:]*(?![\w:]|\s*\()")
 _KEYWORDS = frozenset(
     {"and", "or", "unless", "offset", "bool", "by", "without", "on", "ignoring", "inf", "nan", "Inf", "NaN"}
 )
