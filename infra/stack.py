@@ -127,6 +127,7 @@ class Stack:
                     "pixelflow.v1.AdminService",
                     "pixelflow.v1.PresetService",
                     "pixelflow.v1.QuotaService",
+                    "pixelflow.v1.WebhookService",
                 ),
                 self.ports.api_metrics,
             ),
