@@ -28,6 +28,7 @@ from api_svc.blob_sweep import sweep_forever
 from api_svc.config import ApiSettings
 from api_svc.dead_letters import DeadLetters
 from api_svc.lifecycle_servicer import TaskLifecycleServicer
+from api_svc.metrics import outcome_committed, refresh_gauges
 from api_svc.preset_repository import PresetRepository
 from api_svc.preset_servicer import PresetServicer
 from api_svc.quota_repository import QuotaRepository
@@ -55,7 +56,7 @@ from common.server import run_service, serve
 async def run(settings: ApiSettings) -> None:
     internal_secret = settings.required_internal_secret("api_svc")
     mongo = settings.mongo_client()
-    repository = TaskRepository(mongo[settings.mongo_database])
+    repository = TaskRepository(mongo[settings.mongo_database], on_commit=outcome_committed)
     await repository.ensure_indexes()
     presets = PresetRepository(mongo[settings.mongo_database])
     await presets.ensure_indexes()
@@ -131,6 +132,7 @@ async def run(settings: ApiSettings) -> None:
             )
         ),
         asyncio.create_task(prune_day_marks_forever(quotas)),
+        asyncio.create_task(refresh_gauges(settings, repository, quotas)),
     ]
 
     async def shutdown() -> None:
@@ -174,6 +176,7 @@ async def run(settings: ApiSettings) -> None:
         healthy=lambda: verifier.fresh,
         fatal=faults.fatal,
         authenticate=verifier.authenticate,
+        metrics_port=settings.api_metrics_port,
         internal={
             lifecycle_pb2.DESCRIPTOR.services_by_name["TaskLifecycleService"].full_name: internal_authenticator(
                 internal_secret

@@ -15,6 +15,12 @@ from common.settings import (
 
 class ApiSettings(CommonSettings, TaskStoreSettings, DataStoreSettings, TokenVerifierSettings, InternalApiSettings):
     api_port: int = Field(default=50052, ge=0, le=65535)
+    # Prometheus' /metrics (common.metrics, api_svc.metrics).
+    api_metrics_port: int = Field(default=9452, ge=0, le=65535)
+    # How often the gauges read from elsewhere are computed (Kafka lag, dead letters, the
+    # outbox) and, less often since it sums every task and upload, the blob bytes stored.
+    metrics_refresh_seconds: float = Field(default=15.0, gt=0)
+    metrics_stored_bytes_seconds: float = Field(default=300.0, gt=0)
     # A new task's publish waits this long for Kafka's confirmation (CreateTask does not: it
     # answers once the task is stored); after that the task goes to the outbox.
     kafka_delivery_timeout_ms: int = Field(default=3000, ge=100)

@@ -123,10 +123,11 @@ class QuotaRepository:
             return result.deleted_count
 
     # -- stored bytes ------------------------------------------------------------------------
-    async def stored_bytes(self, owner_id: str) -> int:
+    async def stored_bytes(self, owner_id: str | None) -> int:
         """Uploads, results (every variant's) and inline sources of the user: one `$sum` per
         field and pipeline, run side by side. One `$group` cannot hold them all: FerretDB v1
-        fills only its first accumulator and answers 0 for the others (seen here, 1.24)."""
+        fills only its first accumulator and answers 0 for the others (seen here, 1.24). No
+        owner: every user's together (the stored-bytes gauge, api_svc.metrics)."""
         sums = (
             (self._uploads, "$size_bytes"),
             (self._tasks, "$result.size_bytes"),
@@ -134,11 +135,12 @@ class QuotaRepository:
             (self._tasks, "$inline_bytes"),
         )
         async with store_errors():
-            totals = await asyncio.gather(*(self._sum(collection, owner_id, path) for collection, path in sums))
+            match = {} if owner_id is None else {"owner_id": owner_id}
+            totals = await asyncio.gather(*(self._sum(collection, match, path) for collection, path in sums))
         return sum(totals)
 
-    async def _sum(self, collection: Any, owner_id: str, path: str) -> int:
-        pipeline = [{"$match": {"owner_id": owner_id}}, {"$group": {"_id": None, "total": {"$sum": path}}}]
+    async def _sum(self, collection: Any, match: Document, path: str) -> int:
+        pipeline = [{"$match": match}, {"$group": {"_id": None, "total": {"$sum": path}}}]
         async for document in await collection.aggregate(pipeline):
             return int(document.get("total") or 0)
         return 0

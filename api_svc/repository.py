@@ -14,6 +14,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError
 from common.errors import Unavailable
 from tasks.lifecycle import (
     TASK_LOCKS,
+    OnCommit,
     TaskClaims,
     cancel,
     ensure_lock_indexes,
@@ -39,7 +40,9 @@ async def store_errors() -> AsyncIterator[None]:
 
 
 class TaskRepository:
-    def __init__(self, database: AsyncDatabase[Document]) -> None:
+    def __init__(self, database: AsyncDatabase[Document], on_commit: OnCommit | None = None) -> None:
+        # Told of every outcome committed through this repository (api_svc.metrics counts them).
+        self._on_commit = on_commit
         self._tasks = database[TASKS]
         self._keys = database[IDEMPOTENCY]
         # Tasks whose publish Kafka did not confirm (written only then: a task that Kafka took at
@@ -121,6 +124,11 @@ class TaskRepository:
         async with store_errors():
             await self._outbox.delete_one({"_id": task_id})
 
+    async def outbox_size(self) -> int:
+        """Tasks waiting in the outbox for Kafka (a gauge, api_svc.metrics)."""
+        async with store_errors():
+            return await self._outbox.count_documents({})
+
     async def unpublished(self, limit: int = 100) -> list[str]:
         async with store_errors():
             cursor = self._outbox.find({}, {"_id": 1}).sort("created_at", ASCENDING).limit(limit)
@@ -163,13 +171,15 @@ class TaskRepository:
 
     def claims(self, worker_id: str, lease: timedelta, max_attempts: int) -> TaskClaims:
         """A worker's side of the lifecycle on this service's collections (TaskLifecycleService)."""
-        return TaskClaims(self._tasks, self._locks, worker_id, lease, max_attempts=max_attempts)
+        return TaskClaims(
+            self._tasks, self._locks, worker_id, lease, max_attempts=max_attempts, on_commit=self._on_commit
+        )
 
     async def cancel(self, owner_id: str, task_id: str) -> tuple[Document, Document] | None:
         """PENDING/PROCESSING → CANCELLED (tasks.lifecycle.cancel): (the task before, the fields
         written); None if the task is not (or no longer) cancellable."""
         async with store_errors():
-            return await cancel(self._tasks, self._locks, owner_id, task_id)
+            return await cancel(self._tasks, self._locks, owner_id, task_id, on_commit=self._on_commit)
 
     async def reopen(self, task_id: str, stale_after: float = 60.0) -> tuple[str, Document] | None:
         """FAILED → PENDING for a replay (tasks.lifecycle.reopen_failed)."""

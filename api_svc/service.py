@@ -16,6 +16,7 @@ from typing import Any
 from pixelflow.v1 import task_pb2
 
 from api_svc.ids import checked_id, new_id
+from api_svc.metrics import TASKS_CREATED
 from api_svc.preset_repository import PresetRepository
 from api_svc.presets import PresetService
 from api_svc.quota_repository import QuotaRepository
@@ -166,6 +167,7 @@ class TaskService:
             if existing is None:
                 raise Unavailable("the task is being created by another request; try again")
             return existing
+        TASKS_CREATED.inc()
         # Stored is accepted: Kafka's confirmation is not waited for (see _queue).
         self._in_background(self._queue(task_id))
         log.info("task created", extra={"task_id": task_id, "owner_id": owner_id})

@@ -61,6 +61,7 @@ async def run(settings: AuthSettings) -> None:
         service_names=[auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name],
         register=lambda server: auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(service), server),
         on_shutdown=engine.dispose,
+        metrics_port=settings.auth_metrics_port,
     )
 
 

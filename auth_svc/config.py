@@ -11,6 +11,8 @@ from common.settings import CommonSettings
 
 class AuthSettings(CommonSettings):
     auth_port: int = Field(default=50051, ge=0, le=65535)
+    # Prometheus' /metrics (common.metrics).
+    auth_metrics_port: int = Field(default=9451, ge=0, le=65535)
     # SQLAlchemy URL; the asyncpg driver is required.
     auth_database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/pixelflow_auth"
     # PEM file holding the Ed25519 signing key. Empty: <data_dir>/auth/jwt-ed25519.pem, generated

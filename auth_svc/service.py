@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from auth_svc.metrics import LOGIN_FAILURES, LOGIN_THROTTLED
 from auth_svc.models import User
 from auth_svc.passwords import PasswordHasher
 from auth_svc.repository import LONGEST_TRANSACTION_SECONDS, AuthRepository, RevokedSession, RotationOutcome
@@ -87,6 +88,7 @@ class AuthService:
         if attempts > self.policy.login_max_attempts:
             retry_at = window_started_at + self.policy.login_window
             wait = max(1, int((retry_at - await self._repository.now()).total_seconds()) + 1)
+            LOGIN_THROTTLED.inc()
             raise ResourceExhausted(
                 f"too many login attempts for this account from your address; try again in {wait} seconds",
                 retry_after_seconds=wait,
@@ -94,6 +96,7 @@ class AuthService:
         user = await self._repository.user_by_email(normalized)
         # Unknown email or wrong password: same bcrypt cost, same message.
         if not await self._password_matches(password, user) or user is None:
+            LOGIN_FAILURES.inc()
             raise Unauthenticated(LOGIN_FAILED_MESSAGE)
         await self._repository.clear_login_attempts(normalized, client)
         refresh_token, refresh_hash = new_refresh_token()

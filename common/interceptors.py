@@ -1,5 +1,6 @@
-"""The one place where errors become gRPC statuses, where every call is logged, and where every
-request is checked against the rules proto/ declares (common.validation) before its handler."""
+"""The one place where errors become gRPC statuses, where every call is logged and counted
+(common.metrics), and where every request is checked against the rules proto/ declares
+(common.validation) before its handler."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from grpc_status import rpc_status
 
 from common.errors import ServiceError
 from common.logging import request_id_var
+from common.metrics import RpcLabels
 from common.validation import check
 
 log = logging.getLogger("pixelflow.rpc")
@@ -49,12 +51,14 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], method: str, exc: 
     await context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
 
 
-def _finish(method: str, started: float, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+def _finish(method: str, labels: RpcLabels, started: float, context: grpc.aio.ServicerContext[Any, Any]) -> None:
     code = context.code() or grpc.StatusCode.OK
-    name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+    if not isinstance(code, grpc.StatusCode):
+        code = grpc.StatusCode.UNKNOWN
+    labels.handled(code, started)
     log.info(
         "rpc finished",
-        extra={"method": method, "code": name, "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
+        extra={"method": method, "code": code.name, "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
     )
 
 
@@ -74,11 +78,14 @@ def _wrap_unary(
     behavior: Callable[[Any, Any], Awaitable[Any]],
     authenticate: Authenticate | None,
     *,
+    grpc_type: str,
     validate: bool = True,
 ) -> Callable[[Any, Any], Awaitable[Any]]:
+    labels = RpcLabels.of(method, grpc_type)
+
     async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         request_id_var.set(_request_id(context))
-        started = time.perf_counter()
+        started = labels.started()
         try:
             await _admit(request, context, authenticate, validate=validate)
             return await behavior(request, context)
@@ -87,7 +94,7 @@ def _wrap_unary(
         except Exception as exc:  # noqa: BLE001 - every error must become a status
             await _abort(context, method, exc)
         finally:
-            _finish(method, started, context)
+            _finish(method, labels, started, context)
 
     return wrapped
 
@@ -95,9 +102,11 @@ def _wrap_unary(
 def _wrap_stream(
     method: str, behavior: Callable[[Any, Any], AsyncIterator[Any]], authenticate: Authenticate | None
 ) -> Callable[[Any, Any], AsyncIterator[Any]]:
+    labels = RpcLabels.of(method, "server_stream")
+
     async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         request_id_var.set(_request_id(context))
-        started = time.perf_counter()
+        started = labels.started()
         try:
             await _admit(request, context, authenticate, validate=True)
             async for item in behavior(request, context):
@@ -107,7 +116,7 @@ def _wrap_stream(
         except Exception as exc:  # noqa: BLE001 - every error must become a status
             await _abort(context, method, exc)
         finally:
-            _finish(method, started, context)
+            _finish(method, labels, started, context)
 
     return wrapped
 
@@ -133,7 +142,7 @@ class ErrorAndLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[ty
         authenticate = self._authenticators.get(method[: method.rfind("/") + 1])
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, handler.unary_unary, authenticate),
+                _wrap_unary(method, handler.unary_unary, authenticate, grpc_type="unary"),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -145,7 +154,7 @@ class ErrorAndLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[ty
             wrapped = (
                 _wrap_stream(method, behavior, authenticate)
                 if inspect.isasyncgenfunction(behavior)
-                else _wrap_unary(method, behavior, authenticate)
+                else _wrap_unary(method, behavior, authenticate, grpc_type="server_stream")
             )
             return grpc.unary_stream_rpc_method_handler(
                 wrapped,
@@ -156,7 +165,7 @@ class ErrorAndLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[ty
             # Client streams (CreateUpload): the request iterator is passed where a unary
             # handler takes its request, so the unary wrapper serves them as they are.
             return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(method, handler.stream_unary, authenticate, validate=False),
+                _wrap_unary(method, handler.stream_unary, authenticate, grpc_type="client_stream", validate=False),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

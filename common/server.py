@@ -1,8 +1,9 @@
 """Serves a set of gRPC servicers the same way in every service.
 
-Health (grpc.health.v1) and reflection are always on, errors are mapped by one interceptor,
-and SIGTERM/SIGINT drain the server: health turns NOT_SERVING, in-flight calls get a grace
-period, then the service's own resources are closed.
+Health (grpc.health.v1) and reflection are always on, errors are mapped (and calls counted) by
+one interceptor, Prometheus metrics are served on a port of their own, and SIGTERM/SIGINT drain
+the server: health turns NOT_SERVING, in-flight calls get a grace period, then the service's own
+resources are closed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 from common.interceptors import Authenticate, ErrorAndLoggingInterceptor
+from common.metrics import serve_metrics
 from common.settings import CommonSettings
 
 log = logging.getLogger("pixelflow.server")
@@ -69,6 +71,7 @@ async def serve(
     fatal: asyncio.Future[str] | None = None,
     authenticate: Authenticate | None = None,
     internal: Mapping[str, Authenticate] | None = None,
+    metrics_port: int | None = None,
 ) -> None:
     """Runs until SIGTERM or SIGINT, then drains and returns. With `healthy`, health follows
     it (checked every second): NOT_SERVING while it is False, so load balancers and the
@@ -77,7 +80,8 @@ async def serve(
     and raises ServiceFailed (the process exits with code 1 so that its supervisor starts it
     again). `authenticate` checks the credentials of every call to the named services before its
     request is validated (health and reflection stay open). `internal` names services for
-    PixelFlow's own callers, each with its own check (common.internal_auth)."""
+    PixelFlow's own callers, each with its own check (common.internal_auth). `metrics_port`
+    serves Prometheus' /metrics (common.metrics) until the service has stopped."""
     authenticators = {name: authenticate for name in service_names} if authenticate else {}
     interceptor = ErrorAndLoggingInterceptor({**authenticators, **(internal or {})})
     server = grpc.aio.server(interceptors=[interceptor], options=grpc_options(settings))
@@ -95,6 +99,7 @@ async def serve(
         server,
     )
 
+    metrics = serve_metrics(settings.bind_host, metrics_port) if metrics_port is not None else None
     address = f"{settings.bind_host}:{port}"
     bound = server.add_insecure_port(address)
     if bound == 0:
@@ -127,6 +132,9 @@ async def serve(
         await server.stop(settings.shutdown_grace_seconds)
         if on_shutdown is not None:
             await on_shutdown()
+        if metrics is not None:
+            await asyncio.to_thread(metrics.shutdown)
+            metrics.server_close()
         log.info("stopped")
         if failure is not None:
             raise ServiceFailed(failure)

@@ -49,15 +49,31 @@ class StackPorts:
     gateway: int = 8080
     envoy_admin: int = 9901
     ui: int = 3000
+    # Each service's Prometheus /metrics (Envoy's stats are on its admin port: /stats/prometheus).
+    auth_metrics: int = 9451
+    api_metrics: int = 9452
+    worker_metrics: int = 9453
     # SeaweedFS (its S3 API first), started only for PIXELFLOW_BLOB_BACKEND=s3 without an endpoint.
     seaweedfs: SeaweedFSPorts = field(default_factory=SeaweedFSPorts)
 
     @classmethod
     def free(cls) -> StackPorts:
-        ports = free_ports(10 + len(fields(SeaweedFSPorts)))
+        ports = free_ports(13 + len(fields(SeaweedFSPorts)))
         postgres, ferretdb, kafka, controller, auth, api, worker, gateway, admin, ui = ports[:10]
-        infra = InfraPorts(postgres, ferretdb, kafka, controller)
-        return cls(infra, auth, api, worker, gateway, admin, ui, SeaweedFSPorts(*ports[10:]))
+        auth_metrics, api_metrics, worker_metrics = ports[10:13]
+        return cls(
+            InfraPorts(postgres, ferretdb, kafka, controller),
+            auth,
+            api,
+            worker,
+            gateway,
+            admin,
+            ui,
+            auth_metrics,
+            api_metrics,
+            worker_metrics,
+            SeaweedFSPorts(*ports[13:]),
+        )
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,7 @@ class ServiceSpec:
     name: str  # the Python package, run as `python -m <name>`
     port: int
     services: tuple[str, ...]  # gRPC services it serves, for the gateway's routes
+    metrics_port: int  # its Prometheus /metrics
 
 
 class Stack:
@@ -101,7 +118,7 @@ class Stack:
             else None
         )
         self.specs = (
-            ServiceSpec("auth_svc", self.ports.auth, ("pixelflow.v1.AuthService",)),
+            ServiceSpec("auth_svc", self.ports.auth, ("pixelflow.v1.AuthService",), self.ports.auth_metrics),
             ServiceSpec(
                 "api_svc",
                 self.ports.api,
@@ -112,8 +129,11 @@ class Stack:
                     "pixelflow.v1.QuotaService",
                     "pixelflow.v1.WebhookService",
                 ),
+                self.ports.api_metrics,
             ),
-            ServiceSpec("worker_svc", self.ports.worker_status, ("pixelflow.v1.WorkerStatusService",)),
+            ServiceSpec(
+                "worker_svc", self.ports.worker_status, ("pixelflow.v1.WorkerStatusService",), self.ports.worker_metrics
+            ),
         )
         self.services: dict[str, ManagedProcess] = {}
         self.envoy: EnvoyProxy | None = None
@@ -123,6 +143,16 @@ class Stack:
     # -- addresses ---------------------------------------------------------------------------
     def address(self, service: str) -> str:
         return f"127.0.0.1:{next(spec.port for spec in self.specs if spec.name == service)}"
+
+    def metrics_url(self, service: str) -> str:
+        """The service's Prometheus endpoint."""
+        port = next(spec.metrics_port for spec in self.specs if spec.name == service)
+        return f"http://127.0.0.1:{port}/metrics"
+
+    @property
+    def envoy_stats_url(self) -> str:
+        """Envoy's statistics in Prometheus' format, on its admin port."""
+        return f"http://127.0.0.1:{self.ports.envoy_admin}/stats/prometheus"
 
     @property
     def gateway_address(self) -> str:
@@ -167,6 +197,9 @@ class Stack:
             "PIXELFLOW_AUTH_PORT": str(self.ports.auth),
             "PIXELFLOW_API_PORT": str(self.ports.api),
             "PIXELFLOW_WORKER_STATUS_PORT": str(self.ports.worker_status),
+            "PIXELFLOW_AUTH_METRICS_PORT": str(self.ports.auth_metrics),
+            "PIXELFLOW_API_METRICS_PORT": str(self.ports.api_metrics),
+            "PIXELFLOW_WORKER_METRICS_PORT": str(self.ports.worker_metrics),
             "PIXELFLOW_AUTH_DATABASE_URL": self.auth_database_url,
             "PIXELFLOW_MONGO_URI": self.infra.mongo_uri,
             "PIXELFLOW_KAFKA_BOOTSTRAP": self.infra.kafka_bootstrap,
@@ -202,7 +235,7 @@ class Stack:
 
     def _start_service(self, spec: ServiceSpec) -> None:
         self._spawn(spec.name, spec.name, spec.port, {})
-        say(f"{spec.name} serving on 127.0.0.1:{spec.port}")
+        say(f"{spec.name} serving on 127.0.0.1:{spec.port} (metrics http://127.0.0.1:{spec.metrics_port}/metrics)")
 
     def _spawn(self, name: str, module: str, port: int, extra_environment: dict[str, str]) -> ManagedProcess:
         """Runs `python -m module` with the stack's environment; returns once its gRPC health
@@ -228,10 +261,11 @@ class Stack:
 
     def add_worker(self) -> ManagedProcess:
         """Another worker process (scaling out): it joins the consumer group and shares the
-        partitions. Its WorkerStatusService listens on a port of its own. The caller stops it."""
-        port = free_ports(1)[0]
+        partitions. Its WorkerStatusService and its /metrics listen on ports of their own. The caller stops it."""
+        port, metrics_port = free_ports(2)
         index = sum(1 for name in self.services if name.startswith("worker_svc"))
-        return self._spawn(f"worker_svc-{index}", "worker_svc", port, {"PIXELFLOW_WORKER_STATUS_PORT": str(port)})
+        ports = {"PIXELFLOW_WORKER_STATUS_PORT": str(port), "PIXELFLOW_WORKER_METRICS_PORT": str(metrics_port)}
+        return self._spawn(f"worker_svc-{index}", "worker_svc", port, ports)
 
     def kill_service(self, name: str) -> None:
         """SIGKILL to the service's whole process group (its process pool included): a crash."""

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import enum
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -60,6 +61,9 @@ TASK_LOCKS = "task_locks"
 
 Document = dict[str, Any]
 Locks = AsyncCollection[Document]
+# Told of each outcome once, when its final lock is taken (the commit), with the terminal fields:
+# api_svc counts outcomes with it (api_svc.metrics), never a finish asked again.
+OnCommit = Callable[[Document], None]
 
 
 async def ensure_lock_indexes(locks: Locks) -> None:
@@ -181,6 +185,7 @@ async def finish(
     owner: str,
     fields: dict[str, Any],
     webhook: bool = False,
+    on_commit: OnCommit | None = None,
 ) -> dict[str, Any] | None:
     """Commits the task's terminal state if `owner` wins its final lock, then writes it onto the
     task; returns the fields written (None: the task already has an outcome, or is gone).
@@ -201,6 +206,8 @@ async def finish(
         await tasks.update_one({"_id": task_id, "status": {"$ne": committed["status"]}}, {"$set": committed})
         await release_active_slot(locks, task_id)
         return committed
+    if on_commit is not None:
+        on_commit(final)
     failpoint("task.final_locked")
     written = await tasks.update_one({"_id": task_id}, {"$set": final})
     if written.matched_count == 0:
@@ -277,10 +284,18 @@ class Claim:
 
 class TaskClaims:
     def __init__(
-        self, tasks: AsyncCollection[Document], locks: Locks, worker_id: str, lease: timedelta, max_attempts: int
+        self,
+        tasks: AsyncCollection[Document],
+        locks: Locks,
+        worker_id: str,
+        lease: timedelta,
+        max_attempts: int,
+        *,
+        on_commit: OnCommit | None = None,
     ) -> None:
         self._tasks = tasks
         self._locks = locks
+        self._on_commit = on_commit
         self._worker_id = worker_id
         self._lease = lease
         self._max_attempts = max_attempts
@@ -448,7 +463,14 @@ class TaskClaims:
         fields = {"attempts": claim.attempt, "worker_id": self._worker_id, **fields}
         webhook = bool(claim.task.get("callback_url"))
         written = await finish(
-            self._tasks, self._locks, task_id, status.value, owner=owner, fields=fields, webhook=webhook
+            self._tasks,
+            self._locks,
+            task_id,
+            status.value,
+            owner=owner,
+            fields=fields,
+            webhook=webhook,
+            on_commit=self._on_commit,
         )
         if written is None:
             await self._settle_if_final(task_id)
@@ -469,7 +491,7 @@ def _nothing_to_claim(current: Document | None, now: datetime) -> Claim | None:
 
 # -- 3. the API's side -------------------------------------------------------------------------
 async def cancel(
-    tasks: AsyncCollection[Document], locks: Locks, owner_id: str, task_id: str
+    tasks: AsyncCollection[Document], locks: Locks, owner_id: str, task_id: str, on_commit: OnCommit | None = None
 ) -> tuple[Document, Document] | None:
     """PENDING/PROCESSING → CANCELLED: (the task before, the fields written); None if the task
     is not the owner's, or not (or no longer) cancellable. The final lock decides a race with a
@@ -478,7 +500,9 @@ async def cancel(
     if current is None or Status(current["status"]) in TERMINAL:
         return None
     webhook = bool(current.get("callback_url"))
-    written = await finish(tasks, locks, task_id, Status.CANCELLED.value, owner="api", fields={}, webhook=webhook)
+    written = await finish(
+        tasks, locks, task_id, Status.CANCELLED.value, owner="api", fields={}, webhook=webhook, on_commit=on_commit
+    )
     return None if written is None else (current, written)
 
 

@@ -55,6 +55,9 @@ TEST_ENVIRONMENT = {
     # A stopped worker leaves ListWorkers within seconds.
     "PIXELFLOW_WORKER_HEARTBEAT_SECONDS": "1",
     "PIXELFLOW_WORKER_DEAD_AFTER_SECONDS": "4",
+    # The gauges read from Kafka and the store follow within a second (test_metrics).
+    "PIXELFLOW_METRICS_REFRESH_SECONDS": "0.5",
+    "PIXELFLOW_METRICS_STORED_BYTES_SECONDS": "0.5",
     # Webhook receivers listen on 127.0.0.1 too; retries are seconds apart and given up after
     # a few seconds (production: 5 s doubling, for a day).
     "PIXELFLOW_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",

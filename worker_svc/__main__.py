@@ -25,6 +25,7 @@ from worker_svc.config import WorkerSettings
 from worker_svc.consumer import TaskConsumer
 from worker_svc.imaging import ImageLimits
 from worker_svc.lifecycle_client import LifecycleClient
+from worker_svc.metrics import watch_pool
 from worker_svc.processor import ProcessingPolicy, TaskProcessor, WorkerStats
 from worker_svc.servicer import WorkerStatusServicer
 from worker_svc.sources import FetchPolicy, SourceFetcher, parse_allowed_networks
@@ -58,6 +59,7 @@ async def run(settings: WorkerSettings, pool: ProcessPool, internal_secret: str)
             extra={"pool_size": settings.pool_size, "concurrency": settings.worker_concurrency},
         )
     stats = WorkerStats(capacity=in_flight_limit)
+    watch_pool(stats, settings.pool_size)
 
     blobs = open_blob_store(settings)
     api_channel = grpc.aio.insecure_channel(settings.api_addr, options=grpc_options(settings))
@@ -145,6 +147,7 @@ async def run(settings: WorkerSettings, pool: ProcessPool, internal_secret: str)
         healthy=lambda: verifier.fresh,
         fatal=faults.fatal,
         authenticate=verifier.authenticate,
+        metrics_port=settings.worker_metrics_port,
     )
 
 

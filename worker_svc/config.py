@@ -15,6 +15,8 @@ class WorkerSettings(CommonSettings, DataStoreSettings, TokenVerifierSettings, I
     api_addr: str = "127.0.0.1:50052"
     # gRPC port for WorkerStatusService and health; 0 picks a free one (extra workers on one host).
     worker_status_port: int = Field(default=50053, ge=0, le=65535)
+    # Prometheus' /metrics (common.metrics, worker_svc.metrics); each extra worker on a host needs its own.
+    worker_metrics_port: int = Field(default=9453, ge=0, le=65535)
     # Tasks processed at once; the image work runs in a process pool of this size.
     worker_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     # A claimed task belongs to its worker this long; after that another worker may take it

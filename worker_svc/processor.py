@@ -27,6 +27,7 @@ from worker_svc.byte_cache import WATERMARK_CACHE_BYTES, BytesCache
 from worker_svc.delivery import delivery_var
 from worker_svc.imaging import ImageError, ImageLimits, ProcessedImage, Variant, process_variants
 from worker_svc.lifecycle_client import LifecycleClient
+from worker_svc.metrics import observe_completed, observe_stages, observe_store
 from worker_svc.retry import UNAVAILABLE, until_available
 from worker_svc.sources import SourceError, SourceFetcher
 
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 class WorkerStats:
     capacity: int
     in_flight: int = 0
+    in_pool: int = 0  # jobs handed to the image pool and not back yet (queued there included)
     processed: int = 0
     failed: int = 0
     started_at: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
@@ -195,6 +197,7 @@ class TaskProcessor:
             },
             timeout=self._policy.deadline_seconds,
         )
+        self.stats.in_pool += 1
         try:
             # Cancelling this await (shutdown) cancels the job, which stops its process too.
             results: list[ProcessedImage] = await asyncio.wrap_future(job)
@@ -207,6 +210,9 @@ class TaskProcessor:
         except ProcessExpired as exc:
             # The process died under the image (killed, out of memory): not worth retrying.
             raise TaskFailedError(FailureCode.PROCESSING_CRASHED, "the image process crashed on this input") from exc
+        finally:
+            self.stats.in_pool -= 1
+        observe_stages(fetched - started, results[0].timings, results[0].operation_ms)
         timings = {
             "queued_ms": round(queued_ms, 2),
             "fetch_ms": round((fetched - started) * 1000, 2),
@@ -217,6 +223,7 @@ class TaskProcessor:
         # A key per attempt: a worker that lost the task meanwhile cannot overwrite the result
         # of the one that won it (and deletes only its own below).
         stored: list[dict[str, Any]] = []
+        storing = time.perf_counter()
         for variant, result in zip(variants, results, strict=True):
             key = result_key(task["_id"], claim.attempt, variant.name)
             blob = await self._blobs.put(key, result.data)
@@ -231,6 +238,7 @@ class TaskProcessor:
                     "sha256": blob.sha256,
                 }
             )
+        observe_store(time.perf_counter() - storing)
         failpoint("worker.stored")
         # The first output is the task's result; a task with variants lists each by name too.
         record = {**stored[0], "timings": timings}
@@ -243,6 +251,7 @@ class TaskProcessor:
         written = await self._claims.complete(claim, record)
         if written is not None:
             self.stats.processed += 1
+            observe_completed(task["created_at"], written["completed_at"])
             log.info("task completed", extra={"total_ms": timings["total_ms"], "attempt": claim.attempt})
             self._announce(Status.COMPLETED, {**task, **written})
         else:
@@ -298,6 +307,8 @@ class TaskProcessor:
         status = Status(task["status"])
         log.info("our outcome was recorded before its answer was lost", extra={"status": status.value})
         self._announce(status, task)
+        if status is Status.COMPLETED:  # the answer that would have observed it was lost
+            observe_completed(task["created_at"], task["completed_at"])
         error = task.get("error") or {}
         if status is Status.FAILED and (error.get("retryable") or error.get("code") == FailureCode.ATTEMPTS_EXHAUSTED):
             await self.dead_letter(task["_id"], error["code"], error.get("message", ""), attempts=int(task["attempts"]))

@@ -53,13 +53,23 @@ APP_SERVICES: dict[str, tuple[type[CommonSettings], str, int]] = {
     "api": (ApiSettings, "api_svc", PORTS.api),
     "worker": (WorkerSettings, "worker_svc", PORTS.worker_status),
 }
-EXPECTED_SERVICES = {"postgres", "mongo", "s3", "kafka", "kafka-init", "auth", "api", "worker", "envoy", "ui"}
+EXPECTED_SERVICES = {
+    "postgres", "mongo", "s3", "kafka", "kafka-init", "auth", "api", "worker", "envoy", "ui", "prometheus", "grafana",
+}  # fmt: skip
+# Started only with `--profile metrics`.
+METRICS_PROFILE = {"prometheus", "grafana"}
+# compose service → (its metrics port setting, the port: StackPorts' default, as `make run`'s)
+METRICS_PORTS = {
+    "auth": ("PIXELFLOW_AUTH_METRICS_PORT", PORTS.auth_metrics),
+    "api": ("PIXELFLOW_API_METRICS_PORT", PORTS.api_metrics),
+    "worker": ("PIXELFLOW_WORKER_METRICS_PORT", PORTS.worker_metrics),
+}
 ONE_SHOT = {"kafka-init"}
 # Keys of the compose specification this file may use (a subset; the CLI check knows them all).
 TOP_LEVEL_KEYS = {"services", "volumes", "networks", "configs", "secrets"}
 SERVICE_KEYS = {
     "image", "build", "command", "entrypoint", "environment", "volumes", "ports", "expose",
-    "depends_on", "healthcheck", "restart", "stop_grace_period", "networks", "labels",
+    "depends_on", "healthcheck", "restart", "stop_grace_period", "networks", "labels", "profiles",
 }  # fmt: skip
 HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "disable"}
 
@@ -147,6 +157,8 @@ def test_depends_on_always_waits_for_health_or_completion(services: dict[str, di
         "worker": {"s3", "kafka", "kafka-init", "auth", "api"},  # no mongo: api_svc owns the tasks
         "envoy": {"auth", "api", "worker"},
         "ui": {"envoy"},
+        "prometheus": {"auth", "api", "worker"},
+        "grafana": {"prometheus"},
     }
     for name, targets in wanted.items():
         assert set(services[name]["depends_on"]) == targets, name
@@ -409,7 +421,7 @@ def test_compose_config_validates_the_file_against_the_specification() -> None:
     assert cli is not None, "no compose CLI: `make test-tools` installs Debian's docker-compose"
     env = {key: value for key, value in os.environ.items() if key not in {"POSTGRES_PASSWORD", "PIXELFLOW_LOG_LEVEL"}}
     result = subprocess.run(
-        [*cli, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), "config"],
+        [*cli, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), "--profile", "metrics", "config"],
         capture_output=True,
         text=True,
         env=env,
@@ -433,3 +445,46 @@ def test_the_ui_image_serves_the_build_with_its_gateway_config() -> None:
     assert "listen 3000;" in nginx and "try_files $uri /index.html;" in nginx
     services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
     assert services["ui"]["build"]["target"] == "ui" and "3000:3000" in services["ui"]["ports"]
+
+
+# -- metrics (decision 0022) --------------------------------------------------------------------
+def test_each_service_serves_metrics_on_its_stack_port(services: dict[str, dict[str, Any]]) -> None:
+    for name, (setting, port) in METRICS_PORTS.items():
+        assert environment(services[name])[setting] == str(port), name
+        assert str(port) in [str(entry) for entry in services[name]["expose"]], f"{name}: Prometheus reaches it"
+        assert str(port) not in " ".join(str(entry) for entry in services[name].get("ports", [])), "not published"
+
+
+def test_prometheus_scrapes_every_service_where_it_listens() -> None:
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["pixelflow-auth"]["static_configs"] == [{"targets": [f"auth:{PORTS.auth_metrics}"]}]
+    assert jobs["pixelflow-api"]["static_configs"] == [{"targets": [f"api:{PORTS.api_metrics}"]}]
+    # Every replica of the scalable worker, by Docker's DNS.
+    assert jobs["pixelflow-worker"]["dns_sd_configs"] == [
+        {"names": ["worker"], "type": "A", "port": PORTS.worker_metrics}
+    ]
+
+
+def test_prometheus_and_grafana_run_under_the_metrics_profile(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        assert service.get("profiles", []) == (["metrics"] if name in METRICS_PROFILE else []), name
+        if name in METRICS_PROFILE:
+            assert all(str(entry).startswith("127.0.0.1:") for entry in service["ports"]), "loopback only"
+    assert {
+        "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+        "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro",
+    } <= set(services["prometheus"]["volumes"])
+    grafana = services["grafana"]
+    mounts = dict(str(entry).rsplit(":", 1)[0].split(":", 1) for entry in grafana["volumes"])
+    assert mounts["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+    dashboards = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/pixelflow.yml").read_text())
+    folder = dashboards["providers"][0]["options"]["path"]
+    assert mounts["./deploy/grafana/pixelflow-dashboard.json"] == f"{folder}/pixelflow-dashboard.json"
+    sources = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert sources["datasources"][0]["url"] == "http://prometheus:9090"
+    dashboard = json.loads((ROOT / "deploy/grafana/pixelflow-dashboard.json").read_text())
+    used = {target["datasource"]["uid"] for panel in dashboard["panels"] for target in panel["targets"]}
+    assert used == {sources["datasources"][0]["uid"]}
+    assert "GRAFANA_ADMIN_PASSWORD:-pixelflow-dev-only" in grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"]

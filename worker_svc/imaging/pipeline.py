@@ -38,6 +38,9 @@ class ProcessedImage:
     content_type: str
     # decode_ms, process_ms, encode_ms
     timings: dict[str, float] = field(default_factory=dict)
+    # Milliseconds spent in each kind of operation (its step in steps.REGISTRY), all variants
+    # together: the worker's pixelflow_engine_operation_seconds.
+    operation_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,17 @@ def process_variants(
         results[index] = _process_animation(
             header, each.variant.operations, each.sizes, each.fmt, each.variant.output, limits, timings, marks
         )
-    return [dataclasses.replace(results[index], timings=dict(timings)) for index in range(len(plans))]
+    # _apply times each step into `timings` too, under _OPERATION_PREFIX: kept apart here.
+    stages = {name: spent for name, spent in timings.items() if not name.startswith(_OPERATION_PREFIX)}
+    operations = {
+        name.removeprefix(_OPERATION_PREFIX): spent
+        for name, spent in timings.items()
+        if name.startswith(_OPERATION_PREFIX)
+    }
+    return [
+        dataclasses.replace(results[index], timings=dict(stages), operation_ms=dict(operations))
+        for index in range(len(plans))
+    ]
 
 
 @dataclass(frozen=True)
@@ -157,7 +170,12 @@ def _process_stills(  # noqa: PLR0917 - process_variants()' state, passed on onc
         shared = _shared_prefix(steps, plans)
         operations, sizes = steps[0]
         base = _apply(
-            image, operations[:shared], sizes[: shared + 1], output_has_alpha=plans[0].has_alpha, watermarks=marks
+            image,
+            operations[:shared],
+            sizes[: shared + 1],
+            output_has_alpha=plans[0].has_alpha,
+            watermarks=marks,
+            timings=timings,
         )
         finals = [
             _apply(
@@ -166,6 +184,7 @@ def _process_stills(  # noqa: PLR0917 - process_variants()' state, passed on onc
                 sizes[shared:],
                 output_has_alpha=each.has_alpha,
                 watermarks=marks,
+                timings=timings,
             )
             for (operations, sizes), each in zip(steps, plans, strict=True)
         ]
@@ -251,7 +270,7 @@ def _process_animation(  # noqa: PLR0917 - process()'s state, passed on once
     with _timed(timings, "process_ms", add=True):
         try:
             for frame, duration in animation.frames(header.image):
-                pictures.append(_apply(frame, steady, sizes, output_has_alpha=True, watermarks=marks))
+                pictures.append(_apply(frame, steady, sizes, output_has_alpha=True, watermarks=marks, timings=timings))
                 durations.append(duration)
         except MemoryError as error:
             raise ImageError(FailureCode.IMAGE_TOO_LARGE, "the animation is too large to decode in memory") from error
@@ -311,23 +330,29 @@ def _apply(
     *,
     output_has_alpha: bool,
     watermarks: Mapping[str, Image.Image],
+    timings: dict[str, float],
 ) -> Image.Image:
     """The operations in order; a right-angle turn followed by a crop crops first (the box mapped
     back through the turn) and turns only what is kept: the same pixels, a fraction of the work
     (rotate 90 + a centre crop of half each side of 12 MP turned 12 MP before, 3 MP now). A
-    smart crop is placed by what it sees, so it runs after the turn."""
+    smart crop is placed by what it sees, so it runs after the turn. Each step's time is added to
+    `timings` under _OPERATION_PREFIX + its kind (a turn and its crop count as the turn)."""
     index = 0
     while index < len(operations):
         op = operations[index]
         following = operations[index + 1] if index + 1 < len(operations) else None
         context = StepContext(output_has_alpha=output_has_alpha, planned_input=sizes[index], watermarks=watermarks)
-        if (box := _box_before_turn(op, following, image.size)) is not None:
-            image = REGISTRY[op.kind].apply(image.crop(box), op, context)
-            index += 2
-            continue
-        image = REGISTRY[op.kind].apply(image, op, context)
+        with _timed(timings, _OPERATION_PREFIX + op.kind, add=True):
+            if (box := _box_before_turn(op, following, image.size)) is not None:
+                image = REGISTRY[op.kind].apply(image.crop(box), op, context)
+                index += 2
+                continue
+            image = REGISTRY[op.kind].apply(image, op, context)
         index += 1
     return image
+
+
+_OPERATION_PREFIX = "operation:"
 
 
 _RIGHT_ANGLES = frozenset({90.0, 180.0, 270.0})
