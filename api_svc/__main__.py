@@ -51,6 +51,7 @@ from common.internal_auth import internal_authenticator
 from common.kafka import STATUS_TOPIC, AsyncProducer, ClientFaults, TopicListener
 from common.logging import configure_logging
 from common.server import run_service, serve
+from common.tracing import configure_tracing
 
 
 async def run(settings: ApiSettings) -> None:
@@ -188,6 +189,7 @@ async def run(settings: ApiSettings) -> None:
 def main() -> None:
     settings = ApiSettings()
     configure_logging("api_svc", settings.log_level)
+    configure_tracing("api_svc")
     run_service(run(settings))
 
 

@@ -7,7 +7,12 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from opentelemetry import trace
+
+from common.tracing import extract, kafka_attributes
 from tasks.events import StatusEvent
+
+_tracer = trace.get_tracer(__name__)
 
 # Events a slow watcher may have pending before it is told to read the task instead.
 MAX_PENDING_EVENTS = 8
@@ -54,7 +59,21 @@ class WatchHub:
         if key:
             task_id = key.decode(errors="replace")
             event = StatusEvent.decode(record.value())
+            # The end of a task's trace: its status event reaching this replica's watchers.
+            context = extract(record.headers())
+            if trace.get_current_span(context).get_span_context().is_valid:
+                attributes = kafka_attributes(
+                    record.topic(), "process", **{"pixelflow.watchers": self.watching(task_id)}
+                )
+                with _tracer.start_as_current_span(
+                    f"{record.topic()} deliver", context=context, kind=trace.SpanKind.CONSUMER, attributes=attributes
+                ):
+                    self.publish(task_id, event if event is not None and event.task_id == task_id else None)
+                return
             self.publish(task_id, event if event is not None and event.task_id == task_id else None)
+
+    def watching(self, task_id: str) -> int:
+        return len(self._watchers.get(task_id, ()))
 
     @contextlib.contextmanager
     def subscribe(self, task_id: str) -> Iterator[Subscription]:

@@ -25,6 +25,7 @@ from auth_svc.tokens import AccessTokenIssuer
 from auth_svc.validation import validate_email
 from common.logging import configure_logging
 from common.server import serve
+from common.tracing import configure_tracing
 
 log = logging.getLogger("auth_svc")
 
@@ -68,6 +69,7 @@ async def run(settings: AuthSettings) -> None:
 def main() -> None:
     settings = AuthSettings()
     configure_logging("auth_svc", settings.log_level)
+    configure_tracing("auth_svc")
     if sys.argv[1:] == ["migrate"]:
         upgrade_to_head(settings.auth_database_url)
         log.info("migrations applied")

@@ -5,10 +5,11 @@ based; these are the only two places that bridge it to asyncio."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from confluent_kafka import (
@@ -21,8 +22,13 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from opentelemetry import trace
+
+from common.tracing import inject, kafka_attributes
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
+Headers = list[tuple[str, str | bytes | None]]
 
 TASKS_TOPIC = "image-tasks"
 STATUS_TOPIC = "task-status"
@@ -123,6 +129,10 @@ class AsyncProducer:
                 log.warning("kafka producer poll failed", extra={"error": str(exc)})
 
     async def publish(self, topic: str, key: str, value: bytes, headers: dict[str, str] | None = None) -> None:
+        with _producing(topic, headers) as traced:
+            await self._publish(topic, key, value, traced)
+
+    async def _publish(self, topic: str, key: str, value: bytes, headers: Headers) -> None:
         loop = asyncio.get_running_loop()
         delivered: asyncio.Future[None] = loop.create_future()
 
@@ -138,9 +148,7 @@ class AsyncProducer:
             loop.call_soon_threadsafe(settle)
 
         try:
-            self._producer.produce(
-                topic, key=key.encode(), value=value, headers=list((headers or {}).items()), on_delivery=on_delivery
-            )
+            self._producer.produce(topic, key=key.encode(), value=value, headers=headers, on_delivery=on_delivery)
         except (BufferError, KafkaException) as exc:
             raise PublishError(str(exc)) from exc
         try:
@@ -155,15 +163,29 @@ class AsyncProducer:
             if error is not None:
                 log.warning("event not delivered", extra={"topic": topic, "error": str(error)})
 
-        try:
-            self._producer.produce(topic, key=key.encode(), value=value, on_delivery=on_delivery)
-        except (BufferError, KafkaException) as exc:
-            log.warning("event not queued", extra={"topic": topic, "error": str(exc)})
+        with _producing(topic, None) as headers:
+            try:
+                self._producer.produce(topic, key=key.encode(), value=value, headers=headers, on_delivery=on_delivery)
+            except (BufferError, KafkaException) as exc:
+                log.warning("event not queued", extra={"topic": topic, "error": str(exc)})
 
     def close(self, timeout: float = 5.0) -> None:
         self._producer.flush(timeout)
         self._running = False
         self._poller.join(timeout=2)
+
+
+@contextlib.contextmanager
+def _producing(topic: str, headers: dict[str, str] | None) -> Iterator[Headers]:
+    """The headers of a record produced now: within a trace (a task's), a producer span of it
+    whose context the record carries (`traceparent`); outside one (heartbeats) no span at all."""
+    carrier = dict(headers or {})
+    if not trace.get_current_span().get_span_context().is_valid:
+        yield [(name, value) for name, value in carrier.items()]
+        return
+    attributes = kafka_attributes(topic, "publish")
+    with _tracer.start_as_current_span(f"{topic} publish", kind=trace.SpanKind.PRODUCER, attributes=attributes):
+        yield [(name, value) for name, value in inject(carrier).items()]
 
 
 class TopicListener:

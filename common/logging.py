@@ -1,4 +1,4 @@
-"""JSON-lines logging on stdout, with the request id and task id of the current context."""
+"""JSON-lines logging on stdout, with the request id, task id and trace id of the current context."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextvars
 import logging
 import sys
 
+from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -23,6 +24,10 @@ class _ContextFilter(logging.Filter):
             record.request_id = request_id
         if (task_id := task_id_var.get()) is not None:
             record.task_id = task_id
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:  # the trace this line belongs to (common.tracing), to find it by
+            record.trace_id = trace.format_trace_id(span.trace_id)
+            record.span_id = trace.format_span_id(span.span_id)
         return True
 
 

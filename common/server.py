@@ -25,6 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from common.interceptors import Authenticate, ErrorAndLoggingInterceptor
 from common.metrics import serve_metrics
 from common.settings import CommonSettings
+from common.tracing import server_interceptor
 
 log = logging.getLogger("pixelflow.server")
 
@@ -84,7 +85,8 @@ async def serve(
     serves Prometheus' /metrics (common.metrics) until the service has stopped."""
     authenticators = {name: authenticate for name in service_names} if authenticate else {}
     interceptor = ErrorAndLoggingInterceptor({**authenticators, **(internal or {})})
-    server = grpc.aio.server(interceptors=[interceptor], options=grpc_options(settings))
+    # The trace's span first (it reads the caller's `traceparent`), so refusals are traced too.
+    server = grpc.aio.server(interceptors=[server_interceptor(), interceptor], options=grpc_options(settings))
     register(server)
 
     health = health_aio.HealthServicer()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 _HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 _ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
@@ -82,6 +84,27 @@ class GatewaySettings:
     auth_total_factor: int = 10
     # Client addresses with a bucket of their own at once (least recently seen ones forgotten).
     auth_tracked_addresses: int = 10_000
+    # Where Envoy sends its spans (an OTLP/gRPC collector: host, port); None: no tracing.
+    otlp_endpoint: tuple[str, int] | None = None
+
+
+OTLP_CLUSTER = "otlp"
+
+
+def otlp_endpoint(environment: Mapping[str, str]) -> tuple[str, int] | None:
+    """The collector the services' standard OTEL_* variables name, for Envoy's tracer too (one
+    setting for the whole stack); None when tracing is off or not over OTLP."""
+    if environment.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    if environment.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() != "otlp":
+        return None
+    url = environment.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environment.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not url:
+        return None
+    parsed = urlsplit(url if "//" in url else f"http://{url}")
+    if not parsed.hostname:
+        raise ValueError(f"the OTLP endpoint {url!r} names no host")
+    return parsed.hostname, parsed.port or 4317
 
 
 def _cluster(upstream: Upstream, max_message_bytes: int) -> dict[str, Any]:
@@ -392,6 +415,36 @@ def _overload_manager() -> dict[str, Any]:
     }
 
 
+def _tracing(settings: GatewaySettings) -> dict[str, Any]:
+    """Envoy's OpenTelemetry tracer: a span per request, its context sent upstream (W3C
+    `traceparent`) so api_svc's span of the call is its child; every request sampled (the
+    services follow the parent's decision, OTEL_TRACES_SAMPLER's default)."""
+    if settings.otlp_endpoint is None:
+        return {}
+    return {
+        "tracing": {
+            "provider": {
+                "name": "envoy.tracers.opentelemetry",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                    "grpc_service": {"envoy_grpc": {"cluster_name": OTLP_CLUSTER}, "timeout": "2s"},
+                    "service_name": "gateway",
+                },
+            },
+            "random_sampling": {"value": 100},
+        }
+    }
+
+
+def _otlp_cluster(settings: GatewaySettings) -> list[dict[str, Any]]:
+    if settings.otlp_endpoint is None:
+        return []
+    host, port = settings.otlp_endpoint
+    cluster = _cluster(Upstream(OTLP_CLUSTER, (), host, port), SMALL_BODY_BYTES)
+    del cluster["health_checks"]  # a collector need not serve grpc.health.v1
+    return [cluster]
+
+
 def build(settings: GatewaySettings) -> dict[str, Any]:
     connection_manager = {
         "@type": _HCM,
@@ -437,6 +490,7 @@ def build(settings: GatewaySettings) -> dict[str, Any]:
             ],
         },
         "http_filters": _http_filters(settings),
+        **_tracing(settings),
     }
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": settings.admin_port}}},
@@ -461,7 +515,10 @@ def build(settings: GatewaySettings) -> dict[str, Any]:
                     ],
                 }
             ],
-            "clusters": [_cluster(upstream, settings.max_message_bytes) for upstream in settings.upstreams],
+            "clusters": [
+                *(_cluster(upstream, settings.max_message_bytes) for upstream in settings.upstreams),
+                *_otlp_cluster(settings),
+            ],
         },
     }
 

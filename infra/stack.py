@@ -21,7 +21,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway.envoy_config import GatewaySettings, Upstream, write
+from gateway.envoy_config import GatewaySettings, Upstream, otlp_endpoint, write
 from infra.envoy import EnvoyProxy
 from infra.ferretdb import Backend
 from infra.infrastructure import InfraPorts, Infrastructure
@@ -281,6 +281,7 @@ class Stack:
             admin_port=self.ports.envoy_admin,
             upstreams=tuple(Upstream(spec.name, spec.services, "127.0.0.1", spec.port) for spec in self.specs),
             cors_origins=(self.ui_url, f"http://localhost:{self.ports.ui}"),
+            otlp_endpoint=otlp_endpoint({**os.environ, **self.environment}),
         )
 
     def _start_gateway(self) -> None:

@@ -21,6 +21,7 @@ from common.blobstore import open_blob_store
 from common.kafka import HEARTBEATS_TOPIC, AsyncProducer, ClientFaults, TopicListener
 from common.logging import configure_logging
 from common.server import grpc_options, run_service, serve
+from common.tracing import client_interceptors, configure_tracing
 from worker_svc.config import WorkerSettings
 from worker_svc.consumer import TaskConsumer
 from worker_svc.imaging import ImageLimits
@@ -62,7 +63,10 @@ async def run(settings: WorkerSettings, pool: ProcessPool, internal_secret: str)
     watch_pool(stats, settings.pool_size)
 
     blobs = open_blob_store(settings)
-    api_channel = grpc.aio.insecure_channel(settings.api_addr, options=grpc_options(settings))
+    # Its calls to api_svc carry the task's trace (each is a client span of it).
+    api_channel = grpc.aio.insecure_channel(
+        settings.api_addr, options=grpc_options(settings), interceptors=client_interceptors()
+    )
     lifecycle = LifecycleClient(
         api_channel,
         internal_secret,
@@ -154,6 +158,7 @@ async def run(settings: WorkerSettings, pool: ProcessPool, internal_secret: str)
 def main() -> None:
     settings = WorkerSettings()
     configure_logging("worker_svc", settings.log_level)
+    configure_tracing("worker_svc")
     internal_secret = settings.required_internal_secret("worker_svc")  # before the pool starts
     run_service(run(settings, start_pool(settings), internal_secret))
 

@@ -19,15 +19,18 @@ import logging
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
+from opentelemetry import trace
 
 from common.kafka import CONSUMER_LATENCY, TASKS_TOPIC, WORKER_GROUP, ClientFaults
 from common.logging import request_id_var, task_id_var
+from common.tracing import extract, kafka_attributes
 from tasks.failures import FailureCode
 from worker_svc.delivery import Delivery, delivery_var
 from worker_svc.processor import TaskProcessor
 from worker_svc.retry import until_available
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 Partition = tuple[str, int]
 COMMIT_INTERVAL_MS = 1000
@@ -122,9 +125,17 @@ class TaskConsumer:
             job.add_done_callback(self._running.discard)
 
     async def _handle(self, message: Any, partition: Partition, offset: int) -> None:
+        headers = dict(message.headers() or [])
+        # The task's trace goes on here (api_svc's publish span is this span's parent).
+        attributes = kafka_attributes(partition[0], "process", **{"messaging.kafka.partition": partition[1]})
+        with _tracer.start_as_current_span(
+            f"{partition[0]} process", context=extract(headers), kind=trace.SpanKind.CONSUMER, attributes=attributes
+        ):
+            await self._handle_in_span(message, headers, partition, offset)
+
+    async def _handle_in_span(self, message: Any, headers: dict[str, Any], partition: Partition, offset: int) -> None:
         commit = True
         try:
-            headers = dict(message.headers() or [])
             request_id_var.set((headers.get("x-request-id") or b"").decode(errors="replace") or None)
             delivery_var.set(Delivery.of(message))
             task_id = _task_id(message.value())

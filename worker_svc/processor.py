@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
 from pebble import ProcessExpired, ProcessPool
 
 from common.blobstore import BlobNotFound, BlobStore
@@ -32,6 +33,7 @@ from worker_svc.retry import UNAVAILABLE, until_available
 from worker_svc.sources import SourceError, SourceFetcher
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 
 @dataclass
@@ -174,7 +176,8 @@ class TaskProcessor:
         task = claim.task
         started = time.perf_counter()
         queued_ms = (datetime.now(tz=UTC) - as_utc(task["created_at"])).total_seconds() * 1000
-        data = await self._load_source(task)
+        with _tracer.start_as_current_span("fetch source"):
+            data = await self._load_source(task)
         failpoint("worker.fetched")
         fetched = time.perf_counter()
         variants = _variants(task)
@@ -200,7 +203,10 @@ class TaskProcessor:
         self.stats.in_pool += 1
         try:
             # Cancelling this await (shutdown) cancels the job, which stops its process too.
-            results: list[ProcessedImage] = await asyncio.wrap_future(job)
+            with _tracer.start_as_current_span("process image") as span:
+                results: list[ProcessedImage] = await asyncio.wrap_future(job)
+                # The engine runs in another process: its stages are this span's attributes.
+                span.set_attributes({f"pixelflow.{name}": value for name, value in results[0].timings.items()})
         except ImageError as exc:
             raise TaskFailedError(exc.code, exc.message) from exc
         except TimeoutError as exc:
@@ -226,7 +232,8 @@ class TaskProcessor:
         storing = time.perf_counter()
         for variant, result in zip(variants, results, strict=True):
             key = result_key(task["_id"], claim.attempt, variant.name)
-            blob = await self._blobs.put(key, result.data)
+            with _tracer.start_as_current_span("store result"):
+                blob = await self._blobs.put(key, result.data)
             stored.append(
                 {
                     "blob_key": key,
