@@ -70,7 +70,8 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _timestamp(value: datetime | None) -> Timestamp | None:
+def timestamp(value: datetime | None) -> Timestamp | None:
+    """A stored time as a proto Timestamp (None when unset)."""
     if value is None:
         return None
     stamp = Timestamp()
@@ -155,7 +156,7 @@ def task_to_proto(doc: dict[str, Any], public_base_url: str) -> task_pb2.Task:
             )
         )
     for field in ("created_at", "started_at", "completed_at", "updated_at"):
-        stamp = _timestamp(doc.get(field))
+        stamp = timestamp(doc.get(field))
         if stamp is not None:
             getattr(task, field).CopyFrom(stamp)
     if status is Status.FAILED and doc.get("error"):

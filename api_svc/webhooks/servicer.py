@@ -3,28 +3,18 @@ the proto a task shows; nothing else."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from pixelflow.v1 import webhook_pb2, webhook_pb2_grpc
 
 from api_svc.webhooks.service import WebhookSettingsService
 from api_svc.webhooks.signing import secret_hint
 from common.auth_client import TokenVerifier
-from tasks.model import as_utc
+from tasks.model import timestamp
 
 Context = grpc.aio.ServicerContext[Any, Any]
 Document = dict[str, Any]
-
-
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(as_utc(value))
-    return stamp
 
 
 def settings_to_proto(document: Document) -> webhook_pb2.WebhookSettings:
@@ -33,7 +23,7 @@ def settings_to_proto(document: Document) -> webhook_pb2.WebhookSettings:
         default_url=document.get("default_url") or "",
         has_secret=bool(secret),
         secret_hint=secret_hint(secret) if secret else "",
-        secret_rotated_at=_timestamp(document.get("secret_rotated_at")),
+        secret_rotated_at=timestamp(document.get("secret_rotated_at")),
     )
 
 
@@ -45,15 +35,15 @@ def delivery_to_proto(document: Document) -> webhook_pb2.WebhookDelivery:
         state=webhook_pb2.WebhookDeliveryState.Value(f"WEBHOOK_DELIVERY_STATE_{document['state']}"),
         attempts=[
             webhook_pb2.WebhookAttempt(
-                attempted_at=_timestamp(attempt["at"]),
+                attempted_at=timestamp(attempt["at"]),
                 http_status=int(attempt.get("http_status") or 0),
                 error=attempt.get("error") or "",
                 duration_ms=int(attempt.get("duration_ms") or 0),
             )
             for attempt in document.get("attempts", [])
         ],
-        created_at=_timestamp(document.get("created_at")),
-        next_attempt_at=_timestamp(document.get("next_attempt_at")),
+        created_at=timestamp(document.get("created_at")),
+        next_attempt_at=timestamp(document.get("next_attempt_at")),
         outcome=document.get("outcome") or "",
     )
 
