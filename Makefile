@@ -95,7 +95,7 @@ k8s-tools: deps ## build Helm and the strict manifest validator into the cache (
 CHART := deploy/helm/pixelflow
 helm-template: k8s-tools ## render the Helm chart with values-production.yaml into gen/helm/ and validate it
 	mkdir -p gen/helm
-	$$($(PY) -c 'from infra.cache import ensure_helm; print(ensure_helm())') template pixelflow $(CHART) \
+	$$($(PY) -c 'from infra.cache import ensure_helm; print(ensure_helm())') template pixelflow $(CHART) --kube-version 1.27.0 \
 	  -f $(CHART)/values-production.yaml > gen/helm/production.yaml
 	$$($(PY) -c 'from infra.cache import ensure_k8s_validate; print(ensure_k8s_validate())') gen/helm/production.yaml
 
