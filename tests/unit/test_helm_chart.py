@@ -679,3 +679,19 @@ def test_the_topics_job_creates_the_project_topics(helm: Path, validator: Path) 
     expected = {topic.name: (topic.partitions, dict(topic.config)) for topic in PROJECT_TOPICS}
     expected[TASKS_TOPIC] = (12, {})  # values-production.yaml's partitions
     assert created == expected
+
+
+# -- values.schema.json ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("item", "complaint"),
+    [
+        ("worker.autoscaling.maxReplica=3", "additional properties 'maxReplica' not allowed"),
+        ("blobStore.backend=nfs", "/blobStore/backend"),
+        ("settings.extra.api.QUOTA=1", "'QUOTA' does not match pattern"),
+        ("worker.concurrency=0", "/worker/concurrency"),
+    ],
+)
+def test_the_values_schema_catches_typos(helm: Path, item: str, complaint: str) -> None:
+    result = template(helm, PRODUCTION, sets=(item,))
+    assert result.returncode != 0
+    assert complaint in result.stderr, result.stderr
