@@ -152,7 +152,9 @@ func main() {
 		what, err := validate(factory, scheme, doc.body)
 		if err != nil {
 			failed++
-			fmt.Printf("error %s#%d: %v\n", doc.source, doc.index, err)
+			// One line per document, whatever the error's own line breaks.
+			why := strings.Join(strings.Fields(err.Error()), " ")
+			fmt.Printf("error %s#%d: %s\n", doc.source, doc.index, why)
 			continue
 		}
 		fmt.Printf("ok %s\n", what)
