@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from datetime import timedelta
 
@@ -18,6 +19,8 @@ from pixelflow.v1 import (
     quota_pb2_grpc,
     task_pb2,
     task_pb2_grpc,
+    webhook_pb2,
+    webhook_pb2_grpc,
 )
 
 from api_svc.admin import AdminServicer
@@ -34,8 +37,15 @@ from api_svc.repository import TaskRepository
 from api_svc.service import Limits, TaskService
 from api_svc.servicer import TaskServicer
 from api_svc.watch import WatchHub
+from api_svc.webhooks.backoff import RetryPolicy
+from api_svc.webhooks.dispatcher import Dispatcher
+from api_svc.webhooks.repository import WebhookRepository
+from api_svc.webhooks.sender import WebhookSender
+from api_svc.webhooks.service import WebhookSettingsService
+from api_svc.webhooks.servicer import WebhookServicer
 from common.auth_client import TokenVerifier
 from common.blobstore import open_blob_store
+from common.egress import parse_allowed_networks
 from common.internal_auth import internal_authenticator
 from common.kafka import STATUS_TOPIC, AsyncProducer, ClientFaults, TopicListener
 from common.logging import configure_logging
@@ -51,6 +61,22 @@ async def run(settings: ApiSettings) -> None:
     await presets.ensure_indexes()
     quotas = QuotaRepository(mongo[settings.mongo_database])
     await quotas.ensure_indexes()
+    webhook_repository = WebhookRepository(mongo[settings.mongo_database])
+    await webhook_repository.ensure_indexes()
+    webhooks = WebhookSettingsService(webhook_repository)
+    dispatcher = Dispatcher(
+        webhook_repository,
+        WebhookSender(parse_allowed_networks(settings.webhook_allowed_networks), settings.webhook_timeout_seconds),
+        RetryPolicy(
+            first_backoff_seconds=settings.webhook_first_backoff_seconds,
+            max_backoff_seconds=settings.webhook_max_backoff_seconds,
+            retry_seconds=settings.webhook_retry_seconds,
+        ),
+        public_base_url=settings.public_base_url,
+        replica_id=f"api-{socket.gethostname()}-{os.getpid()}",
+        timeout_seconds=settings.webhook_timeout_seconds,
+        poll_seconds=settings.webhook_poll_seconds,
+    )
     verifier = TokenVerifier.from_settings(settings)
     await verifier.start()
     faults = ClientFaults(asyncio.get_running_loop())
@@ -90,9 +116,12 @@ async def run(settings: ApiSettings) -> None:
         ),
         presets=presets,
         quotas=quotas,
+        webhooks=webhooks,
+        ended=dispatcher.wake,
     )
     background = [
         asyncio.create_task(service.relay_outbox(settings.outbox_interval_seconds, settings.stranded_task_seconds)),
+        asyncio.create_task(dispatcher.run()),
         asyncio.create_task(
             sweep_forever(
                 repository,
@@ -125,7 +154,9 @@ async def run(settings: ApiSettings) -> None:
         admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
         preset_pb2_grpc.add_PresetServiceServicer_to_server(PresetServicer(service.presets, verifier), server)
         quota_pb2_grpc.add_QuotaServiceServicer_to_server(QuotaServicer(service.quotas, verifier), server)
-        lifecycle_pb2_grpc.add_TaskLifecycleServiceServicer_to_server(TaskLifecycleServicer(repository), server)
+        webhook_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(webhooks, verifier), server)
+        lifecycle = TaskLifecycleServicer(repository, ended=dispatcher.wake)
+        lifecycle_pb2_grpc.add_TaskLifecycleServiceServicer_to_server(lifecycle, server)
 
     await serve(
         settings=settings,
@@ -135,6 +166,7 @@ async def run(settings: ApiSettings) -> None:
             admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
             preset_pb2.DESCRIPTOR.services_by_name["PresetService"].full_name,
             quota_pb2.DESCRIPTOR.services_by_name["QuotaService"].full_name,
+            webhook_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
         ],
         register=register,
         on_shutdown=shutdown,

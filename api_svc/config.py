@@ -50,3 +50,17 @@ class ApiSettings(CommonSettings, TaskStoreSettings, DataStoreSettings, TokenVer
     # younger than the grace period (longer than any write in flight: a worker's lease).
     blob_sweep_interval_seconds: float = Field(default=600.0, gt=0)
     blob_sweep_grace_seconds: float = Field(default=3600.0, ge=0)
+    # Webhooks (api_svc.webhooks, decision 0018). Networks a callback URL may reach although
+    # they are private/loopback/... (comma-separated; development and tests): a setting of its
+    # own, so allowing a network for sources does not open it to callbacks, or the reverse.
+    webhook_allowed_networks: str = ""
+    # A delivery is retried for this long after the task ended, then given up (recorded).
+    webhook_retry_seconds: float = Field(default=86400.0, gt=0)
+    # The first retry waits this long, each later one twice as long (plus up to half of it as
+    # jitter), at most webhook_max_backoff_seconds.
+    webhook_first_backoff_seconds: float = Field(default=5.0, gt=0)
+    webhook_max_backoff_seconds: float = Field(default=3600.0, gt=0)
+    # One attempt (connect, send, the receiver's status line) may take this long.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # The dispatcher looks for due deliveries this often (and at once after an outcome here).
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)

@@ -4,6 +4,7 @@ is UNAVAILABLE (the worker waits it out and asks again)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -22,8 +23,11 @@ _OUTCOMES = {outcome: lifecycle_pb2.ClaimOutcome.Value(f"CLAIM_OUTCOME_{outcome.
 
 
 def _held(held: lifecycle_pb2.HeldAttempt) -> Claim:
-    """The attempt a worker says it holds; every transition checks that against the locks."""
-    return Claim(ClaimOutcome.CLAIMED, {"_id": held.task_id, "attempts": held.attempt})
+    """The attempt a worker says it holds; every transition checks that against the locks.
+    The callback URL is the one the claim gave it: its outcome owes a webhook event."""
+    return Claim(
+        ClaimOutcome.CLAIMED, {"_id": held.task_id, "attempts": held.attempt, "callback_url": held.callback_url}
+    )
 
 
 def _claimed(claim: Claim) -> lifecycle_pb2.ClaimTaskResponse:
@@ -42,8 +46,10 @@ def _result(data: bytes) -> dict[str, Any]:
 
 
 class TaskLifecycleServicer(lifecycle_pb2_grpc.TaskLifecycleServiceServicer):
-    def __init__(self, repository: TaskRepository) -> None:
+    def __init__(self, repository: TaskRepository, ended: Callable[[], None] = lambda: None) -> None:
         self._repository = repository
+        # Wakes the webhook dispatcher after an outcome was committed (a finish, an exhausted claim).
+        self._ended = ended
 
     def _claims(self, claimant: lifecycle_pb2.Claimant) -> TaskClaims:
         lease = timedelta(seconds=claimant.lease_seconds)
@@ -85,6 +91,7 @@ class TaskLifecycleServicer(lifecycle_pb2_grpc.TaskLifecycleServiceServicer):
                 )
         if written is None:
             return lifecycle_pb2.FinishTaskResponse(recorded=False)
+        self._ended()
         return lifecycle_pb2.FinishTaskResponse(recorded=True, written=to_bson(written))
 
     async def HandBackTask(

@@ -8,7 +8,7 @@ import collections
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from api_svc.quotas import DEFAULT_QUOTAS, QuotaLimits, Quotas
 from api_svc.repository import Document, TaskRepository
 from api_svc.uploads import Uploads
 from api_svc.watch import WatchHub
+from api_svc.webhooks.service import WebhookSettingsService
 from common.blobstore import Blob, BlobNotFound, BlobStore
 from common.blobstore.keys import owned_by_task
 from common.errors import (
@@ -70,8 +71,14 @@ class TaskService:
         *,
         presets: PresetRepository,
         quotas: QuotaRepository,
+        webhooks: WebhookSettingsService | None = None,
+        ended: Callable[[], None] = lambda: None,
     ) -> None:
         self._repository = repository
+        # The callback URL a new task takes (None: this service announces no ends, as in tests
+        # of other parts); `ended` wakes the webhook dispatcher after an outcome committed here.
+        self._webhooks = webhooks
+        self._ended = ended
         self._blobs = blobs
         self.quotas = Quotas(quotas, limits.quotas)
         self.uploads = Uploads(
@@ -88,6 +95,7 @@ class TaskService:
     # -- create ------------------------------------------------------------------------------
     async def create(self, owner_id: str, request: task_pb2.CreateTaskRequest) -> Document:
         source, inline = await self._validate_source(owner_id, request)
+        callback_url = await self._callback_url(owner_id, request.callback_url)
         key = request.idempotency_key
         # What the request itself says (with a preset: its name, not its contents), so that a
         # retry is the same request even if the preset changed in between.
@@ -137,6 +145,7 @@ class TaskService:
             # The bytes of an inline source, which the task owns: its owner's stored_bytes quota.
             **({"inline_bytes": len(inline)} if inline is not None else {}),
             "attempts": 0,
+            "callback_url": callback_url,
             "created_at": now,
             "updated_at": now,
         }
@@ -161,6 +170,9 @@ class TaskService:
         self._in_background(self._queue(task_id))
         log.info("task created", extra={"task_id": task_id, "owner_id": owner_id})
         return document
+
+    async def _callback_url(self, owner_id: str, requested: str) -> str | None:
+        return None if self._webhooks is None else await self._webhooks.callback_for(owner_id, requested)
 
     async def _earlier(self, owner_id: str, key: str, fingerprint: str) -> Document | None:
         """The task an earlier create with this key made, if it exists; ALREADY_EXISTS if the
@@ -257,6 +269,7 @@ class TaskService:
                     settled = await self._repository.settle_if_final(task_id)
                     if settled is not None:  # finished, but its writer died before the task showed it
                         log.warning("settled a half-written outcome", extra={"task_id": task_id})
+                        self._ended()
                         self._announce(StatusEvent(task_id, Status(settled["status"]), settled))
                         continue
                     log.warning("republishing a stranded task", extra={"task_id": task_id})
@@ -276,6 +289,10 @@ class TaskService:
         if document is None:
             raise NotFound(f"no task {task_id}")
         return document
+
+    async def webhook_deliveries(self, document: Document) -> list[Document]:
+        """The webhook events of a task's ends, with their attempts (GetTask shows them)."""
+        return [] if self._webhooks is None else await self._webhooks.deliveries(document)
 
     async def list(
         self, owner_id: str, page_size: int, page_token: str, status: task_pb2.TaskStatus.ValueType
@@ -351,6 +368,7 @@ class TaskService:
         current, written = cancelled
         document = {**current, **written}
         self._announce(StatusEvent(task_id, Status.CANCELLED, document))
+        self._ended()
         return document
 
     async def replay(self, task_id: str) -> tuple[str, Document]:
@@ -417,6 +435,8 @@ def idempotency_fingerprint(
         canonical["preset"] = request.preset
     if variants:
         canonical["variants"] = list(variants)
+    if request.callback_url:
+        canonical["callback_url"] = request.callback_url
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 

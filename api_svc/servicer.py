@@ -10,6 +10,7 @@ from google.api import httpbody_pb2
 from pixelflow.v1 import task_pb2, task_pb2_grpc
 
 from api_svc.service import TaskService
+from api_svc.webhooks.servicer import delivery_to_proto
 from common.auth_client import TokenVerifier
 from common.blobstore import Blob
 from tasks.model import task_to_proto, upload_to_proto
@@ -49,7 +50,11 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
         return self._task(await self._service.create(await self._owner(context), request))
 
     async def GetTask(self, request: task_pb2.GetTaskRequest, context: Context) -> task_pb2.Task:
-        return self._task(await self._service.get(await self._owner(context), request.task_id))
+        document = await self._service.get(await self._owner(context), request.task_id)
+        task = self._task(document)
+        deliveries = await self._service.webhook_deliveries(document)
+        task.webhook_deliveries.extend(delivery_to_proto(delivery) for delivery in deliveries)
+        return task
 
     async def ListTasks(self, request: task_pb2.ListTasksRequest, context: Context) -> task_pb2.ListTasksResponse:
         documents, next_token = await self._service.list(

@@ -39,6 +39,7 @@ UPSTREAMS: tuple[Upstream, ...] = (
             "pixelflow.v1.AdminService",
             "pixelflow.v1.PresetService",
             "pixelflow.v1.QuotaService",
+            "pixelflow.v1.WebhookService",
         ),
         "api",
         50052,

@@ -110,6 +110,7 @@ class Stack:
                     "pixelflow.v1.AdminService",
                     "pixelflow.v1.PresetService",
                     "pixelflow.v1.QuotaService",
+                    "pixelflow.v1.WebhookService",
                 ),
             ),
             ServiceSpec("worker_svc", self.ports.worker_status, ("pixelflow.v1.WorkerStatusService",)),

@@ -25,6 +25,8 @@ from pixelflow.v1 import (
     quota_pb2_grpc,
     task_pb2,
     task_pb2_grpc,
+    webhook_pb2,
+    webhook_pb2_grpc,
     worker_pb2,
     worker_pb2_grpc,
 )
@@ -86,6 +88,7 @@ class AsyncClient:
         self._admin = admin_pb2_grpc.AdminServiceStub(self._channel)
         self._workers = worker_pb2_grpc.WorkerStatusServiceStub(self._channel)
         self._quota = quota_pb2_grpc.QuotaServiceStub(self._channel)
+        self._webhooks = webhook_pb2_grpc.WebhookServiceStub(self._channel)
         # A saved session for another server is not this server's.
         usable = saved if saved is not None and saved.server == self.server else None
         self._tokens = Tokens(self._auth, store=store, session=usable, access_token=access_token, timeout=timeout)
@@ -172,6 +175,7 @@ class AsyncClient:
         idempotency_key: str = "",
         skip_auto_orient: bool = False,
         variants: Sequence[task_pb2.Variant] = (),
+        callback_url: str = "",
     ) -> task_pb2.Task:
         """Queues a task. Without an idempotency key it gets a fresh one, so a retry after a lost
         answer returns the same task instead of queueing a second."""
@@ -184,6 +188,7 @@ class AsyncClient:
                 idempotency_key=idempotency_key,
                 skip_auto_orient=skip_auto_orient,
                 variants=variants,
+                callback_url=callback_url,
             )
         )
 
@@ -310,6 +315,19 @@ class AsyncClient:
         request = admin_pb2.SetQuotaRequest(user_id=user_id, overrides=overrides)
         return await self._call(self._admin.SetQuota, request)
 
+    async def webhook_settings(self) -> webhook_pb2.WebhookSettings:
+        """Your default callback URL and which signing secret is in force."""
+        return await self._call(self._webhooks.GetWebhookSettings, webhook_pb2.GetWebhookSettingsRequest())
+
+    async def set_webhook_url(self, default_url: str) -> webhook_pb2.WebhookSettings:
+        """The callback URL of your tasks that name none ("" clears it); needs a secret first."""
+        request = webhook_pb2.UpdateWebhookSettingsRequest(default_url=default_url)
+        return await self._call(self._webhooks.UpdateWebhookSettings, request)
+
+    async def rotate_webhook_secret(self) -> webhook_pb2.RotateWebhookSecretResponse:
+        """A new signing secret (`whsec_…`), in force at once; this answer is the only time it is shown."""
+        return await self._call(self._webhooks.RotateWebhookSecret, webhook_pb2.RotateWebhookSecretRequest())
+
     # --- plumbing -------------------------------------------------------------------------
 
     async def _metadata(self) -> Metadata:
@@ -398,6 +416,7 @@ def task_request(
     idempotency_key: str = "",
     skip_auto_orient: bool = False,
     variants: Sequence[task_pb2.Variant] = (),
+    callback_url: str = "",
 ) -> task_pb2.CreateTaskRequest:
     """A CreateTaskRequest from one source (a URL or an upload's id) and the pipeline (with
     variants: the shared operations, then each variant's own operations and output)."""
@@ -408,6 +427,7 @@ def task_request(
         idempotency_key=idempotency_key,
         skip_auto_orient=skip_auto_orient,
         variants=list(variants),
+        callback_url=callback_url,
     )
     if output is not None:
         request.output.CopyFrom(output)

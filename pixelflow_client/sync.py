@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Self, TypeVar
 
-from pixelflow.v1 import admin_pb2, auth_pb2, quota_pb2, task_pb2, worker_pb2
+from pixelflow.v1 import admin_pb2, auth_pb2, quota_pb2, task_pb2, webhook_pb2, worker_pb2
 
 from pixelflow_client.aio import AsyncClient, Source
 from pixelflow_client.credentials import CredentialStore
@@ -125,6 +125,15 @@ class Client:
 
     def set_quota(self, user_id: str, overrides: quota_pb2.QuotaOverrides) -> admin_pb2.UserQuota:
         return self._run(self._client.set_quota(user_id, overrides))
+
+    def webhook_settings(self) -> webhook_pb2.WebhookSettings:
+        return self._run(self._client.webhook_settings())
+
+    def set_webhook_url(self, default_url: str) -> webhook_pb2.WebhookSettings:
+        return self._run(self._client.set_webhook_url(default_url))
+
+    def rotate_webhook_secret(self) -> webhook_pb2.RotateWebhookSecretResponse:
+        return self._run(self._client.rotate_webhook_secret())
 
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(call, self._loop).result()

@@ -25,6 +25,10 @@ What every backend (FerretDB on SQLite or PostgreSQL, MongoDB) does enforce is t
   terminal although its final lock exists (the relay, the next claimer) writes that outcome
   onto it (`settle_if_final`). A writer that dies between the two, or a claim whose write lands on top of
   a finished task, therefore never leaves a task PROCESSING for good;
+- the final lock of a task with a callback URL also names the webhook event its end owes
+  (`webhook_id`, and `webhook_due` until api_svc's dispatcher has turned it into a delivery,
+  api_svc.webhooks): committed with the outcome, so no crash between the two can lose or
+  double it;
 - `<task>:replay:<n>` — the one reopening of a FAILED task by an operator (AdminService), which
   gives the final lock back; the attempt cap then counts from the task's `attempt_base`;
 - `<owner>:active:<n>` — one of the owner's active-task slots (n < their `active_tasks` quota,
@@ -39,6 +43,7 @@ lost document update can delay a task, but never yields a second owner or outcom
 from __future__ import annotations
 
 import enum
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +64,7 @@ Locks = AsyncCollection[Document]
 
 async def ensure_lock_indexes(locks: Locks) -> None:
     await locks.create_index([("task_id", ASCENDING)])
+    await locks.create_index([("webhook_due", ASCENDING)])
 
 
 async def take_attempt(locks: Locks, task_id: str, attempt: int, owner: str, lease_until: datetime) -> bool:
@@ -73,9 +79,12 @@ async def attempt_lock(locks: Locks, task_id: str, attempt: int) -> dict[str, An
     return await locks.find_one({"_id": f"{task_id}:attempt:{attempt}"})
 
 
-async def take_final(locks: Locks, task_id: str, owner: str, terminal: dict[str, Any]) -> bool:
+async def take_final(
+    locks: Locks, task_id: str, owner: str, terminal: dict[str, Any], *, webhook: bool = False
+) -> bool:
     """Commits `terminal` (the fields of the task's terminal write, status included) as the
-    task's outcome; False if it already has one."""
+    task's outcome; False if it already has one. `webhook`: the task has a callback URL, and
+    the outcome is committed with the id of the one event that announces it."""
     document = {
         "_id": final_lock_id(task_id),
         "task_id": task_id,
@@ -84,7 +93,24 @@ async def take_final(locks: Locks, task_id: str, owner: str, terminal: dict[str,
         "at": utcnow(),
         "terminal": terminal,
     }
+    if webhook:
+        document |= {"webhook_id": new_webhook_id(), "webhook_due": True}
     return await _insert(locks, document)
+
+
+def new_webhook_id() -> str:
+    """A Standard Webhooks message id (`msg_…`): the event's `webhook-id`, on every retry."""
+    return f"msg_{secrets.token_urlsafe(18)}"
+
+
+async def webhooks_due(locks: Locks, limit: int) -> list[Document]:
+    """Final locks whose webhook event has no delivery yet (api_svc.webhooks makes them)."""
+    return await locks.find({"webhook_due": True}).limit(limit).to_list()
+
+
+async def webhook_handed_over(locks: Locks, lock_id: str) -> None:
+    """The event of this final lock now has its delivery: the lock stops naming it as due."""
+    await locks.update_one({"_id": lock_id}, {"$unset": {"webhook_due": ""}})
 
 
 def final_lock_id(task_id: str) -> str:
@@ -154,15 +180,17 @@ async def finish(
     *,
     owner: str,
     fields: dict[str, Any],
+    webhook: bool = False,
 ) -> dict[str, Any] | None:
     """Commits the task's terminal state if `owner` wins its final lock, then writes it onto the
     task; returns the fields written (None: the task already has an outcome, or is gone).
+    `webhook`: the task has a callback URL (its event is committed with the outcome).
 
     The lock is never given back once taken: a reader may already have settled the task from
     it. If the write fails, the outcome stands and is settled by the relay or the next claimer.
     A task deleted meanwhile matches nothing: its lock goes too."""
     final = terminal_write(outcome, fields)
-    if not await take_final(locks, task_id, owner, final):
+    if not await take_final(locks, task_id, owner, final, webhook=webhook):
         # Ours already (a finish asked again after its answer was lost, or after its deadline
         # while the insert was still on its way): the same outcome, recorded once. Anyone else's:
         # the task has its outcome.
@@ -418,7 +446,10 @@ class TaskClaims:
         owner = f"{self._worker_id}#{claim.attempt}"
         # The attempt and the worker go into the outcome, so settling it restores them too.
         fields = {"attempts": claim.attempt, "worker_id": self._worker_id, **fields}
-        written = await finish(self._tasks, self._locks, task_id, status.value, owner=owner, fields=fields)
+        webhook = bool(claim.task.get("callback_url"))
+        written = await finish(
+            self._tasks, self._locks, task_id, status.value, owner=owner, fields=fields, webhook=webhook
+        )
         if written is None:
             await self._settle_if_final(task_id)
         return written
@@ -446,7 +477,8 @@ async def cancel(
     current = await tasks.find_one({"_id": task_id, "owner_id": owner_id})
     if current is None or Status(current["status"]) in TERMINAL:
         return None
-    written = await finish(tasks, locks, task_id, Status.CANCELLED.value, owner="api", fields={})
+    webhook = bool(current.get("callback_url"))
+    written = await finish(tasks, locks, task_id, Status.CANCELLED.value, owner="api", fields={}, webhook=webhook)
     return None if written is None else (current, written)
 
 

@@ -138,6 +138,7 @@ def task_to_proto(doc: dict[str, Any], public_base_url: str) -> task_pb2.Task:
         skip_auto_orient=bool(doc.get("skip_auto_orient", False)),
         variants=variants_from_document(doc.get("variants", [])),
         preset=doc.get("preset") or "",
+        callback_url=doc.get("callback_url") or "",
     )
     source = doc["source"]
     if "url" in source:

@@ -32,6 +32,7 @@ from common.blobstore.keys import task_prefix
 from common.kafka import DEAD_LETTER_TOPIC
 from infra.infrastructure import make_temp_root
 from infra.stack import REPO_ROOT, Stack, StackPorts
+from tests.webhook_receiver import Receiver
 
 ARTIFACTS = REPO_ROOT / "artifacts"
 TEST_PASSWORD = "correct horse battery"
@@ -54,6 +55,13 @@ TEST_ENVIRONMENT = {
     # A stopped worker leaves ListWorkers within seconds.
     "PIXELFLOW_WORKER_HEARTBEAT_SECONDS": "1",
     "PIXELFLOW_WORKER_DEAD_AFTER_SECONDS": "4",
+    # Webhook receivers listen on 127.0.0.1 too; retries are seconds apart and given up after
+    # a few seconds (production: 5 s doubling, for a day).
+    "PIXELFLOW_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
+    "PIXELFLOW_WEBHOOK_RETRY_SECONDS": "8",
+    "PIXELFLOW_WEBHOOK_FIRST_BACKOFF_SECONDS": "0.3",
+    "PIXELFLOW_WEBHOOK_TIMEOUT_SECONDS": "2",
+    "PIXELFLOW_WEBHOOK_POLL_SECONDS": "0.5",
 }
 
 
@@ -274,3 +282,10 @@ def sweep_orphans(stack: Stack, grace: timedelta) -> SweepReport:
             await mongo.close()
 
     return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 for the tests of a module."""
+    with Receiver().serving() as running:
+        yield running

@@ -110,7 +110,12 @@ class LifecycleClient:
 
     def _held(self, claim: Claim) -> lifecycle_pb2.HeldAttempt:
         assert claim.task is not None
-        return lifecycle_pb2.HeldAttempt(task_id=claim.task["_id"], claimant=self._claimant, attempt=claim.attempt)
+        return lifecycle_pb2.HeldAttempt(
+            task_id=claim.task["_id"],
+            claimant=self._claimant,
+            attempt=claim.attempt,
+            callback_url=claim.task.get("callback_url") or "",
+        )
 
     @staticmethod
     def _claim(reply: lifecycle_pb2.ClaimTaskResponse, held: Document | None = None) -> Claim:

@@ -34,6 +34,8 @@ dead_letters = typer.Typer(help="Operators: the dead-letter topic (admins only).
 app.add_typer(dead_letters, name="dead-letters")
 quotas = typer.Typer(help="Operators: users' quota overrides (admins only).", no_args_is_help=True)
 app.add_typer(quotas, name="quotas")
+webhooks = typer.Typer(help="Your webhooks: the signing secret and the default callback URL.", no_args_is_help=True)
+app.add_typer(webhooks, name="webhooks")
 
 Server = Annotated[
     str | None,
@@ -156,6 +158,9 @@ def submit(
     out: Annotated[Path | None, typer.Option(help="Download each result into this folder (implies --wait).")] = None,
     wait: Annotated[bool, typer.Option(help="Follow each task until it ends.")] = False,
     parallel: Annotated[int, typer.Option(min=1, max=64, help="Uploads at once.")] = 4,
+    callback_url: Annotated[
+        str, typer.Option(help="POST a signed event here when each task ends (default: your webhooks' URL).")
+    ] = "",
     server: Server = None,
     json: Json = False,
 ) -> None:
@@ -169,7 +174,9 @@ def submit(
             output.format = enum_value("ImageFormat", image_format)  # type: ignore[assignment]
     except (InputError, SpecError) as error:
         raise typer.BadParameter(str(error)) from None
-    template = task_pb2.CreateTaskRequest(operations=operations, skip_auto_orient=skip_auto_orient, variants=variants)
+    template = task_pb2.CreateTaskRequest(
+        operations=operations, skip_auto_orient=skip_auto_orient, variants=variants, callback_url=callback_url
+    )
     if output != task_pb2.OutputOptions() or not variants:  # variants carry their own outputs
         template.output.CopyFrom(output)
     _check_against_contract(template)
@@ -420,6 +427,40 @@ def clear_quota(user_id: UserId, server: Server = None) -> None:
 
     async def work(client: AsyncClient) -> None:
         render.print_json(render.as_dict(await client.set_quota(user_id, quota_pb2.QuotaOverrides())))
+
+    _run(server, work)
+
+
+@webhooks.command("show")
+def show_webhooks(server: Server = None) -> None:
+    """Your default callback URL and which secret is in force (JSON; the secret itself is never shown again)."""
+
+    async def work(client: AsyncClient) -> None:
+        render.print_json(render.as_dict(await client.webhook_settings()))
+
+    _run(server, work)
+
+
+@webhooks.command("set-url")
+def set_webhook_url(
+    url: Annotated[str, typer.Argument(help='The callback URL of tasks that name none; "" clears it.')],
+    server: Server = None,
+) -> None:
+    """Set the default callback URL (needs a secret: `pixelflow webhooks rotate`)."""
+
+    async def work(client: AsyncClient) -> None:
+        render.print_json(render.as_dict(await client.set_webhook_url(url)))
+
+    _run(server, work)
+
+
+@webhooks.command("rotate")
+def rotate_webhook_secret(server: Server = None) -> None:
+    """Make a new signing secret, in force at once; it is printed this once (stdout), keep it."""
+
+    async def work(client: AsyncClient) -> None:
+        answer = await client.rotate_webhook_secret()
+        render.out.print(answer.secret, markup=False, highlight=False)
 
     _run(server, work)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,10 +29,12 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
+from standardwebhooks import Webhook
 
 from infra.stack import Stack
 from tests.conftest import ARTIFACTS, TEST_PASSWORD, bearer, register_and_login, unique_email, wait_until
 from tests.images import ImageServer, image_bytes
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -619,3 +622,56 @@ def test_the_dashboard_shows_usage_against_quotas(
     # The result is stored now: a non-zero amount of the 10 GB.
     expect(usage.locator("[data-quota=stored_bytes] dd")).to_have_text(re.compile(r"^[1-9][\d.]* [KMG]?B of 10 GB$"))
     shot(page, "usage")
+
+
+def test_webhook_settings_sign_the_events_the_task_page_shows(
+    stack: Stack, page: Page, images: ImageServer, auth: auth_pb2_grpc.AuthServiceStub, receiver: Receiver
+) -> None:
+    """On the Webhooks page: a default URL needs a secret first; the secret is shown once; a bad
+    URL is refused at its field; saved, the default makes a task announce its end, which the
+    receiver verifies with the secret from the page, and the task page shows the delivery.
+    Rotating shows a new secret."""
+    ui = stack.ui_url
+    token = sign_in_as_new_user(page, ui, auth, "webhooks")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Webhooks").click()
+    expect(page.get_by_role("heading", name="Webhooks", exact=True)).to_be_visible()
+    expect(page.get_by_test_id("secret-state")).to_contain_text("No secret yet")
+    path = f"/e2e/{uuid.uuid4().hex}"
+    url_field = page.get_by_label("Callback URL")
+    url_field.fill(receiver.url(path))
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Create a signing secret first")).to_be_visible()
+
+    page.get_by_role("button", name="Create secret").click()
+    secret = page.get_by_test_id("new-secret").inner_text()
+    assert secret.startswith("whsec_")
+    expect(page.get_by_test_id("secret-state")).to_contain_text(f"whsec_…{secret[-4:]}")
+    url_field.fill("ftp://example.com/hook")
+    page.get_by_role("button", name="Save").click()
+    expect(url_field).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_text("only http and https")).to_be_visible()
+    url_field.fill(receiver.url(path))
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+    shot(page, "webhooks")
+    page.reload()  # the secret is never shown again; the URL is kept
+    expect(page.get_by_label("Callback URL")).to_have_value(receiver.url(path))
+    expect(page.get_by_test_id("new-secret")).to_have_count(0)
+
+    with grpc.insecure_channel(stack.gateway_address) as channel:
+        tasks = task_pb2_grpc.TaskServiceStub(channel)
+        task = tasks.CreateTask(task_pb2.CreateTaskRequest(source_url=images.url("/tiny.png")), metadata=bearer(token))
+    assert task.callback_url == receiver.url(path)
+    page.goto(f"{ui}/tasks/{task.id}")
+    deliveries = page.get_by_test_id("webhook-deliveries")
+    expect(deliveries.get_by_test_id("delivery-state")).to_have_text("Delivered", timeout=30_000)
+    expect(deliveries.get_by_test_id("delivery-attempt")).to_contain_text("HTTP 200")
+    [request] = receiver.at(path)
+    event = Webhook(secret).verify(request.body, request.headers)
+    assert (event["type"], event["data"]["task"]["id"]) == ("task.completed", task.id)
+    shot(page, "task-webhook", full_page=True)
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Webhooks").click()
+    page.get_by_role("button", name="Rotate secret").click()
+    expect(page.get_by_test_id("new-secret")).not_to_have_text(secret)
+    assert page.get_by_test_id("new-secret").inner_text().startswith("whsec_")

@@ -9,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,13 @@ import grpc
 import pytest
 from PIL import Image
 from pixelflow.v1 import auth_pb2, auth_pb2_grpc
+from standardwebhooks import Webhook
 
 from infra.stack import Stack
 from pixelflow_client import CredentialStore
-from tests.conftest import TEST_PASSWORD, unique_email
+from tests.conftest import TEST_PASSWORD, unique_email, wait_until
 from tests.images import ImageServer, image_bytes
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -328,3 +331,32 @@ def test_variants_are_downloaded_beside_each_other(stack: Stack, signed_in: tupl
         assert (thumb.format, thumb.width, big.format, big.width, big.mode) == ("WEBP", 50, "JPEG", 150, "L")
     refused = pixelflow(stack, config, "submit", str(source), "--variant", "thumb=50", "--format", "webp")
     assert refused.returncode == 2 and "each variant has its own output" in " ".join(refused.stderr.split())
+
+
+def test_webhooks_from_the_command_line(
+    stack: Stack, signed_in: tuple[Path, str], tmp_path: Path, receiver: Receiver
+) -> None:
+    """`pixelflow webhooks rotate` prints the secret once, `set-url` needs it, and tasks from
+    `submit` announce their end there (or at --callback-url), signed with it."""
+    config, _ = signed_in
+    default, own = f"/cli-default/{uuid.uuid4().hex}", f"/cli-own/{uuid.uuid4().hex}"
+    refused = pixelflow(stack, config, "webhooks", "set-url", receiver.url(default))
+    assert refused.returncode == 1 and "create a webhook secret first" in refused.stderr
+    rotated = pixelflow(stack, config, "webhooks", "rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    secret = rotated.stdout.strip()
+    assert secret.startswith("whsec_")
+    assert pixelflow(stack, config, "webhooks", "set-url", receiver.url(default)).returncode == 0
+    shown = json.loads(pixelflow(stack, config, "webhooks", "show").stdout)
+    assert shown["default_url"] == receiver.url(default) and shown["has_secret"] is True
+    assert secret not in json.dumps(shown)
+
+    source = tmp_path / "photo.png"
+    source.write_bytes(image_bytes(60, 40))
+    for extra in ([], ["--callback-url", receiver.url(own)]):
+        submitted = pixelflow(stack, config, "submit", str(source), "--wait", "--json", *extra)
+        assert submitted.returncode == 0, submitted.stderr
+    wait_until(lambda: bool(receiver.at(default) and receiver.at(own)), "an event never arrived", timeout=30)
+    for path in (default, own):
+        [request] = receiver.at(path)
+        assert Webhook(secret).verify(request.body, request.headers)["type"] == "task.completed"

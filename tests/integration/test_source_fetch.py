@@ -20,9 +20,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpcore
 import pytest
 
+from common.egress import resolve_with_event_loop
 from tasks.failures import FailureCode
 from worker_svc.sources import FetchPolicy, IPAddress, SourceError, SourceFetcher
-from worker_svc.sources.network import resolve_with_event_loop
 
 pytestmark = pytest.mark.integration
 

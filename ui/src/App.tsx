@@ -10,6 +10,7 @@ import { LoginPage } from "./pages/LoginPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { RegisterPage } from "./pages/RegisterPage";
 import { TaskPage } from "./pages/TaskPage";
+import { WebhooksPage } from "./pages/WebhooksPage";
 import { WorkersPage } from "./pages/WorkersPage";
 
 // The new-task page carries the request validator (protovalidate's CEL and RE2, ~300 KB): it is
@@ -29,6 +30,7 @@ export function App() {
         <Route path="tasks/:taskId" element={<TaskPage />} />
         <Route path="presets" element={<Suspense fallback={<PageLoading />}><PresetsPage /></Suspense>} />
         <Route path="workers" element={<WorkersPage />} />
+        <Route path="settings/webhooks" element={<WebhooksPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

@@ -1,17 +1,19 @@
-"""Fetching task sources from URLs, refusing addresses a user must not reach through us."""
+"""Fetching task sources from URLs, refusing addresses a user must not reach through us (the
+guard itself is common.egress, shared with api_svc's webhooks)."""
 
-from tasks.failures import FailureCode
-from worker_svc.sources.addresses import (
+from common.egress import (
+    GuardedNetworkBackend,
     IPAddress,
     IPNetwork,
+    PinnedTransport,
     blocked_reason,
     parse_allowed_networks,
     parse_ip_host,
     refusal_reason,
 )
+from tasks.failures import FailureCode
 from worker_svc.sources.errors import SourceError
 from worker_svc.sources.fetcher import FetchedSource, FetchPolicy, SourceFetcher
-from worker_svc.sources.network import GuardedNetworkBackend, PinnedTransport
 
 __all__ = [
     "FailureCode",

@@ -16,17 +16,31 @@ from dataclasses import dataclass
 import httpcore
 import httpx
 
+from common.egress import (
+    EgressRefused,
+    GuardedNetworkBackend,
+    IPNetwork,
+    PinnedTransport,
+    Refusal,
+    Resolver,
+    resolve_with_event_loop,
+)
 from common.errors import InvalidArgument
 from tasks.failures import FailureCode
 from tasks.source_urls import ALLOWED_SCHEMES, validate_source_url
 from worker_svc.sizes import describe_size
-from worker_svc.sources.addresses import IPNetwork
 from worker_svc.sources.decoding import BoundedDecoder, encodings
 from worker_svc.sources.errors import SourceError
-from worker_svc.sources.network import GuardedNetworkBackend, PinnedTransport, Resolver, resolve_with_event_loop
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRYABLE_STATUSES = frozenset({408, 425, 429})
+# What the connect-time guard's refusals are on a task.
+_REFUSALS = {
+    Refusal.BLOCKED: FailureCode.SOURCE_BLOCKED,
+    Refusal.UNIX_SOCKET: FailureCode.SOURCE_BLOCKED,
+    Refusal.INVALID_HOST: FailureCode.SOURCE_INVALID_URL,
+    Refusal.UNRESOLVABLE: FailureCode.SOURCE_UNREACHABLE,
+}
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,8 @@ class SourceFetcher:
                 FailureCode.SOURCE_TIMEOUT,
                 f"fetching the source took longer than the {self._policy.total_timeout:g}s limit",
             ) from None
+        except EgressRefused as exc:
+            raise SourceError(_REFUSALS[exc.refusal], exc.message) from None
 
     async def _fetch(self, url: httpx.URL) -> FetchedSource:
         # A client per fetch: no connection, cookie or DNS answer outlives one task's fetch.

@@ -9,6 +9,7 @@ import { AuthService } from "../gen/pixelflow/v1/auth_pb";
 import { PresetService } from "../gen/pixelflow/v1/preset_pb";
 import { QuotaService } from "../gen/pixelflow/v1/quota_pb";
 import { TaskService } from "../gen/pixelflow/v1/task_pb";
+import { WebhookService } from "../gen/pixelflow/v1/webhook_pb";
 import { WorkerStatusService } from "../gen/pixelflow/v1/worker_pb";
 
 export interface Api {
@@ -19,6 +20,7 @@ export interface Api {
   presets: Client<typeof PresetService>;
   quotas: Client<typeof QuotaService>;
   workers: Client<typeof WorkerStatusService>;
+  webhooks: Client<typeof WebhookService>;
 }
 
 export function createApi(gatewayUrl: string, storage: KeyValueStorage = browserSessionStorage()): Api {
@@ -43,6 +45,7 @@ export function createApi(gatewayUrl: string, storage: KeyValueStorage = browser
     presets: createClient(PresetService, transport),
     quotas: createClient(QuotaService, transport),
     workers: createClient(WorkerStatusService, transport),
+    webhooks: createClient(WebhookService, transport),
   };
 }
 

@@ -1,7 +1,7 @@
 import { useEffect } from "react";
 import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
 import { useAuth } from "../auth/AuthContext";
-import { LayersIcon, ListIcon, Logo, LogoutIcon, PlusIcon, ServerIcon } from "./icons";
+import { BellIcon, LayersIcon, ListIcon, Logo, LogoutIcon, PlusIcon, ServerIcon } from "./icons";
 import { FOCUS_RING } from "./ui";
 
 // `short` is what a phone shows (four full labels do not fit 360 px beside the account menu).
@@ -10,6 +10,7 @@ const NAV = [
   { to: "/tasks/new", label: "New task", short: "New", icon: PlusIcon, end: true },
   { to: "/presets", label: "Presets", short: "Presets", icon: LayersIcon, end: true },
   { to: "/workers", label: "Workers", short: "Workers", icon: ServerIcon, end: true },
+  { to: "/settings/webhooks", label: "Webhooks", short: "Hooks", icon: BellIcon, end: true },
 ];
 
 export function Layout() {

@@ -25,6 +25,8 @@ export const LayersIcon = (p: P) => <Icon d="M12 4 3 8.5l9 4.5 9-4.5L12 4ZM3 12.
 export const ListIcon = (p: P) => <Icon d="M8 6h12M8 12h12M8 18h12M4 6h.01M4 12h.01M4 18h.01" {...p} />;
 export const LogoutIcon = (p: P) => <Icon d="M15 4h3a2 2 0 0 1 2 2v12a2 2 0 0 1-2 2h-3M10 16l-4-4 4-4M6 12h10" {...p} />;
 export const StopIcon = (p: P) => <Icon d="M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18ZM9 9h6v6H9z" {...p} />;
+export const BellIcon = (p: P) => <Icon d="M6 16V11a6 6 0 1 1 12 0v5l1.5 2h-15L6 16ZM10 20a2 2 0 0 0 4 0" {...p} />;
+export const CopyIcon = (p: P) => <Icon d="M9 9h10v11H9zM5 15V4h10" {...p} />;
 export const RefreshIcon = (p: P) => <Icon d="M20 11a8 8 0 0 0-14.9-3M4 5v3h3M4 13a8 8 0 0 0 14.9 3M20 19v-3h-3" {...p} />;
 
 export function Logo({ className = "h-8 w-8" }: { className?: string }) {

@@ -6,10 +6,12 @@ import type { Api } from "../api/client";
 import { downloadResult } from "../api/uploads";
 import { useApi } from "../auth/AuthContext";
 import { StatusBadge } from "../components/StatusBadge";
-import { ArrowLeftIcon, DownloadIcon, StopIcon, TrashIcon } from "../components/icons";
+import { ArrowLeftIcon, DownloadIcon, RefreshIcon, StopIcon, TrashIcon } from "../components/icons";
 import { Alert, Button, ButtonLink, Card, CardHeader, EmptyState, FOCUS_RING, Spinner, buttonClass } from "../components/ui";
 import type { Task } from "../gen/pixelflow/v1/task_pb";
 import { TaskStatus } from "../gen/pixelflow/v1/task_pb";
+import type { WebhookDelivery } from "../gen/pixelflow/v1/webhook_pb";
+import { WebhookDeliveryState } from "../gen/pixelflow/v1/webhook_pb";
 import { describeError } from "../lib/errors";
 import { formatBytes, formatDateTime, formatDuration } from "../lib/format";
 import { describeOperation, extensionFor, formatLabel } from "../tasks/operations";
@@ -241,6 +243,7 @@ function TaskView({ api, initial }: { api: Api; initial: Task }) {
           </dl>
         </Card>
       </div>
+      {current.callbackUrl && <WebhookCard api={api} task={current} />}
     </>
   );
 }
@@ -359,6 +362,104 @@ function Meta({ label, value, mono = false, wide = false, testId }: { label: str
       <dd className={`truncate text-slate-900 ${mono ? "font-mono text-xs" : ""}`} title={value} data-testid={testId}>
         {value}
       </dd>
+    </div>
+  );
+}
+
+const DELIVERY_STATES: Record<WebhookDeliveryState, string> = {
+  [WebhookDeliveryState.UNSPECIFIED]: "Unknown",
+  [WebhookDeliveryState.PENDING]: "Retrying",
+  [WebhookDeliveryState.DELIVERED]: "Delivered",
+  [WebhookDeliveryState.FAILED]: "Given up",
+};
+
+/** The task's webhook events and every attempt. Deliveries are not streamed (WatchTask ends with
+ *  the task, its event is sent after): they are read with the task, and again on request. */
+function WebhookCard({ api, task }: { api: Api; task: Task }) {
+  const [deliveries, setDeliveries] = useState<WebhookDelivery[]>(task.webhookDeliveries);
+  const [loading, setLoading] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  async function refresh() {
+    setLoading(true);
+    try {
+      setDeliveries((await api.tasks.getTask({ taskId: task.id })).webhookDeliveries);
+      setError(null);
+    } catch (caught) {
+      setError(describeError(caught));
+    } finally {
+      setLoading(false);
+    }
+  }
+
+  // The task ending is when its event is made: read the deliveries then, and again while the
+  // event is not made yet or still being retried (every few seconds, growing: no stream says it).
+  const terminal = isTerminal(task.status);
+  const settled = deliveries.length > 0 && deliveries.every((d) => d.state !== WebhookDeliveryState.PENDING);
+  const [reads, setReads] = useState(0);
+  useEffect(() => {
+    if (!terminal || (settled && reads > 0)) return;
+    const timer = window.setTimeout(
+      () => {
+        void refresh().finally(() => setReads((n) => n + 1));
+      },
+      reads === 0 ? 0 : Math.min(1000 * 2 ** (reads - 1), 10_000),
+    );
+    return () => window.clearTimeout(timer);
+  }, [terminal, settled, reads]);
+
+  return (
+    <div className="mt-6">
+      <Card>
+        <CardHeader
+          title="Webhook"
+          description={<span className="break-all font-mono text-xs">{task.callbackUrl}</span>}
+          actions={
+            <Button size="sm" variant="secondary" onClick={() => void refresh()} busy={loading}>
+              <RefreshIcon className="h-4 w-4" /> Refresh
+            </Button>
+          }
+        />
+        <div className="p-4 sm:p-5" data-testid="webhook-deliveries">
+          {error && <Alert>{error}</Alert>}
+          {deliveries.length === 0 ? (
+            <p className="text-sm text-slate-500">{terminal ? "The event is being prepared." : "An event is sent when the task ends."}</p>
+          ) : (
+            deliveries.map((delivery) => (
+              <div key={delivery.id} className="mb-4 last:mb-0">
+                <p className="text-sm text-slate-700">
+                  <span className="font-semibold" data-testid="delivery-state">
+                    {DELIVERY_STATES[delivery.state]}
+                  </span>{" "}
+                  · <span className="font-mono text-xs">{delivery.type}</span> · <span className="font-mono text-xs">{delivery.id}</span>
+                </p>
+                {delivery.outcome && <p className="mt-1 text-xs text-slate-500">{delivery.outcome}</p>}
+                {delivery.nextAttemptAt && <p className="mt-1 text-xs text-slate-500">Next attempt {formatDateTime(delivery.nextAttemptAt)}</p>}
+                <table className="mt-2 w-full text-left text-xs">
+                  <thead className="text-slate-500">
+                    <tr>
+                      <th className="py-1 font-medium">Attempt</th>
+                      <th className="py-1 font-medium">Time</th>
+                      <th className="py-1 font-medium">Answer</th>
+                      <th className="py-1 font-medium">Duration</th>
+                    </tr>
+                  </thead>
+                  <tbody className="text-slate-700">
+                    {delivery.attempts.map((attempt, index) => (
+                      <tr key={index} className="border-t border-slate-100" data-testid="delivery-attempt">
+                        <td className="py-1">{index + 1}</td>
+                        <td className="py-1">{formatDateTime(attempt.attemptedAt)}</td>
+                        <td className="py-1">{attempt.httpStatus ? `HTTP ${attempt.httpStatus}` : attempt.error}</td>
+                        <td className="py-1">{formatDuration(attempt.durationMs)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            ))
+          )}
+        </div>
+      </Card>
     </div>
   );
 }

@@ -1,4 +1,5 @@
-"""Connect-time address checks, plugged under httpx.
+"""Connect-time address checks, plugged under httpx: the one SSRF guard of every connection
+PixelFlow makes to a URL a user named (worker_svc's source fetches, api_svc's webhooks).
 
 httpx 0.28's AsyncHTTPTransport does not take an httpcore network backend, so PinnedTransport is
 a small httpx transport over an httpcore.AsyncConnectionPool that does. Every new connection the
@@ -12,6 +13,7 @@ origin's host name to start_tls itself; the Host header comes from the URL as us
 from __future__ import annotations
 
 import asyncio
+import enum
 import socket
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
@@ -21,11 +23,27 @@ from typing import cast
 import httpcore
 import httpx
 
-from tasks.failures import FailureCode
-from worker_svc.sources.addresses import IPAddress, IPNetwork, parse_ip_host, refusal_reason
-from worker_svc.sources.errors import SourceError
+from common.egress.addresses import IPAddress, IPNetwork, parse_ip_host, refusal_reason
 
 Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
+
+
+class Refusal(enum.Enum):
+    BLOCKED = "blocked"  # every address the host has is one the policy refuses
+    INVALID_HOST = "invalid_host"  # a numeric host that is no address (1.2.3.4.5)
+    UNRESOLVABLE = "unresolvable"  # DNS gave nothing
+    UNIX_SOCKET = "unix_socket"
+
+
+class EgressRefused(Exception):
+    """A connection the guard would not open; `message` names the `subject` ("source",
+    "callback") and is fit for the user who gave the URL. Raised from inside httpx's request:
+    callers catch it around their request and translate it into their own error."""
+
+    def __init__(self, refusal: Refusal, message: str) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        self.message = message
 
 
 async def resolve_with_event_loop(host: str, port: int) -> list[IPAddress]:
@@ -49,8 +67,10 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         *,
         dialer: httpcore.AsyncNetworkBackend | None = None,
         resolver: Resolver = resolve_with_event_loop,
+        subject: str = "source",
     ) -> None:
         self._allowed = tuple(allowed_networks)
+        self._subject = subject
         self._dialer = dialer if dialer is not None else httpcore.AnyIOBackend()
         self._resolver = resolver
 
@@ -71,7 +91,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
         vetted = [address for address in addresses if refusal_reason(address, self._allowed) is None]
         if not vetted:
-            raise _blocked(host, addresses[0], refusal_reason(addresses[0], self._allowed) or "")
+            raise _blocked(self._subject, host, addresses[0], refusal_reason(addresses[0], self._allowed) or "")
 
         failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in vetted:
@@ -91,7 +111,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,  # noqa: ASYNC109 - httpcore's backend interface
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        raise SourceError(FailureCode.SOURCE_BLOCKED, "sources cannot be fetched over a Unix socket")
+        raise EgressRefused(Refusal.UNIX_SOCKET, f"a {self._subject} cannot be reached over a Unix socket")
 
     async def sleep(self, seconds: float) -> None:
         await self._dialer.sleep(seconds)
@@ -100,7 +120,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         try:
             literal = parse_ip_host(host)
         except ValueError as exc:
-            raise SourceError(FailureCode.SOURCE_INVALID_URL, f"the source URL's host is not valid: {exc}") from None
+            raise EgressRefused(Refusal.INVALID_HOST, f"the {self._subject} URL's host is not valid: {exc}") from None
         if literal is not None:
             return [literal]
         try:
@@ -108,18 +128,18 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         except OSError:
             addresses = []
         if not addresses:
-            raise SourceError(
-                FailureCode.SOURCE_UNREACHABLE, f"the source host {host} could not be resolved (DNS lookup failed)"
+            raise EgressRefused(
+                Refusal.UNRESOLVABLE, f"the {self._subject} host {host} could not be resolved (DNS lookup failed)"
             )
         return addresses
 
 
-def _blocked(host: str, address: IPAddress, reason: str) -> SourceError:
+def _blocked(subject: str, host: str, address: IPAddress, reason: str) -> EgressRefused:
     if parse_ip_host(host) == address:
-        message = f"the source address {address} is {reason}, which is not allowed"
+        message = f"the {subject} address {address} is {reason}, which is not allowed"
     else:
-        message = f"the source host {host} resolves to {reason} ({address}), which is not allowed"
-    return SourceError(FailureCode.SOURCE_BLOCKED, message)
+        message = f"the {subject} host {host} resolves to {reason} ({address}), which is not allowed"
+    return EgressRefused(Refusal.BLOCKED, message)
 
 
 # httpcore exception -> the httpx exception httpx's own transport would raise for it.
@@ -170,7 +190,7 @@ class PinnedTransport(httpx.AsyncBaseTransport):
     """An httpx transport whose connections are opened by GuardedNetworkBackend."""
 
     def __init__(self, backend: httpcore.AsyncNetworkBackend, ssl_context: ssl.SSLContext) -> None:
-        # No proxies: a proxy would make the connect-time check judge the proxy, not the source.
+        # No proxies: a proxy would make the connect-time check judge the proxy, not the origin.
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context, network_backend=backend, max_connections=4, http1=True, http2=False
         )

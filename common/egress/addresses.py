@@ -1,4 +1,4 @@
-"""Which IP addresses a source fetch may connect to.
+"""Which IP addresses PixelFlow may connect to on a user's behalf (a task's source, a webhook).
 
 Everything that is not a public unicast address is refused unless an allowlisted network contains
 it. IPv6 forms that carry an IPv4 address (mapped, compatible, 6to4, NAT64, Teredo) are judged by
@@ -82,7 +82,7 @@ _NUMERIC_HOST = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+))
 
 
 def blocked_reason(address: IPAddress) -> str | None:
-    """Why a fetch may not connect to this address ("a private address"), or None if it may."""
+    """Why we may not connect to this address ("a private address"), or None if it may."""
     if isinstance(address, IPv6Address):
         return _ipv6_blocked_reason(address)
     for network, reason in _IPV4_RULES:
