@@ -17,6 +17,7 @@ import dataclasses
 import itertools
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,7 @@ from common.settings import CommonSettings
 from gateway import compose as gateway_compose
 from gateway import kubernetes as gateway_kubernetes
 from gateway.envoy_config import DEFAULT_DESCRIPTOR, build, write
-from infra.cache import ensure_helm, ensure_k8s_validate
+from infra.cache import cache_root, ensure_helm, ensure_k8s_validate
 from infra.envoy import EnvoyProxy
 from infra.stack import StackPorts
 from infra.topics import PROJECT_TOPICS
@@ -695,3 +696,33 @@ def test_the_values_schema_catches_typos(helm: Path, item: str, complaint: str) 
     result = template(helm, PRODUCTION, sets=(item,))
     assert result.returncode != 0
     assert complaint in result.stderr, result.stderr
+
+
+# -- KEDA's trigger metadata (a free-form map in its Go types) ------------------------------------------
+def _kafka_scaler_source(validator: Path) -> str:
+    """KEDA's kafka scaler (pkg/scalers/kafka_scaler.go) of the version tools/k8s-validate pins,
+    from the Go module cache the validator was built with (downloaded again if it was cleaned)."""
+    version = validator.parent.name.removeprefix("k8s-validate-")
+    module_dir = cache_root() / "go" / "pkg" / "mod" / "github.com" / "kedacore" / "keda" / f"v2@{version}"
+    if not module_dir.is_dir():
+        env = {**os.environ, "GOPATH": str(cache_root() / "go"), "GOFLAGS": "-modcacherw"}
+        subprocess.run(["go", "mod", "download", f"github.com/kedacore/keda/v2@{version}"], check=True, env=env)
+    return (module_dir / "pkg" / "scalers" / "kafka_scaler.go").read_text()
+
+
+def test_the_kafka_trigger_uses_only_keda_kafka_scaler_settings(
+    validator: Path, production: tuple[str, list[dict[str, Any]]]
+) -> None:
+    source = _kafka_scaler_source(validator)
+    tags = re.findall(r'keda:"name=([A-Za-z]+),order=([^,"]+)((?:,[^"]*)?)"', source)
+    known = {name: options for name, order, options in tags if "triggerMetadata" in order.split(";")}
+    assert {"bootstrapServers", "consumerGroup", "topic", "lagThreshold"} <= set(known), "KEDA's source changed"
+    (trigger,) = find(production[1], "ScaledObject", f"{FULLNAME}-worker")["spec"]["triggers"]
+    metadata = trigger["metadata"]
+    assert set(metadata) <= set(known), f"not settings of KEDA's kafka scaler: {sorted(set(metadata) - set(known))}"
+    for name, value in metadata.items():
+        if enum := re.search(r",enum=([^,]+)", known[name]):
+            assert value in enum[1].split(";"), (name, value)
+    int(metadata["lagThreshold"])
+    int(metadata["activationLagThreshold"])
+    assert metadata["allowIdleConsumers"] in {"true", "false"}
