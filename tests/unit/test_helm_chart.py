@@ -336,18 +336,36 @@ def test_settings_are_the_fields_the_service_reads(rendered: list[dict[str, Any]
     assert env["PIXELFLOW_BIND_HOST"] == "0.0.0.0"  # noqa: S104
 
 
+# What an operator's Secret holds, for parsing production's settings (values-production.yaml's
+# comment shows the same shapes).
+EXISTING_SECRET = {
+    "PIXELFLOW_INTERNAL_SECRET": "t" * 40,
+    "PIXELFLOW_AUTH_DATABASE_URL": "postgresql+asyncpg://postgres:test-only@pg-postgresql:5432/pixelflow_auth",
+    "PIXELFLOW_MONGO_URI": "mongodb://mongo-mongodb:27017/",
+    "PIXELFLOW_S3_ACCESS_KEY_ID": "key-id",
+    "PIXELFLOW_S3_SECRET_ACCESS_KEY": "secret-key",
+}
+
+
+@pytest.mark.parametrize("which", ["dev", "production"])
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))
 def test_settings_values_parse(
-    dev: tuple[str, list[dict[str, Any]]], clean_pixelflow_env: pytest.MonkeyPatch, name: str
+    request: pytest.FixtureRequest, clean_pixelflow_env: pytest.MonkeyPatch, name: str, which: str
 ) -> None:
     settings_class, _, port = APP_SERVICES[name]
-    docs = dev[1]
+    docs = request.getfixturevalue(which)[1]
     env = environment(docs, find(docs, "Deployment", f"{FULLNAME}-{name}"))
-    for key, value in env.items():
+    for key, rendered_value in env.items():
+        value = rendered_value
+        if which == "production":
+            assert value is None or key not in EXISTING_SECRET, f"{key} must come from the existing Secret"
+            value = EXISTING_SECRET[key] if value is None else value
         assert value is not None
         clean_pixelflow_env.setenv(key, value)
     settings = settings_class()
     assert isinstance(settings, CommonSettings)
+    if isinstance(settings, ApiSettings | WorkerSettings) and which == "production":
+        assert settings.blob_backend == "s3" and settings.s3_endpoint_url.startswith("http")
     if isinstance(settings, ApiSettings | WorkerSettings):
         assert settings.required_internal_secret(name) == "t" * 40
         assert settings.auth_addr == f"{FULLNAME}-auth.{NAMESPACE}.svc.cluster.local:{PORTS.auth}"
@@ -726,3 +744,14 @@ def test_the_kafka_trigger_uses_only_keda_kafka_scaler_settings(
     int(metadata["lagThreshold"])
     int(metadata["activationLagThreshold"])
     assert metadata["allowIdleConsumers"] in {"true", "false"}
+
+
+def test_no_secret_lands_in_a_configmap_or_a_pod_spec(dev: tuple[str, list[dict[str, Any]]], dev_values: Path) -> None:
+    values = yaml.safe_load(dev_values.read_text())
+    secrets = [values["secrets"]["internalSecret"], values["postgresql"]["password"], "PRIVATE KEY"]
+    for doc in dev[1]:
+        if doc["kind"] == "Secret":
+            continue
+        text = yaml.safe_dump(doc)
+        for secret in secrets:
+            assert secret not in text, f"{doc['kind']} {doc['metadata']['name']} holds a secret"
