@@ -19,7 +19,7 @@ CHROMIUM := /usr/bin/chromium
 UI_SOURCES := $(shell find ui/src ui/public ui/scripts -type f -not -path 'ui/src/gen/*' 2>/dev/null) ui/index.html ui/vite.config.ts ui/tsconfig.json
 OPENAPI_INPUTS := scripts/gen_openapi.py tools/openapi/go.mod tools/openapi/go.sum tools/openapi/openapi_config.yaml
 
-.PHONY: help deps proto openapi ui fetch test-tools browser lint format test test-ui test-unit test-integration test-e2e run infra migrate bench lock clean up down ps logs
+.PHONY: help deps proto openapi ui fetch test-tools k8s-tools helm-template browser lint format test test-ui test-unit test-integration test-e2e run infra migrate bench lock clean up down ps logs
 COMPOSE ?= docker compose
 
 help: ## list the targets
@@ -89,16 +89,26 @@ test-tools:
 	@command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; }
 
+k8s-tools: deps ## build Helm and the strict manifest validator into the cache (tools/helm, tools/k8s-validate)
+	$(PY) -m infra k8s-tools
+
+CHART := deploy/helm/pixelflow
+helm-template: k8s-tools ## render the Helm chart with values-production.yaml into gen/helm/ and validate it
+	mkdir -p gen/helm
+	$$($(PY) -c 'from infra.cache import ensure_helm; print(ensure_helm())') template pixelflow $(CHART) --kube-version 1.27.0 \
+	  -f $(CHART)/values-production.yaml > gen/helm/production.yaml
+	$$($(PY) -c 'from infra.cache import ensure_k8s_validate; print(ensure_k8s_validate())') gen/helm/production.yaml
+
 browser: ## Debian's Chromium for the browser tests (installed only if missing)
 	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 test-ui: ui/node_modules/.installed $(VENV)/.installed ## the UI's unit tests (Vitest)
 	cd ui && npm test
 
-test: lint test-ui fetch openapi ui test-tools browser ## every test, against real servers on free ports
+test: lint test-ui fetch openapi ui test-tools k8s-tools browser ## every test, against real servers on free ports
 	$(call pytest,tests)
 
-test-unit: proto openapi test-tools $(BUF) ## unit tests only (no servers)
+test-unit: proto openapi test-tools k8s-tools $(BUF) ## unit tests only (no servers)
 	$(call pytest,-m unit tests)
 
 test-integration: proto openapi fetch ui ## integration tests only

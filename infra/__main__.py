@@ -2,6 +2,7 @@
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -9,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from infra.cache import fetch_all
+from infra.cache import ensure_helm, ensure_k8s_validate, fetch_all
 from infra.envoy import EnvoyProxy
 from infra.infrastructure import InfraPorts, Infrastructure, kafka_rss_mib
 from infra.supervisor import Supervisor
@@ -44,6 +45,15 @@ def fetch() -> None:
     timings = fetch_all()
     for name, seconds in timings.items():
         typer.echo(f"{name:10} {seconds:6.1f}s")
+
+
+@app.command("k8s-tools")
+def k8s_tools() -> None:
+    """Build Helm and the strict manifest validator once (the Helm chart's tests use both)."""
+    for name, step in (("helm", ensure_helm), ("k8s-validate", ensure_k8s_validate)):
+        started = time.monotonic()
+        path = step()
+        typer.echo(f"{name:13} {path} ({time.monotonic() - started:.1f}s)")
 
 
 @app.command()
