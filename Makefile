@@ -19,7 +19,7 @@ CHROMIUM := /usr/bin/chromium
 UI_SOURCES := $(shell find ui/src ui/public ui/scripts -type f -not -path 'ui/src/gen/*' 2>/dev/null) ui/index.html ui/vite.config.ts ui/tsconfig.json
 OPENAPI_INPUTS := scripts/gen_openapi.py tools/openapi/go.mod tools/openapi/go.sum tools/openapi/openapi_config.yaml
 
-.PHONY: help deps proto openapi ui fetch test-tools k8s-tools helm-template browser lint format test test-ui test-unit test-integration test-e2e run infra migrate bench lock clean up down ps logs
+.PHONY: help deps proto openapi ui fetch test-tools k8s-tools helm-template browser lint format test test-ui test-unit test-integration test-e2e run infra migrate bench load lock clean up down ps logs
 COMPOSE ?= docker compose
 
 help: ## list the targets
@@ -125,6 +125,9 @@ infra: proto fetch ## start only PostgreSQL, FerretDB and Kafka
 
 migrate: proto ## apply auth_svc's database migrations (PIXELFLOW_AUTH_DATABASE_URL)
 	$(PY) -m auth_svc migrate
+
+load: proto fetch ui ## a mixed workload at a target rate on a stack of its own (ARGS="--rate 8 --duration 120", or --server HOST:PORT)
+	$(PY) -m bench.load $(ARGS)
 
 bench: proto fetch ## benchmarks, each a side-by-side table of medians (docs/benchmarks.md)
 	$(PY) -m bench.engine_bench
