@@ -460,7 +460,7 @@ def test_grpc_services_probe_their_health_on_their_port(rendered: list[dict[str,
     deployment = find(rendered, "Deployment", f"{FULLNAME}-{name}")
     spec = container(deployment)
     assert spec["command"] == ["python", "-m", package]
-    assert _container_ports(spec) == {"grpc": port}
+    assert _container_ports(spec)["grpc"] == port
     for kind in ("startupProbe", "readinessProbe"):
         assert spec[kind]["grpc"] == {"port": port}, kind
     # auth_svc's health is its own; api_svc's and worker_svc's turn NOT_SERVING while auth_svc
@@ -755,3 +755,28 @@ def test_no_secret_lands_in_a_configmap_or_a_pod_spec(dev: tuple[str, list[dict[
         text = yaml.safe_dump(doc)
         for secret in secrets:
             assert secret not in text, f"{doc['kind']} {doc['metadata']['name']} holds a secret"
+
+
+@pytest.mark.parametrize(
+    ("component", "settings_class"), [("auth", AuthSettings), ("api", ApiSettings), ("worker", WorkerSettings)]
+)
+def test_each_service_exposes_metrics_where_its_settings_and_annotations_say(
+    rendered: list[dict[str, Any]], component: str, settings_class: type[Any]
+) -> None:
+    deployment = find(rendered, "Deployment", f"{FULLNAME}-{component}")
+    template = deployment["spec"]["template"]
+    port = int(str(environment(rendered, deployment)[f"PIXELFLOW_{component.upper()}_METRICS_PORT"]))
+    assert port == settings_class.model_fields[f"{component}_metrics_port"].default
+    assert _container_ports(template["spec"]["containers"][0])["metrics"] == port
+    annotations = template["metadata"]["annotations"]
+    assert (annotations["prometheus.io/scrape"], annotations["prometheus.io/port"]) == ("true", str(port))
+
+
+def test_an_otlp_endpoint_reaches_every_service(helm: Path, dev_values: Path) -> None:
+    endpoint = "http://otel-collector.observability:4317"
+    _, docs = render(helm, dev_values, sets=(f"tracing.otlpEndpoint={endpoint}",))
+    for component in ("auth", "api", "worker"):
+        env = environment(docs, find(docs, "Deployment", f"{FULLNAME}-{component}"))
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == endpoint
+    _, untraced = render(helm, dev_values)
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in environment(untraced, find(untraced, "Deployment", f"{FULLNAME}-api"))

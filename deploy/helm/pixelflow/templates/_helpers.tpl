@@ -161,6 +161,21 @@ affinity:
 {{/* Ports inside the pods: the `make run` defaults (infra.stack.StackPorts), which the Envoy
   config in files/envoy.json routes to (gateway.compose.UPSTREAMS) and the images EXPOSE. Not
   values: changing one here would not change Envoy's. */}}
+{{/* Each Python service's Prometheus /metrics port (PIXELFLOW_<SERVICE>_METRICS_PORT's default). */}}
+{{- define "pixelflow.metricsPort" -}}
+{{- index (dict "auth" "9451" "api" "9452" "worker" "9453") (index . 1) }}
+{{- end }}
+
+{{/* Where Prometheus finds a pod's /metrics (the common prometheus.io annotations). */}}
+{{- define "pixelflow.metricsAnnotations" -}}
+{{- $root := index . 0 }}
+{{- if $root.Values.metrics.annotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ include "pixelflow.metricsPort" . | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- end }}
+
 {{- define "pixelflow.port" -}}
 {{- index (dict "auth" "50051" "api" "50052" "worker" "50053" "gateway" "8080" "envoyAdmin" "9901" "ui" "3000") (index . 1) }}
 {{- end }}
