@@ -10,7 +10,10 @@ chart to fill in, because only the release knows them:
   replaces with the DNS name of the release's headless Service for that service (Envoy's
   STRICT_DNS clusters then see every ready pod and health-check each);
 - the CORS allowlist is the placeholder string `"__PIXELFLOW_CORS_ORIGINS__"`, replaced by the
-  JSON list built from the chart's `gateway.corsOrigins`.
+  JSON list built from the chart's `gateway.corsOrigins`;
+- in `files/envoy-traced.json`, the variant with Envoy's OpenTelemetry tracer (the chart's
+  `tracing.otlpEndpoint`), the collector's host `__PIXELFLOW_OTLP_HOST__` and its port, the
+  placeholder string `"__PIXELFLOW_OTLP_PORT__"` where Envoy wants a number.
 
 Cluster names, gRPC services and ports are the compose ones (one list: `gateway.compose.UPSTREAMS`).
 tests/unit/test_helm_chart.py fails when the committed file differs from what this writes, and
@@ -25,11 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from gateway import compose
-from gateway.envoy_config import GatewaySettings, Upstream, build
+from gateway.envoy_config import OTLP_CLUSTER, GatewaySettings, Upstream, build
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_PATH = ROOT / "deploy" / "helm" / "pixelflow" / "files" / "envoy.json"
+TRACED_CONFIG_PATH = CONFIG_PATH.with_name("envoy-traced.json")
 CORS_PLACEHOLDER = "__PIXELFLOW_CORS_ORIGINS__"
+OTLP_HOST_PLACEHOLDER = "__PIXELFLOW_OTLP_HOST__"
+OTLP_PORT_PLACEHOLDER = "__PIXELFLOW_OTLP_PORT__"
 
 
 def host_placeholder(cluster: str) -> str:
@@ -38,15 +44,19 @@ def host_placeholder(cluster: str) -> str:
 
 
 def settings(
-    hosts: dict[str, str] | None = None, cors_origins: tuple[str, ...] = (CORS_PLACEHOLDER,)
+    hosts: dict[str, str] | None = None,
+    cors_origins: tuple[str, ...] = (CORS_PLACEHOLDER,),
+    otlp_endpoint: tuple[str, int] | None = None,
 ) -> GatewaySettings:
     """The compose gateway's settings with these upstream hosts (by cluster; placeholders when
-    None) and CORS origins."""
+    None), CORS origins and collector of its spans (none: no tracer)."""
     upstreams = tuple(
         Upstream(u.cluster, u.services, (hosts or {}).get(u.cluster, host_placeholder(u.cluster)), u.port)
         for u in compose.UPSTREAMS
     )
-    return dataclasses.replace(compose.settings(), upstreams=upstreams, cors_origins=cors_origins)
+    return dataclasses.replace(
+        compose.settings(), upstreams=upstreams, cors_origins=cors_origins, otlp_endpoint=otlp_endpoint
+    )
 
 
 def _with_cors_placeholder(node: Any) -> Any:
@@ -60,18 +70,40 @@ def _with_cors_placeholder(node: Any) -> Any:
     return node
 
 
-def template() -> dict[str, Any]:
-    config = _with_cors_placeholder(build(settings()))
-    assert isinstance(config, dict)
-    text = json.dumps(config)
-    if text.count(f'"{CORS_PLACEHOLDER}"') != 1:
-        raise RuntimeError("the CORS origins are not in exactly one place of Envoy's config")
+# A port no collector listens on, swapped for the port placeholder once the config is built.
+_OTLP_PORT_MARK = 1
+
+
+def _with_otlp_port_placeholder(config: dict[str, Any]) -> dict[str, Any]:
+    for cluster in config["static_resources"]["clusters"]:
+        if cluster["name"] == OTLP_CLUSTER:
+            [endpoint] = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+            address = endpoint["endpoint"]["address"]["socket_address"]
+            assert address["port_value"] == _OTLP_PORT_MARK
+            address["port_value"] = OTLP_PORT_PLACEHOLDER
     return config
 
 
-def main(path: Path = CONFIG_PATH) -> Path:
+def template(traced: bool = False) -> dict[str, Any]:
+    otlp = (OTLP_HOST_PLACEHOLDER, _OTLP_PORT_MARK) if traced else None
+    config: dict[str, Any] = _with_cors_placeholder(build(settings(otlp_endpoint=otlp)))
+    assert isinstance(config, dict)
+    if traced:
+        config = _with_otlp_port_placeholder(config)
+    text = json.dumps(config)
+    if text.count(f'"{CORS_PLACEHOLDER}"') != 1:
+        raise RuntimeError("the CORS origins are not in exactly one place of Envoy's config")
+    if traced and text.count(f'"{OTLP_PORT_PLACEHOLDER}"') != 1:
+        raise RuntimeError("the collector's port is not in exactly one place of Envoy's config")
+    return config
+
+
+def main(path: Path = CONFIG_PATH, traced_path: Path | None = None) -> Path:
+    """Writes both variants (without and with the tracer) beside each other."""
+    traced_path = traced_path or path.with_name(TRACED_CONFIG_PATH.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(template(), indent=2) + "\n")
+    traced_path.write_text(json.dumps(template(traced=True), indent=2) + "\n")
     return path
 
 

@@ -597,6 +597,8 @@ def test_production_runs_more_than_one_of_each(production: tuple[str, list[dict[
 def test_the_kubernetes_envoy_template_is_up_to_date(tmp_path: Path) -> None:
     fresh = gateway_kubernetes.main(tmp_path / "envoy.json")
     assert gateway_kubernetes.CONFIG_PATH.read_text() == fresh.read_text(), "run `python -m gateway.kubernetes`"
+    traced = fresh.with_name(gateway_kubernetes.TRACED_CONFIG_PATH.name)
+    assert gateway_kubernetes.TRACED_CONFIG_PATH.read_text() == traced.read_text(), "run `python -m gateway.kubernetes`"
 
 
 def _hosts() -> dict[str, str]:
@@ -780,3 +782,30 @@ def test_an_otlp_endpoint_reaches_every_service(helm: Path, dev_values: Path) ->
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == endpoint
     _, untraced = render(helm, dev_values)
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in environment(untraced, find(untraced, "Deployment", f"{FULLNAME}-api"))
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "collector"),
+    [
+        ("http://otel-collector.observability:4317", ("otel-collector.observability", 4317)),
+        ("otel-collector:5555", ("otel-collector", 5555)),
+        ("http://otel-collector", ("otel-collector", 4317)),
+    ],
+)
+def test_with_an_otlp_endpoint_envoy_traces_to_it(
+    helm: Path, dev_values: Path, tmp_path: Path, endpoint: str, collector: tuple[str, int]
+) -> None:
+    _, docs = render(helm, dev_values, sets=(f"tracing.otlpEndpoint={endpoint}",))
+    config = json.loads(find(docs, "ConfigMap", f"{FULLNAME}-gateway")["data"]["envoy.json"])
+    _, untraced = render(helm, dev_values)
+    plain = json.loads(find(untraced, "ConfigMap", f"{FULLNAME}-gateway")["data"]["envoy.json"])
+    origins = tuple(
+        origin["exact"]
+        for origin in plain["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"][
+            "route_config"
+        ]["virtual_hosts"][0]["typed_per_filter_config"]["envoy.filters.http.cors"]["allow_origin_string_match"]
+    )
+    expected = gateway_kubernetes.settings(_hosts(), origins, otlp_endpoint=collector)
+    assert config == build(expected)
+    assert "tracing" in config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    EnvoyProxy.validate(write(dataclasses.replace(expected, descriptor_path=DEFAULT_DESCRIPTOR), tmp_path / "e.json"))
