@@ -195,7 +195,12 @@ def test_environment_names_are_settings_fields(services: dict[str, dict[str, Any
     defined = {f"PIXELFLOW_{field.upper()}" for field in settings_class.model_fields}
     assert {f"PIXELFLOW_{field.upper()}" for field in CommonSettings.model_fields} <= defined
     used = set(environment(services[name]))
-    assert used <= defined, f"{name}: not settings of {settings_class.__name__}: {sorted(used - defined)}"
+    # Beside its own settings a service reads OpenTelemetry's standard variables (common.tracing).
+    own = {key for key in used if key not in OPENTELEMETRY}
+    assert own <= defined, f"{name}: not settings of {settings_class.__name__}: {sorted(own - defined)}"
+
+
+OPENTELEMETRY = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_EXPORTER", "OTEL_SERVICE_NAME", "OTEL_SDK_DISABLED"}
 
 
 @pytest.fixture
