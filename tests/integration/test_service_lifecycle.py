@@ -12,7 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from infra.process import free_port
+from infra.process import free_ports
 from infra.stack import REPO_ROOT, Stack
 from tests.conftest import wait_until
 
@@ -22,6 +22,12 @@ PORT_VARIABLE = {
     "auth_svc": "PIXELFLOW_AUTH_PORT",
     "api_svc": "PIXELFLOW_API_PORT",
     "worker_svc": "PIXELFLOW_WORKER_STATUS_PORT",
+}
+# The second instance's /metrics needs a port of its own too (the stack's own instance holds it).
+METRICS_PORT_VARIABLE = {
+    "auth_svc": "PIXELFLOW_AUTH_METRICS_PORT",
+    "api_svc": "PIXELFLOW_API_METRICS_PORT",
+    "worker_svc": "PIXELFLOW_WORKER_METRICS_PORT",
 }
 
 
@@ -33,8 +39,13 @@ def _health(address: str) -> int:
 
 @pytest.mark.parametrize("service", sorted(PORT_VARIABLE))
 def test_service_drains_and_exits_zero_on_sigterm(stack: Stack, service: str) -> None:
-    port = free_port()
-    env = {**os.environ, **stack.service_environment(), PORT_VARIABLE[service]: str(port)}
+    port, metrics_port = free_ports(2)
+    env = {
+        **os.environ,
+        **stack.service_environment(),
+        PORT_VARIABLE[service]: str(port),
+        METRICS_PORT_VARIABLE[service]: str(metrics_port),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", service],
         cwd=REPO_ROOT,

@@ -114,6 +114,12 @@ class _Record:
     def value(self) -> bytes | None:
         return self._value
 
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return None  # outside a trace (common.tracing)
+
+    def topic(self) -> str:
+        return "task-status"
+
 
 async def test_the_hub_routes_records_by_key_and_distrusts_a_mismatched_event() -> None:
     hub = WatchHub()
