@@ -59,18 +59,19 @@ class WatchHub:
         if key:
             task_id = key.decode(errors="replace")
             event = StatusEvent.decode(record.value())
-            # The end of a task's trace: its status event reaching this replica's watchers.
-            context = extract(record.headers())
-            if trace.get_current_span(context).get_span_context().is_valid:
-                attributes = kafka_attributes(
-                    record.topic(), "process", **{"pixelflow.watchers": self.watching(task_id)}
-                )
-                with _tracer.start_as_current_span(
-                    f"{record.topic()} deliver", context=context, kind=trace.SpanKind.CONSUMER, attributes=attributes
-                ):
-                    self.publish(task_id, event if event is not None and event.task_id == task_id else None)
-                return
-            self.publish(task_id, event if event is not None and event.task_id == task_id else None)
+            with self._delivering(record, task_id):
+                self.publish(task_id, event if event is not None and event.task_id == task_id else None)
+
+    def _delivering(self, record: Any, task_id: str) -> contextlib.AbstractContextManager[object]:
+        """The end of a task's trace: its status event reaching this replica's watchers (a span
+        only when the record carries a trace)."""
+        context = extract(record.headers())
+        if not trace.get_current_span(context).get_span_context().is_valid:
+            return contextlib.nullcontext()
+        attributes = kafka_attributes(record.topic(), "process", **{"pixelflow.watchers": self.watching(task_id)})
+        return _tracer.start_as_current_span(
+            f"{record.topic()} deliver", context=context, kind=trace.SpanKind.CONSUMER, attributes=attributes
+        )
 
     def watching(self, task_id: str) -> int:
         return len(self._watchers.get(task_id, ()))

@@ -50,27 +50,34 @@ def test_a_slot_is_stale_when_its_task_ended_or_was_never_stored() -> None:
 
 
 class _Store:
-    """Insert-once documents, as every backend enforces a unique _id; each call yields."""
+    """Insert-once documents, as every backend enforces a unique _id. The racers all make the
+    read named `racing_at` before any of them writes (each waits there for the others, with a
+    timeout): the stale read a real race gives, so every insert after it can collide."""
 
-    def __init__(self) -> None:
+    def __init__(self, racing_at: str, racers: int) -> None:
         self.slots: dict[str, dict[str, Any]] = {}
         self.marks: dict[str, str] = {}
         self.limits: dict[str, int] = {}
+        self._racing_at, self._together = racing_at, asyncio.Barrier(racers)
+
+    async def _read(self, name: str) -> None:
+        """After the read's snapshot: the racers answer from what they saw before any wrote."""
+        if name == self._racing_at:
+            async with asyncio.timeout(5):
+                await self._together.wait()
 
     async def overrides(self, owner_id: str) -> dict[str, int]:
-        await asyncio.sleep(0)
         return self.limits
 
     async def stored_bytes(self, owner_id: str) -> int:
-        await asyncio.sleep(0)
         return 0
 
     async def active_slots(self, owner_id: str) -> list[dict[str, Any]]:
-        await asyncio.sleep(0)
-        return [{"_id": key, **value} for key, value in self.slots.items()]
+        held = [{"_id": key, **value} for key, value in self.slots.items()]
+        await self._read("active_slots")
+        return held
 
     async def take_active_slot(self, owner_id: str, index: int, task_id: str) -> bool:
-        await asyncio.sleep(0)
         key = active_slot_id(owner_id, index)
         if key in self.slots:
             return False
@@ -84,14 +91,14 @@ class _Store:
         return dict.fromkeys(task_ids, "PENDING")
 
     async def day_marks(self, owner_id: str, day: date) -> int:
-        await asyncio.sleep(0)
-        return len(self.marks)
+        counted = len(self.marks)
+        await self._read("day_marks")
+        return counted
 
     async def day_mark_indices(self, owner_id: str, day: date) -> set[int]:
         return {int(key) for key in self.marks}
 
     async def take_day_mark(self, owner_id: str, day: date, index: int, task_id: str) -> bool:
-        await asyncio.sleep(0)
         if str(index) in self.marks:
             return False
         self.marks[str(index)] = task_id
@@ -101,8 +108,8 @@ class _Store:
         self.marks.pop(str(index), None)
 
 
-async def _race(limits: QuotaLimits, count: int) -> tuple[_Store, list[object]]:
-    store = _Store()
+async def _race(limits: QuotaLimits, count: int, racing_at: str) -> tuple[_Store, list[object]]:
+    store = _Store(racing_at, count)
     quotas = Quotas(cast(QuotaRepository, store), limits, rng=random.Random(7))  # noqa: S311
     outcomes = await asyncio.gather(
         *(quotas.admit_task("u1", f"task-{n}") for n in range(count)), return_exceptions=True
@@ -111,7 +118,7 @@ async def _race(limits: QuotaLimits, count: int) -> tuple[_Store, list[object]]:
 
 
 async def test_racing_admissions_take_exactly_the_active_limit() -> None:
-    store, outcomes = await _race(DEFAULT_QUOTAS.with_overrides({"active_tasks": 5}), 50)
+    store, outcomes = await _race(DEFAULT_QUOTAS.with_overrides({"active_tasks": 5}), 50, "active_slots")
     refused = [o for o in outcomes if isinstance(o, ResourceExhausted)]
     assert len(refused) == 45 and len(store.slots) == 5
     # A refused admission gave its day mark back: only the admitted ones count today.
@@ -119,14 +126,14 @@ async def test_racing_admissions_take_exactly_the_active_limit() -> None:
 
 
 async def test_racing_admissions_take_exactly_the_daily_limit() -> None:
-    store, outcomes = await _race(DEFAULT_QUOTAS.with_overrides({"tasks_per_day": 40}), 50)
+    store, outcomes = await _race(DEFAULT_QUOTAS.with_overrides({"tasks_per_day": 40}), 50, "day_marks")
     assert sum(isinstance(o, ResourceExhausted) for o in outcomes) == 10
     assert len(store.marks) == 40 and len(store.slots) == 40  # refused ones gave their slot back
 
 
 def test_a_refusal_carries_a_quota_failure_and_retry_info() -> None:
     async def refuse() -> ResourceExhausted:
-        _, outcomes = await _race(DEFAULT_QUOTAS.with_overrides({"active_tasks": 0}), 1)
+        _, outcomes = await _race(DEFAULT_QUOTAS.with_overrides({"active_tasks": 0}), 1, "active_slots")
         assert isinstance(outcomes[0], ResourceExhausted)
         return outcomes[0]
 
