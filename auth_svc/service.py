@@ -166,7 +166,9 @@ class AuthService:
         costs nothing."""
         now = await self._repository.now()
         oldest_relevant = now - self._issuer.ttl
-        start = oldest_relevant if since is None else max(oldest_relevant, since - REVOCATION_LOOKBACK)
+        # Compared before subtracting: a `since` near year 1 must not overflow (the fuzzer's 500).
+        recent = since is not None and since > oldest_relevant + REVOCATION_LOOKBACK
+        start = since - REVOCATION_LOOKBACK if recent and since is not None else oldest_relevant
         return await self._repository.revoked_since(start), now
 
     def _verify(self, access_token: str) -> AccessClaims:
